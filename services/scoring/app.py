@@ -1,0 +1,30 @@
+"""The scoring service: grades satisfaction votes (composite scoring comes with year plans)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.scoring.domain.satisfaction import SatisfactionRule
+from services.scoring.models import InboxMessage, OutboxMessage
+from services.scoring.satisfaction.endpoints import router as satisfaction_router
+from services.scoring.satisfaction.service import ballot_closed_handler
+from services.scoring.settings import ScoringSettings
+from shared.db import Database
+from shared.events import Topic
+from shared.service import create_service_app
+
+
+def create_app(settings: ScoringSettings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or ScoringSettings()
+    rule = SatisfactionRule(denominator=settings.satisfaction_denominator, grades=settings.satisfaction_grades)
+    return create_service_app(
+        name="scoring",
+        title="Pingyi scoring 评议·评分",
+        description="Grades satisfaction votes; year plans, hotline metrics and composite scores.",
+        settings=settings,
+        outbox_model=OutboxMessage,
+        inbox_model=InboxMessage,
+        routers=[satisfaction_router],
+        handlers={Topic.BALLOT_CLOSED.value: ballot_closed_handler(rule)},
+        db=db,
+    )

@@ -1,0 +1,141 @@
+"""The embedded default on one machine: Tansu, SQLite files under var/, and the
+three services as child processes, started and stopped together.
+
+Used by `pingyi run` and by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.broker import TansuBroker, free_port
+from shared.migrations import SERVICES, upgrade
+
+DEFAULT_PORTS = {"voting": 8001, "scoring": 8002, "tracking": 8003}
+
+# Small group timeouts: on Tansu a group join waits about half the session timeout.
+EMBEDDED_KAFKA_ENV = {
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    "KAFKA_MAX_POLL_INTERVAL_MS": "4000",
+    "RELAY_POLL_INTERVAL": "0.1",
+}
+
+
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+@dataclass
+class EmbeddedStack:
+    var_dir: Path
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+    broker_port: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    broker: TansuBroker | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def database_url(self, service: str) -> str:
+        return f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.ports[service]}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        prefix = service.upper() + "_"
+        env = {**os.environ}
+        values = {
+            "DATABASE_URL": os.environ.get(prefix + "DATABASE_URL", self.database_url(service)),
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap if self.broker else "",
+            "LOG_JSON": os.environ.get(prefix + "LOG_JSON", "true"),
+            **EMBEDDED_KAFKA_ENV,
+            **self.extra_env,
+        }
+        env.update({prefix + k: v for k, v in values.items()})
+        return env
+
+    def start(self, *, ready_timeout: float = 60.0) -> EmbeddedStack:
+        try:
+            self._start(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, ready_timeout: float) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            if service not in self.ports:
+                default = DEFAULT_PORTS[service]
+                self.ports[service] = default if _port_free(default, self.host) else free_port(self.host)
+        self.broker = TansuBroker(port=self.broker_port, host=self.host, log_path=self.var_dir / "tansu.log").start()
+        for service in SERVICES:
+            upgrade(service, self.service_env(service)[service.upper() + "_DATABASE_URL"])
+        for service in SERVICES:
+            log = open(self.var_dir / f"{service}.log", "ab")
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli", "serve", service, "--host", self.host, "--port", str(self.ports[service])],
+                env=self.service_env(service),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+        self.wait_ready(ready_timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(SERVICES)
+        while pending and time.monotonic() < deadline:
+            for service in sorted(pending):
+                proc = self.processes[service]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{service} exited with code {proc.returncode}; see {self.var_dir / (service + '.log')}")
+                try:
+                    if httpx.get(self.url(service) + "/healthz/ready", timeout=2).status_code == 200:
+                        pending.discard(service)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout}s: {', '.join(sorted(pending))}")
+
+    def crashed(self) -> list[str]:
+        return [name for name, proc in self.processes.items() if proc.poll() is not None]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.processes.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,197 @@
+"""The event contract between the three services.
+
+One topic per event type. Every message is a JSON `Envelope`; its `event_id`
+also travels as a Kafka header so consumers and operators can see it without
+parsing the body. Payload models are versioned: a breaking change to a payload
+adds a new version, consumers check `version` before reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Topic(StrEnum):
+    BALLOT_CLOSED = "ballot.closed"
+    SCORE_COMPUTED = "score.computed"
+    VOTE_MARKED_UNSATISFIED = "vote.marked_unsatisfied"
+    REREPORT_SCHEDULED = "rereport.scheduled"
+
+
+ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic)
+
+Producer = Literal["voting", "scoring", "tracking"]
+
+EVENT_ID_HEADER = "event_id"
+EVENT_TYPE_HEADER = "event_type"
+REQUEST_ID_HEADER = "request_id"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Envelope(BaseModel):
+    """The JSON body of every message on every topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    version: int = 1
+    occurred_at: dt.datetime = Field(default_factory=utcnow)
+    producer: str
+    key: str
+    payload: dict[str, Any]
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        return cls.model_validate_json(raw)
+
+
+class EventPayload(BaseModel):
+    """Base of every payload: knows its topic and version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: ClassVar[Topic]
+    version: ClassVar[int] = 1
+
+    def envelope(self, *, producer: Producer, key: str) -> Envelope:
+        return Envelope(
+            type=self.topic.value,
+            version=self.version,
+            producer=producer,
+            key=key,
+            payload=self.model_dump(mode="json"),
+        )
+
+    @classmethod
+    def from_envelope(cls, envelope: Envelope) -> EventPayload:
+        if envelope.type != cls.topic.value:
+            raise ValueError(f"expected a {cls.topic.value} event, got {envelope.type}")
+        if envelope.version != cls.version:
+            raise ValueError(f"unsupported {envelope.type} version {envelope.version}")
+        return cls.model_validate(envelope.payload)
+
+
+# --- ballot.closed -----------------------------------------------------------
+
+BallotKind = Literal[
+    "satisfaction",
+    "resolution",
+    "competitive_selection",
+    "nomination_poll",
+    "public_vote",
+]
+
+
+class BallotSubject(BaseModel):
+    """What a satisfaction ballot judges: one department's special work report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str
+    evaluation_year: int
+    vote_round: int = Field(1, ge=1, description="1 for the first vote, 2 for the re-vote, …")
+
+
+class Tally(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    counts: dict[str, int] = Field(description="votes per option code")
+    invalid: int = 0
+    votes_cast: int
+    present: int
+    members_total: int
+    show_of_hands: bool = False
+
+
+class BallotClosed(EventPayload):
+    topic: ClassVar[Topic] = Topic.BALLOT_CLOSED
+
+    ballot_id: str
+    ballot_kind: BallotKind
+    meeting_id: str
+    meeting_number: str
+    meeting_date: dt.date
+    subject: BallotSubject | None = None
+    tally: Tally
+    closed_at: dt.datetime
+
+
+# --- score.computed ----------------------------------------------------------
+
+SatisfactionGrade = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+
+
+class SatisfactionScore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ballot_id: str
+    department: str
+    evaluation_year: int
+    vote_round: int
+    meeting_id: str
+    meeting_date: dt.date
+    grade: SatisfactionGrade
+    grade_label: str
+    counts: dict[str, int]
+    denominator: int
+    denominator_basis: str
+
+
+class ScoreComputed(EventPayload):
+    topic: ClassVar[Topic] = Topic.SCORE_COMPUTED
+
+    computation_id: str
+    kind: Literal["satisfaction", "composite_ranking"]
+    satisfaction: SatisfactionScore | None = None
+    ranking: list[dict[str, Any]] | None = None
+    slate: list[str] | None = None
+
+
+# --- vote.marked_unsatisfied -------------------------------------------------
+
+
+class VoteMarkedUnsatisfied(EventPayload):
+    topic: ClassVar[Topic] = Topic.VOTE_MARKED_UNSATISFIED
+
+    department: str
+    evaluation_year: int
+    unsatisfied_round: int = Field(ge=1, description="1 for the first 不满意 of this department and year, 2 for the second, …")
+    vote_round: int = Field(ge=1)
+    ballot_id: str
+    meeting_id: str
+    meeting_date: dt.date
+
+
+# --- rereport.scheduled ------------------------------------------------------
+
+RereportMode = Literal["inquiry_or_interpellation", "inquiry", "interpellation"]
+
+
+class RereportScheduled(EventPayload):
+    topic: ClassVar[Topic] = Topic.REREPORT_SCHEDULED
+
+    case_id: str
+    department: str
+    evaluation_year: int
+    vote_round: int = Field(ge=2, description="the round of the re-vote")
+    after_meeting_id: str
+    after_meeting_date: dt.date
+    mode: RereportMode = "inquiry_or_interpellation"
+    investigation_id: str | None = None
+
+
+PAYLOADS: dict[str, type[EventPayload]] = {
+    p.topic.value: p for p in (BallotClosed, ScoreComputed, VoteMarkedUnsatisfied, RereportScheduled)
+}

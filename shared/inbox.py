@@ -1,0 +1,201 @@
+"""Inbox and consumer loop: each handled `event_id` is recorded in the same
+transaction as the handler's effect, and offsets are committed only after it,
+so a redelivered event is recognised and has no second effect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared.db import UTCDateTime
+from shared.events import REQUEST_ID_HEADER, Envelope, utcnow
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer
+
+    from shared.db import Database
+    from shared.kafka import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+# A handler applies one event's effect inside the given session (which it must
+# not commit); it may enqueue follow-on events in the same transaction.
+Handler = Callable[[Session, Envelope], None]
+
+
+class InboxMixin:
+    """Columns of a service's `inbox` table; the service declares the model."""
+
+    __tablename__ = "inbox"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    producer: Mapped[str] = mapped_column(String(50))
+    handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HandleOutcome:
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"  # unparseable or unknown: logged and skipped
+
+
+def handle_once(db: Database, inbox: type[InboxMixin], handler: Handler, envelope: Envelope) -> str:
+    """Apply `handler` to `envelope` unless its event id is already in the inbox."""
+    event_id = str(envelope.event_id)
+    try:
+        with db.session() as session:
+            if session.get(inbox, event_id) is not None:
+                return HandleOutcome.DUPLICATE
+            session.add(inbox(event_id=event_id, topic=envelope.type, producer=envelope.producer, handled_at=utcnow()))
+            session.flush()
+            handler(session, envelope)
+    except IntegrityError:
+        # Another consumer (a replica mid-rebalance) recorded it first.
+        with db.session() as session:
+            if session.get(inbox, event_id) is not None:
+                return HandleOutcome.DUPLICATE
+        raise
+    return HandleOutcome.HANDLED
+
+
+class EventConsumer:
+    """A consumer-group loop in its own thread, outside the ASGI event loop."""
+
+    def __init__(
+        self,
+        db: Database,
+        inbox: type[InboxMixin],
+        handlers: Mapping[str, Handler],
+        kafka: KafkaSettings,
+        *,
+        name: str,
+        group_id: str,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.inbox = inbox
+        self.handlers = dict(handlers)
+        self.kafka = kafka
+        self.name = name
+        self.group_id = group_id
+        self.retry_backoff = retry_backoff
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: KafkaConsumer | None = None
+        self.handled_total = 0
+        self.duplicates_total = 0
+        self.failed_total = 0
+        self.rejected_total = 0
+        self.assigned = threading.Event()
+
+    def process_record(self, record) -> bool:
+        """Handle one Kafka record; False means 'retry it later'."""
+        headers = {k: v for k, v in (record.headers or [])}
+        request_id = headers.get(REQUEST_ID_HEADER, b"").decode() or None
+        try:
+            envelope = Envelope.from_bytes(record.value)
+        except Exception as exc:
+            self.rejected_total += 1
+            log.error("event_rejected", consumer=self.name, topic=record.topic, offset=record.offset, error=str(exc))
+            return True
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            self.rejected_total += 1
+            log.error("event_without_handler", consumer=self.name, event_id=str(envelope.event_id), type=envelope.type)
+            return True
+        bound = log.bind(consumer=self.name, event_id=str(envelope.event_id), type=envelope.type, request_id=request_id)
+        try:
+            outcome = handle_once(self.db, self.inbox, handler, envelope)
+        except Exception as exc:
+            self.failed_total += 1
+            bound.exception("event_failed", error=repr(exc))
+            return False
+        if outcome == HandleOutcome.DUPLICATE:
+            self.duplicates_total += 1
+            bound.info("event_duplicate_skipped")
+        else:
+            self.handled_total += 1
+            bound.info("event_handled")
+        return True
+
+    def _loop(self) -> None:
+        from kafka import OffsetAndMetadata
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        from shared.kafka import ensure_topics, make_consumer
+
+        consumer_ref = self
+
+        class _Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                pass
+
+            def on_partitions_assigned(self, assigned):
+                consumer_ref.assigned.set()
+
+        while not self._stop.is_set() and self._consumer is None:
+            try:
+                ensure_topics(self.kafka, list(self.handlers))
+                self._consumer = make_consumer(self.kafka, group_id=self.group_id, topics=(), client_id=self.name)
+                self._consumer.subscribe(list(self.handlers), listener=_Listener())
+            except Exception as exc:
+                log.warning("consumer_connect_failed", consumer=self.name, error=repr(exc))
+                self._stop.wait(self.retry_backoff * 4)
+        consumer = self._consumer
+        if consumer is None:
+            return
+        log.info("consumer_started", consumer=self.name, group=self.group_id, topics=list(self.handlers))
+        while not self._stop.is_set():
+            try:
+                batch = consumer.poll(timeout_ms=200, max_records=100)
+            except Exception as exc:
+                log.warning("consumer_poll_failed", consumer=self.name, error=repr(exc))
+                self._stop.wait(self.retry_backoff)
+                continue
+            to_commit = {}
+            for tp, records in batch.items():
+                for record in records:
+                    if self._stop.is_set():
+                        break
+                    if not self.process_record(record):
+                        # Rewind so the failed record comes again after a pause.
+                        consumer.seek(tp, record.offset)
+                        self._stop.wait(self.retry_backoff)
+                        break
+                    to_commit[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+            if to_commit:
+                try:
+                    consumer.commit(to_commit)
+                except Exception as exc:
+                    # The inbox absorbs the redelivery this may cause.
+                    log.warning("consumer_commit_failed", consumer=self.name, error=repr(exc))
+        try:
+            consumer.close(autocommit=False)
+        except Exception as exc:
+            log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
+        self._consumer = None
+        log.info("consumer_stopped", consumer=self.name)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"{self.name}-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

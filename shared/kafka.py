@@ -1,0 +1,114 @@
+"""Kafka adapter over kafka-python: client settings, producers, consumers, topics.
+
+The same code talks to Tansu (embedded default) and Apache Kafka (production);
+only the timeouts differ. On Tansu a consumer group join waits about half of
+the session timeout, so local runs keep those small.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+
+import structlog
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import BaseModel, Field
+
+log = structlog.get_logger(__name__)
+
+
+class KafkaSettings(BaseModel):
+    """Client settings; each service's settings carry one (env e.g. VOTING_KAFKA__BOOTSTRAP_SERVERS)."""
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
+    client_id_prefix: str = "pingyi"
+    session_timeout_ms: int = Field(6000, ge=1000)
+    heartbeat_interval_ms: int = Field(1000, ge=100)
+    max_poll_interval_ms: int = Field(10000, ge=1000)
+    request_timeout_ms: int = Field(15000, ge=1000)
+    # How long a send may block waiting for metadata while the broker is down.
+    max_block_ms: int = Field(5000, ge=100)
+    delivery_timeout_ms: int = Field(30000, ge=1000)
+    topic_partitions: int = Field(3, ge=1)
+    topic_replication: int = Field(1, ge=1)
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.bootstrap_list,
+        client_id=f"{settings.client_id_prefix}-{client_id}",
+        acks="all",
+        # One request in flight keeps each key's events in order across retries.
+        max_in_flight_requests_per_connection=1,
+        request_timeout_ms=settings.request_timeout_ms,
+        max_block_ms=settings.max_block_ms,
+        # kafka-python requires delivery > linger + request timeouts.
+        delivery_timeout_ms=max(settings.delivery_timeout_ms, settings.request_timeout_ms + 1000),
+        linger_ms=2,
+    )
+
+
+def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[str], client_id: str) -> KafkaConsumer:
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap_list,
+        client_id=f"{settings.client_id_prefix}-{client_id}",
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        request_timeout_ms=max(settings.request_timeout_ms, settings.session_timeout_ms + 1000),
+    )
+
+
+def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
+    """Create the topics that do not exist yet; existing ones are left alone."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_list,
+        client_id=f"{settings.client_id_prefix}-admin",
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return
+        try:
+            admin.create_topics(
+                [NewTopic(t, settings.topic_partitions, settings.topic_replication) for t in missing]
+            )
+            log.info("topics_created", topics=missing)
+        except TopicAlreadyExistsError:
+            pass
+    finally:
+        admin.close()
+
+
+def broker_reachable(settings: KafkaSettings, timeout: float = 1.0) -> bool:
+    """Cheap readiness probe: can a TCP connection reach any bootstrap address?"""
+    for address in settings.bootstrap_list:
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+__all__ = [
+    "KafkaError",
+    "KafkaSettings",
+    "broker_reachable",
+    "ensure_topics",
+    "make_consumer",
+    "make_producer",
+]

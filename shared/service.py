@@ -1,0 +1,158 @@
+"""What every service process is made of: the app, its database, its outbox
+relay and its event consumer, started and stopped together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from shared.db import Database
+from shared.events import ALL_TOPICS
+from shared.inbox import EventConsumer, Handler, InboxMixin
+from shared.kafka import broker_reachable
+from shared.logging import configure_logging
+from shared.outbox import OutboxMixin, OutboxRelay
+from shared.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    """The background parts of one service process."""
+
+    name: str
+    settings: ServiceSettings
+    db: Database
+    outbox_model: type[OutboxMixin]
+    inbox_model: type[InboxMixin]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    relay: OutboxRelay | None = None
+    consumer: EventConsumer | None = None
+
+    def start(self) -> None:
+        kafka = self.settings.kafka
+        if self.settings.run_relay:
+            self.relay = OutboxRelay(
+                self.db,
+                self.outbox_model,
+                kafka,
+                name=self.name,
+                poll_interval=self.settings.relay_poll_interval,
+                topics=ALL_TOPICS,
+            )
+            self.relay.start()
+        if self.settings.run_consumer and self.handlers:
+            self.consumer = EventConsumer(
+                self.db, self.inbox_model, self.handlers, kafka, name=self.name, group_id=f"pingyi-{self.name}"
+            )
+            self.consumer.start()
+
+    def stop(self) -> None:
+        # Stop taking events first, then flush what is left in the outbox.
+        if self.consumer is not None:
+            self.consumer.stop()
+        if self.relay is not None:
+            self.relay.close()
+
+    def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            self.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # report, never raise, from a probe
+            checks["database"] = f"down: {exc.__class__.__name__}"
+        if self.settings.run_relay or self.settings.run_consumer:
+            checks["broker"] = "ok" if broker_reachable(self.settings.kafka) else "down: unreachable"
+        if self.relay is not None:
+            checks["outbox_relay"] = "ok" if self.relay.alive else "down: stopped"
+        if self.consumer is not None:
+            checks["event_consumer"] = "ok" if self.consumer.alive else "down: stopped"
+        return checks
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for one request; endpoints commit explicitly, the rest rolls back."""
+    with request.app.state.runtime.db.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(prefix="/healthz", tags=["health"])
+
+    @router.get("/live", summary="The process is up (no I/O)")
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/ready",
+        summary="The database and the broker answer",
+        responses={503: {"description": "a dependency is down", "content": {PROBLEM_MEDIA_TYPE: {}}}},
+    )
+    def ready(request: Request):
+        checks = get_runtime(request).readiness()
+        down = sorted(name for name, state in checks.items() if state != "ok")
+        if down:
+            problem = Problem(503, "not-ready", "Not ready 服务未就绪", f"down: {', '.join(down)}", checks=checks)
+            return JSONResponse(problem.body(request.url.path), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
+        return {"status": "ok", "checks": checks}
+
+    return router
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    outbox_model: type[OutboxMixin],
+    inbox_model: type[InboxMixin],
+    routers: Sequence[APIRouter],
+    handlers: Mapping[str, Handler] | None = None,
+    db: Database | None = None,
+) -> FastAPI:
+    configure_logging(settings.log_level, json=settings.log_json)
+    runtime = ServiceRuntime(
+        name=name,
+        settings=settings,
+        db=db or Database(settings.database_url, pool_size=settings.db_pool_size),
+        outbox_model=outbox_model,
+        inbox_model=inbox_model,
+        handlers=handlers or {},
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime.start()
+        log.info("service_started", service=name, database=runtime.db.backend)
+        try:
+            yield
+        finally:
+            runtime.stop()
+            log.info("service_stopped", service=name)
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,56 @@
+"""Settings common to every service, read from the environment only.
+
+Each service subclasses `ServiceSettings` with its own prefix (VOTING_,
+SCORING_, TRACKING_), so one environment can configure all three.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.kafka import KafkaSettings
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+
+    database_url: str = Field(description="SQLAlchemy URL: sqlite:///var/<service>.db or postgresql://…")
+    db_pool_size: int = Field(10, ge=1, le=200)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_session_timeout_ms: int = Field(6000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(1000, ge=100)
+    kafka_max_poll_interval_ms: int = Field(10000, ge=1000)
+    kafka_request_timeout_ms: int = Field(15000, ge=1000)
+    kafka_max_block_ms: int = Field(5000, ge=100)
+    kafka_delivery_timeout_ms: int = Field(30000, ge=1000)
+    kafka_topic_partitions: int = Field(3, ge=1)
+
+    run_relay: bool = Field(True, description="publish the outbox from this process")
+    run_consumer: bool = Field(True, description="consume events in this process")
+    relay_poll_interval: float = Field(0.2, gt=0, le=60)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            session_timeout_ms=self.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+            max_poll_interval_ms=self.kafka_max_poll_interval_ms,
+            request_timeout_ms=self.kafka_request_timeout_ms,
+            max_block_ms=self.kafka_max_block_ms,
+            delivery_timeout_ms=self.kafka_delivery_timeout_ms,
+            topic_partitions=self.kafka_topic_partitions,
+        )
