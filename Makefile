@@ -1,0 +1,29 @@
+# The whole set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test tools bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's docker-compose validates docker-compose.yml in the tests.
+tools:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
+	  else echo "docker-compose missing: sudo apt-get install docker-compose (its test will skip)"; fi; }
+
+run: $(STAMP)
+	$(BIN)/pingyi run
+
+test: $(STAMP) tools
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf var .pytest_cache
