@@ -48,10 +48,14 @@ class EmbeddedStack:
     ports: dict[str, int] = field(default_factory=dict)
     broker_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Per-service database URLs; SQLite files under var_dir otherwise.
+    database_urls: dict[str, str] = field(default_factory=dict)
     broker: TansuBroker | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def database_url(self, service: str) -> str:
+        if service in self.database_urls:
+            return self.database_urls[service]
         return f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
 
     def url(self, service: str) -> str:

@@ -52,18 +52,32 @@ def next_meeting_after(session: Session, after: Meeting | PendingRereport) -> Me
 
 
 def attach_waiting_rereports(session: Session, meeting: Meeting) -> list[AgendaItem]:
-    """A new meeting takes every waiting re-report whose unsatisfied vote came before it."""
-    waiting = session.scalars(
+    """A new meeting takes every re-report whose next meeting it now is: those
+    still waiting, and those put on a later meeting whose vote has not begun."""
+    candidates = session.scalars(
         select(PendingRereport)
-        .where(PendingRereport.agenda_item_id.is_(None), PendingRereport.after_meeting_date < meeting.held_on)
+        .where(PendingRereport.after_meeting_date < meeting.held_on)
         .order_by(PendingRereport.received_at)
     ).all()
     attached = []
-    for pending in waiting:
-        # Only if this meeting is the next one after the unsatisfied vote.
-        if next_meeting_after(session, pending) is meeting:
-            attached.append(_attach(session, pending, meeting))
+    for pending in candidates:
+        if next_meeting_after(session, pending) is not meeting:
+            continue
+        if pending.agenda_item_id is not None:
+            current = session.get(AgendaItem, pending.agenda_item_id)
+            if current.meeting_id == meeting.id or _has_ballot(session, current):
+                continue
+            pending.agenda_item_id = None
+            session.delete(current)
+            session.flush()
+        attached.append(_attach(session, pending, meeting))
     return attached
+
+
+def _has_ballot(session: Session, item: AgendaItem) -> bool:
+    from services.voting.models import Ballot
+
+    return session.scalar(select(func.count(Ballot.id)).where(Ballot.agenda_item_id == item.id)) > 0
 
 
 def handle_rereport_scheduled(session: Session, envelope: Envelope) -> None:
