@@ -30,6 +30,8 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = Field(15000, ge=1000)
     # How long a send may block waiting for metadata while the broker is down.
     max_block_ms: int = Field(5000, ge=100)
+    # How long a client waits for a first broker connection before giving up.
+    bootstrap_timeout_ms: int = Field(5000, ge=100)
     delivery_timeout_ms: int = Field(30000, ge=1000)
     topic_partitions: int = Field(3, ge=1)
     topic_replication: int = Field(1, ge=1)
@@ -43,6 +45,7 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_list,
         client_id=f"{settings.client_id_prefix}-{client_id}",
+        bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
         acks="all",
         # One request in flight keeps each key's events in order across retries.
         max_in_flight_requests_per_connection=1,
@@ -59,6 +62,7 @@ def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[st
         *topics,
         bootstrap_servers=settings.bootstrap_list,
         client_id=f"{settings.client_id_prefix}-{client_id}",
+        bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -75,6 +79,7 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
         bootstrap_servers=settings.bootstrap_list,
         client_id=f"{settings.client_id_prefix}-admin",
         request_timeout_ms=settings.request_timeout_ms,
+        bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
     )
     try:
         existing = set(admin.list_topics())

@@ -24,6 +24,7 @@ class ServiceSettings(BaseSettings):
     kafka_max_poll_interval_ms: int = Field(10000, ge=1000)
     kafka_request_timeout_ms: int = Field(15000, ge=1000)
     kafka_max_block_ms: int = Field(5000, ge=100)
+    kafka_bootstrap_timeout_ms: int = Field(5000, ge=100)
     kafka_delivery_timeout_ms: int = Field(30000, ge=1000)
     kafka_topic_partitions: int = Field(3, ge=1)
 
@@ -51,6 +52,7 @@ class ServiceSettings(BaseSettings):
             max_poll_interval_ms=self.kafka_max_poll_interval_ms,
             request_timeout_ms=self.kafka_request_timeout_ms,
             max_block_ms=self.kafka_max_block_ms,
+            bootstrap_timeout_ms=self.kafka_bootstrap_timeout_ms,
             delivery_timeout_ms=self.kafka_delivery_timeout_ms,
             topic_partitions=self.kafka_topic_partitions,
         )

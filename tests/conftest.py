@@ -198,6 +198,7 @@ FAST_KAFKA = dict(
     kafka_max_poll_interval_ms=4000,
     kafka_request_timeout_ms=5000,
     kafka_max_block_ms=2000,
+    kafka_bootstrap_timeout_ms=2000,
 )
 
 __all__ = ["BACKENDS", "FAST_KAFKA", "SERVICES", "ServiceHarness", "settings_for"]

@@ -1,0 +1,214 @@
+"""At-least-once delivery through a real Tansu broker: the outbox holds events
+while the broker is down, the relay may publish twice, and the inbox makes a
+repeat harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from sqlalchemy import func, select
+
+from services.scoring.domain.satisfaction import SatisfactionRule
+from services.scoring.models import InboxMessage as ScoringInbox
+from services.scoring.models import OutboxMessage as ScoringOutbox
+from services.scoring.models import SatisfactionResult
+from services.scoring.satisfaction.service import ballot_closed_handler
+from services.tracking.cases.service import vote_marked_unsatisfied_handler
+from services.tracking.models import InboxMessage as TrackingInbox
+from services.tracking.models import Investigation, UnsatisfiedRound
+from services.tracking.models import OutboxMessage as TrackingOutbox
+from services.voting.models import OutboxMessage as VotingOutbox
+from shared.broker import TansuBroker, free_port
+from shared.db import Database
+from shared.events import BallotClosed, BallotSubject, Tally, Topic, VoteMarkedUnsatisfied, utcnow
+from shared.inbox import EventConsumer
+from shared.kafka import KafkaSettings
+from shared.migrations import upgrade
+from shared.outbox import OutboxRelay, enqueue
+from tests.conftest import FAST_KAFKA
+
+pytestmark = pytest.mark.broker
+
+
+def kafka_settings(bootstrap: str) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=bootstrap,
+        session_timeout_ms=FAST_KAFKA["kafka_session_timeout_ms"],
+        heartbeat_interval_ms=FAST_KAFKA["kafka_heartbeat_interval_ms"],
+        max_poll_interval_ms=FAST_KAFKA["kafka_max_poll_interval_ms"],
+        request_timeout_ms=FAST_KAFKA["kafka_request_timeout_ms"],
+        max_block_ms=FAST_KAFKA["kafka_max_block_ms"],
+        bootstrap_timeout_ms=FAST_KAFKA["kafka_bootstrap_timeout_ms"],
+    )
+
+
+def migrated(service: str, backend: str, fresh_database_url) -> Database:
+    url = fresh_database_url(backend, service)
+    upgrade(service, url)
+    return Database(url)
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def count(db: Database, column) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count(column)))
+
+
+def ballot_closed(department: str = "淄博市民政局"):
+    return BallotClosed(
+        ballot_id=str(uuid.uuid4()),
+        ballot_kind="satisfaction",
+        meeting_id=str(uuid.uuid4()),
+        meeting_number="第四十四次会议",
+        meeting_date=dt.date(2021, 8, 26),
+        subject=BallotSubject(department=department, evaluation_year=2021, vote_round=1),
+        tally=Tally(counts={"satisfied": 10, "basically_satisfied": 5, "unsatisfied": 30}, votes_cast=45, present=50, members_total=60),
+        closed_at=utcnow(),
+    ).envelope(producer="voting", key="ballot")
+
+
+@pytest.fixture
+def started():
+    """Collects relays and consumers and stops them after the test."""
+    parts = []
+    yield parts.append
+    for part in reversed(parts):
+        part.stop()
+
+
+def test_same_event_delivered_twice_has_one_effect(backend, broker, fresh_database_url, started):
+    tracking_db = migrated("tracking", backend, fresh_database_url)
+    consumer = EventConsumer(
+        tracking_db, TrackingInbox,
+        {Topic.VOTE_MARKED_UNSATISFIED.value: vote_marked_unsatisfied_handler(45, "专项调研组")},
+        kafka_settings(broker.bootstrap), name="tracking-test", group_id=f"g-{uuid.uuid4().hex[:6]}",
+    )
+    consumer.start()
+    started(consumer)
+
+    envelope = VoteMarkedUnsatisfied(
+        department="淄博市教育局", evaluation_year=2021, unsatisfied_round=1, vote_round=1,
+        ballot_id=str(uuid.uuid4()), meeting_id=str(uuid.uuid4()), meeting_date=dt.date(2021, 8, 26),
+    ).envelope(producer="scoring", key="淄博市教育局")
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for _ in range(2):
+        producer.send(Topic.VOTE_MARKED_UNSATISFIED.value, key=envelope.key.encode(), value=envelope.to_bytes(),
+                      headers=[("event_id", str(envelope.event_id).encode())]).get(10)
+    producer.close()
+
+    wait_until(lambda: consumer.handled_total + consumer.duplicates_total >= 2)
+    assert consumer.handled_total == 1
+    assert consumer.duplicates_total == 1
+    assert count(tracking_db, UnsatisfiedRound.id) == 1
+    assert count(tracking_db, Investigation.id) == 1
+    assert count(tracking_db, TrackingOutbox.id) == 1  # one rereport.scheduled
+
+
+def test_event_written_while_broker_is_down_arrives_after_it_returns(backend, fresh_database_url, tmp_path, started):
+    voting_db = migrated("voting", backend, fresh_database_url)
+    port = free_port()
+    settings = kafka_settings(f"127.0.0.1:{port}")
+    relay = OutboxRelay(voting_db, VotingOutbox, settings, name="voting-test", poll_interval=0.1, topics=(Topic.BALLOT_CLOSED.value,))
+
+    envelope = ballot_closed()
+    with voting_db.session() as session:
+        enqueue(session, VotingOutbox, envelope)
+
+    # Nothing listens: the pass fails, the row stays pending with the error recorded.
+    with pytest.raises(Exception):
+        relay.run_once()
+    pending, oldest = relay.backlog()
+    assert pending == 1 and oldest is not None
+
+    relay.start()
+    started(relay)
+    time.sleep(1.0)
+    assert relay.backlog()[0] == 1
+
+    with TansuBroker(port=port, log_path=tmp_path / "tansu.log") as tansu:
+        wait_until(lambda: relay.backlog()[0] == 0)
+        consumer = KafkaConsumer(Topic.BALLOT_CLOSED.value, bootstrap_servers=tansu.bootstrap, auto_offset_reset="earliest")
+        received = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not received:
+            for records in consumer.poll(timeout_ms=200).values():
+                received.extend(records)
+        for records in consumer.poll(timeout_ms=1000).values():  # anything more would be a duplicate
+            received.extend(records)
+        consumer.close()
+        relay.stop()
+    assert [r.value for r in received] == [envelope.to_bytes()]
+    assert dict(received[0].headers)["event_id"] == str(envelope.event_id).encode()
+
+
+def test_relay_killed_between_publish_and_mark_sent_causes_no_double_effect(backend, broker, fresh_database_url, started):
+    voting_db = migrated("voting", backend, fresh_database_url)
+    scoring_db = migrated("scoring", backend, fresh_database_url)
+    settings = kafka_settings(broker.bootstrap)
+
+    envelope = ballot_closed()
+    with voting_db.session() as session:
+        enqueue(session, VotingOutbox, envelope)
+
+    class KilledBeforeMarking(OutboxRelay):
+        def _mark_sent(self, ids):
+            raise SystemExit("relay killed after the broker acknowledged")
+
+    first = KilledBeforeMarking(voting_db, VotingOutbox, settings, name="voting-first", topics=(Topic.BALLOT_CLOSED.value,))
+    with pytest.raises(SystemExit):
+        first.run_once()
+    first.close()
+    assert first.backlog()[0] == 1  # published, yet still pending
+
+    second = OutboxRelay(voting_db, VotingOutbox, settings, name="voting-second")
+    assert second.run_once() == 1  # the same row goes out again
+    assert second.backlog()[0] == 0
+    second.close()
+
+    consumer = EventConsumer(
+        scoring_db, ScoringInbox, {Topic.BALLOT_CLOSED.value: ballot_closed_handler(SatisfactionRule())},
+        settings, name="scoring-test", group_id=f"g-{uuid.uuid4().hex[:6]}",
+    )
+    consumer.start()
+    started(consumer)
+    wait_until(lambda: consumer.handled_total + consumer.duplicates_total >= 2)
+    assert (consumer.handled_total, consumer.duplicates_total) == (1, 1)
+    assert count(scoring_db, SatisfactionResult.id) == 1
+    # One score.computed and one vote.marked_unsatisfied, not two of each.
+    with scoring_db.session() as session:
+        topics = sorted(session.scalars(select(ScoringOutbox.topic)))
+    assert topics == [Topic.SCORE_COMPUTED.value, Topic.VOTE_MARKED_UNSATISFIED.value]
+
+
+def test_service_keeps_serving_http_while_broker_is_down(backend, fresh_database_url):
+    from fastapi.testclient import TestClient
+
+    from services.voting.app import create_app
+    from services.voting.settings import VotingSettings
+
+    url = fresh_database_url(backend, "voting")
+    upgrade("voting", url)
+    settings = VotingSettings(database_url=url, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", log_json=False,
+                              **FAST_KAFKA)
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/healthz/ready")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == "application/problem+json"
+        assert "broker" in ready.json()["detail"]
+        assert client.get("/healthz/live").status_code == 200
+        created = client.post("/v1/meetings", json={"number": "第一次会议", "held_on": "2021-02-26",
+                                                   "members": [{"member_id": "m1", "name": "张三"}]})
+        assert created.status_code == 201
