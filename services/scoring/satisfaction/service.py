@@ -29,6 +29,10 @@ def grade_closed_ballot(session: Session, envelope: Envelope, rule: Satisfaction
     event = BallotClosed.from_envelope(envelope)
     if event.ballot_kind != "satisfaction" or event.subject is None:
         return None  # other ballots feed the composite score, not grades
+    existing = session.scalars(select(SatisfactionResult).where(SatisfactionResult.ballot_id == event.ballot_id)).first()
+    if existing is not None:
+        # The same close announced again under a new event id: graded already.
+        return existing
     tally, subject = event.tally, event.subject
     graded = grade_satisfaction(
         SatisfactionCount(

@@ -56,6 +56,15 @@ def schedule_rereport(
     event = VoteMarkedUnsatisfied.from_envelope(envelope)
     source = f"event:{envelope.event_id}"
     case = get_or_open_case(session, event.department, event.evaluation_year, source=source)
+    already = session.scalars(
+        select(Rereport).join(UnsatisfiedRound, UnsatisfiedRound.case_id == Rereport.case_id).where(
+            UnsatisfiedRound.case_id == case.id, UnsatisfiedRound.round == event.unsatisfied_round,
+            Rereport.vote_round == event.vote_round + 1,
+        )
+    ).first()
+    if already is not None:
+        # This round was announced before under another event id: followed up already.
+        return already
     follow_up = plan_follow_up(event.meeting_date, event.vote_round, investigation_days)
     session.add(
         UnsatisfiedRound(
@@ -121,6 +130,8 @@ def record_grade(session: Session, envelope: Envelope) -> None:
     result = event.satisfaction
     case = get_or_open_case(session, result.department, result.evaluation_year, source=f"event:{envelope.event_id}")
     case.latest_grade = result.grade
+    if result.grade != "unsatisfied" and case.stage in ("investigation", "awaiting_rereport"):
+        case.stage = "rectification"  # the re-vote passed: back to rectifying until the case closes
     record(session, case, "graded", f"第{result.vote_round}轮满意度测评结果：{GRADE_LABELS[result.grade]}",
            f"event:{envelope.event_id}", {"ballot_id": result.ballot_id, "grade": result.grade})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from services.voting.models import AgendaItem, Meeting, PendingRereport
@@ -94,6 +94,11 @@ def handle_rereport_scheduled(session: Session, envelope: Envelope) -> None:
     )
     session.add(pending)
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # A meeting being created right now must either be seen here or see this
+        # pending re-report when it commits; otherwise neither attaches it, ever.
+        # (Creating a meeting inserts into meetings, which this mode waits for.)
+        session.execute(text("LOCK TABLE meetings IN SHARE ROW EXCLUSIVE MODE"))
     meeting = next_meeting_after(session, pending)
     if meeting is not None:
         _attach(session, pending, meeting)

@@ -1,0 +1,159 @@
+"""Helpers shared by the voting tests: roster data, HTTP shortcuts, problem checks,
+and an app on a database that really commits (for the concurrency tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import threading
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+
+from shared.db import Database
+from shared.migrations import upgrade
+from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from shared.service import get_session
+
+try:  # the root conftest, as pytest imported it
+    from conftest import create_app_for, settings_for
+except ImportError:  # pragma: no cover - when tests/ becomes a package
+    from tests.conftest import create_app_for, settings_for
+
+
+def roster(n: int, prefix: str = "m") -> list[dict]:
+    return [{"member_id": f"{prefix}{i:02d}", "name": f"委员{i:02d}"} for i in range(1, n + 1)]
+
+
+def member_ids(n: int, prefix: str = "m") -> list[str]:
+    return [m["member_id"] for m in roster(n, prefix)]
+
+
+def create_meeting(client: TestClient, *, number: str = "第四十四次会议", held_on: str = "2021-02-26",
+                   members: int = 4, place: str | None = "淄博") -> dict:
+    resp = client.post("/v1/meetings", json={"number": number, "held_on": held_on, "place": place, "members": roster(members)})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def check_in(client: TestClient, meeting_id: str, ids: list[str]) -> dict:
+    resp = client.post(f"/v1/meetings/{meeting_id}/check-ins", json={"member_ids": ids})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def create_ballot(client: TestClient, meeting_id: str, **fields) -> dict:
+    body = {"department": "市住房和城乡建设局", "evaluation_year": 2021} | fields
+    resp = client.post(f"/v1/meetings/{meeting_id}/ballots", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def open_ballot(client: TestClient, ballot_id: str) -> dict:
+    resp = client.post(f"/v1/ballots/{ballot_id}/open")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def get_ballot(client: TestClient, ballot_id: str) -> dict:
+    resp = client.get(f"/v1/ballots/{ballot_id}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def cast(client: TestClient, ballot_id: str, member_id: str, choice: str):
+    return client.post(f"/v1/ballots/{ballot_id}/votes", json={"member_id": member_id, "choice": choice})
+
+
+def open_meeting_ballot(client: TestClient, *, members: int = 4, present: int | None = None, **ballot_fields) -> tuple[dict, dict]:
+    """A meeting with `present` (default: all) members checked in and an open satisfaction ballot."""
+    meeting = create_meeting(client, members=members)
+    check_in(client, meeting["id"], member_ids(members)[: members if present is None else present])
+    ballot = create_ballot(client, meeting["id"], **ballot_fields)
+    return meeting, open_ballot(client, ballot["id"])
+
+
+def assert_problem(resp, status: int, slug: str) -> dict:
+    """The response is an RFC 9457 problem with this status and type slug."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), resp.headers["content-type"]
+    body = resp.json()
+    assert body["type"] == PROBLEM_TYPE_BASE + slug, body
+    assert body["status"] == status
+    assert body["title"]
+    return body
+
+
+def count_rows(db: Database, model, **where) -> int:
+    with db.session() as session:
+        stmt = select(func.count()).select_from(model)
+        for column, value in where.items():
+            stmt = stmt.where(getattr(model, column) == value)
+        return session.scalar(stmt)
+
+
+@dataclass
+class CommittedVoting:
+    app: FastAPI
+    client: TestClient
+    db: Database
+
+
+@contextmanager
+def committed_voting(url: str) -> Iterator[CommittedVoting]:
+    """The voting app on a freshly migrated database where every request really commits."""
+    upgrade("voting", url)
+    db = Database(url)
+    app = create_app_for("voting", settings_for("voting", db.url), db)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield CommittedVoting(app, client, db)
+    finally:
+        db.dispose()
+
+
+def gate_commits(v: CommittedVoting, path_suffix: str, at_commit: threading.Event, release: threading.Event) -> None:
+    """POST requests whose path ends with `path_suffix` do all their work, then hold
+    their transaction open just before committing until `release` is set."""
+
+    class GatedSession(Session):
+        def commit(self) -> None:
+            at_commit.set()
+            assert release.wait(30), "the test never released the request"
+            super().commit()
+
+    gated = sessionmaker(v.db.engine, class_=GatedSession, expire_on_commit=False)
+
+    def session_for(request: Request):
+        hold = request.method == "POST" and request.url.path.endswith(path_suffix)
+        with (gated if hold else v.db.sessionmaker)() as session:
+            yield session
+
+    v.app.dependency_overrides[get_session] = session_for
+
+
+class Background(threading.Thread):
+    """Runs a call in a thread and keeps its result (or exception)."""
+
+    def __init__(self, fn, *args) -> None:
+        super().__init__(daemon=True)
+        self.fn, self.args = fn, args
+        self.result = self.error = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException as exc:  # re-raised by outcome()
+            self.error = exc
+
+    def outcome(self, timeout: float = 30):
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.fn} did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.result
