@@ -55,7 +55,8 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=graceful_timeout,
-        access_log=False,
+        access_log=False,  # our middleware logs each request with its request id
+        log_config=None,  # keep the JSON logging the app configured
     )
 
 

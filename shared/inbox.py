@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,9 @@ class EventConsumer:
         self.failed_total = 0
         self.rejected_total = 0
         self.assigned = threading.Event()
+        # Messages behind the end of each assigned partition, refreshed after polls.
+        self.lag: dict[tuple[str, int], int] = {}
+        self._lag_checked = 0.0
 
     def process_record(self, record) -> bool:
         """Handle one Kafka record; False means 'retry it later'."""
@@ -112,20 +116,25 @@ class EventConsumer:
             self.rejected_total += 1
             log.error("event_without_handler", consumer=self.name, event_id=str(envelope.event_id), type=envelope.type)
             return True
-        bound = log.bind(consumer=self.name, event_id=str(envelope.event_id), type=envelope.type, request_id=request_id)
-        try:
-            outcome = handle_once(self.db, self.inbox, handler, envelope)
-        except Exception as exc:
-            self.failed_total += 1
-            bound.exception("event_failed", error=repr(exc))
-            return False
+        bound = log.bind(consumer=self.name, type=envelope.type)
+        # The request id travels on: events this handler emits carry it too.
+        with structlog.contextvars.bound_contextvars(event_id=str(envelope.event_id), request_id=request_id):
+            try:
+                outcome = handle_once(self.db, self.inbox, handler, envelope)
+            except Exception as exc:
+                self.failed_total += 1
+                bound.exception("event_failed", error=repr(exc))
+                return False
+            self._log_outcome(bound, outcome)
+        return True
+
+    def _log_outcome(self, bound, outcome: str) -> None:
         if outcome == HandleOutcome.DUPLICATE:
             self.duplicates_total += 1
             bound.info("event_duplicate_skipped")
         else:
             self.handled_total += 1
             bound.info("event_handled")
-        return True
 
     def _loop(self) -> None:
         from kafka import OffsetAndMetadata
@@ -178,12 +187,29 @@ class EventConsumer:
                 except Exception as exc:
                     # The inbox absorbs the redelivery this may cause.
                     log.warning("consumer_commit_failed", consumer=self.name, error=repr(exc))
+            self._refresh_lag(consumer)
         try:
             consumer.close(autocommit=False)
         except Exception as exc:
             log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
         self._consumer = None
         log.info("consumer_stopped", consumer=self.name)
+
+    def _refresh_lag(self, consumer: KafkaConsumer) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < 1.0:
+            return
+        self._lag_checked = now
+        lag = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                lag[(tp.topic, tp.partition)] = max(0, highwater - consumer.position(tp, timeout_ms=200))
+            except Exception:
+                continue
+        self.lag = lag
 
     def start(self) -> None:
         self._stop.clear()

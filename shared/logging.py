@@ -1,4 +1,6 @@
-"""Structured logs: JSON lines in production, readable lines on a terminal."""
+"""Structured logs: one JSON object a line (or readable lines on a terminal),
+for our own events and for uvicorn's and kafka-python's alike, carrying the
+request id and event id bound in the context."""
 
 from __future__ import annotations
 
@@ -7,28 +9,44 @@ import sys
 
 import structlog
 
-_configured = False
+_configured: tuple[str, bool] | None = None
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     global _configured
-    if _configured:
+    if _configured == (level, json):
         return
-    _configured = True
-    processors: list = [
+    _configured = (level, json)
+    shared_processors: list = [
         structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.StackInfoRenderer(),
-        structlog.processors.format_exc_info,
     ]
-    renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer()
+    renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
-        processors=[*processors, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        processors=[*shared_processors, structlog.processors.StackInfoRenderer(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    # kafka-python is chatty about reconnects; its warnings are enough.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    # kafka-python logs every reconnect attempt; its warnings are enough.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+

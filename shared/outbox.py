@@ -53,6 +53,8 @@ class OutboxMixin:
 
 def enqueue(session: Session, model: type[OutboxMixin], envelope: Envelope, *, request_id: str | None = None) -> None:
     """Add an event to the outbox inside the caller's transaction."""
+    if request_id is None:
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
     session.add(
         model(
             event_id=str(envelope.event_id),
@@ -79,6 +81,15 @@ def publish(
     envelope = payload.envelope(producer=producer, key=key)
     enqueue(session, model, envelope, request_id=request_id)
     return envelope
+
+
+def outbox_backlog(db: Database, model: type[OutboxMixin]) -> tuple[int, dt.datetime | None]:
+    """Pending rows and the creation time of the oldest one."""
+    with db.session() as session:
+        count, oldest = session.execute(select(func.count(model.id), func.min(model.created_at)).where(model.sent_at.is_(None))).one()
+    if oldest is not None and oldest.tzinfo is None:  # SQLite returns the aggregate as naive text
+        oldest = dt.datetime.fromisoformat(str(oldest)).replace(tzinfo=dt.UTC)
+    return count, oldest
 
 
 class OutboxRelay:
@@ -188,13 +199,7 @@ class OutboxRelay:
         return len(acknowledged)
 
     def backlog(self) -> tuple[int, dt.datetime | None]:
-        """Pending rows and the creation time of the oldest one."""
-        m = self.model
-        with self.db.session() as session:
-            count, oldest = session.execute(select(func.count(m.id), func.min(m.created_at)).where(m.sent_at.is_(None))).one()
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        return count, oldest
+        return outbox_backlog(self.db, self.model)
 
     # --- the loop -----------------------------------------------------------
 

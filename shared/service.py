@@ -11,14 +11,17 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from shared.db import Database
 from shared.events import ALL_TOPICS
 from shared.inbox import EventConsumer, Handler, InboxMixin
 from shared.kafka import broker_reachable
+from shared.http import RequestContextMiddleware
 from shared.logging import configure_logging
+from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from shared.metrics import ExtraMetrics, ServiceMetrics
 from shared.outbox import OutboxMixin, OutboxRelay
 from shared.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from shared.settings import ServiceSettings
@@ -127,6 +130,7 @@ def create_service_app(
     routers: Sequence[APIRouter],
     handlers: Mapping[str, Handler] | None = None,
     db: Database | None = None,
+    extra_metrics: Sequence[ExtraMetrics] = (),
 ) -> FastAPI:
     configure_logging(settings.log_level, json=settings.log_json)
     runtime = ServiceRuntime(
@@ -149,10 +153,18 @@ def create_service_app(
             log.info("service_stopped", service=name)
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    metrics = ServiceMetrics(runtime, extra_metrics)
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_problem_handlers(app)
     app.include_router(health_router())
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
     for router in routers:
         app.include_router(router)
     return app

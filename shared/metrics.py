@@ -1,0 +1,89 @@
+"""Prometheus metrics of one service process, served at /metrics.
+
+Each app has its own registry (several apps can live in one test process).
+Figures that live elsewhere — outbox backlog, consumer lag and counts, open
+ballots — are read when scraped, so the hot paths pay nothing for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+ExtraMetrics = Callable[["ServiceRuntime"], Iterable[Metric]]
+
+
+class RuntimeCollector(Collector):
+    """Outbox backlog, relay and consumer figures, read at scrape time."""
+
+    def __init__(self, runtime: ServiceRuntime, extra: Iterable[ExtraMetrics] = ()) -> None:
+        self.runtime = runtime
+        self.extra = list(extra)
+
+    def collect(self) -> Iterable[Metric]:
+        from shared.outbox import outbox_backlog
+
+        runtime = self.runtime
+        pending, oldest = outbox_backlog(runtime.db, runtime.outbox_model)
+        yield GaugeMetricFamily("pingyi_outbox_pending", "Outbox rows not yet acknowledged by the broker", value=pending)
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily("pingyi_outbox_oldest_pending_age_seconds", "Age of the oldest pending outbox row", value=age)
+
+        published = CounterMetricFamily("pingyi_events_published", "Events the relay published and marked sent")
+        published.add_metric([], runtime.relay.published_total if runtime.relay else 0)
+        yield published
+
+        consumer = runtime.consumer
+        handled = CounterMetricFamily("pingyi_events_consumed", "Events taken from the broker, by outcome", labels=["outcome"])
+        lag = GaugeMetricFamily("pingyi_consumer_lag", "Messages behind the end of each partition", labels=["topic", "partition"])
+        if consumer is not None:
+            for outcome, value in (
+                ("handled", consumer.handled_total),
+                ("duplicate", consumer.duplicates_total),
+                ("failed", consumer.failed_total),
+                ("rejected", consumer.rejected_total),
+            ):
+                handled.add_metric([outcome], value)
+            for (topic, partition), behind in sorted(consumer.lag.items()):
+                lag.add_metric([topic, str(partition)], behind)
+        yield handled
+        yield lag
+        for extra in self.extra:
+            yield from extra(runtime)
+
+
+class ServiceMetrics:
+    def __init__(self, runtime: ServiceRuntime, extra: Iterable[ExtraMetrics] = ()) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "pingyi_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=self.registry
+        )
+        self.http_latency = Histogram(
+            "pingyi_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.registry.register(RuntimeCollector(runtime, extra))
+
+    def counter(self, name: str, documentation: str, labels: Iterable[str] = ()) -> Counter:
+        return Counter(name, documentation, list(labels), registry=self.registry)
+
+    def observe_request(self, method: str, route: str, status: int, started: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_latency.labels(method, route).observe(time.perf_counter() - started)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
