@@ -76,6 +76,48 @@ def migrate(
         typer.echo(f"{name}: migrated to {revision}")
 
 
+events_app = typer.Typer(help="Events a service could not handle (parked in its inbox).", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+def _service_parts(service: str):
+    """The service's database, inbox model and event handlers, without starting it."""
+    from shared.db import Database
+
+    _check_service(service)
+    settings = _settings_for(service)
+    app_module = __import__(f"services.{service}.app", fromlist=["create_app"])
+    models = __import__(f"services.{service}.models", fromlist=["InboxMessage"])
+    db = Database(settings.database_url)
+    handlers = app_module.create_app(settings.model_copy(update={"run_relay": False, "run_consumer": False}), db=db).state.runtime.handlers
+    return db, models.InboxMessage, handlers
+
+
+@events_app.command("parked")
+def events_parked(service: ServiceName) -> None:
+    """List the events parked after failing every attempt."""
+    from sqlalchemy import select
+
+    db, inbox, _ = _service_parts(service)
+    with db.session() as session:
+        rows = session.scalars(select(inbox).where(inbox.status == "parked").order_by(inbox.handled_at)).all()
+        for row in rows:
+            typer.echo(f"{row.event_id}  {row.topic}  attempts={row.attempts}  {row.handled_at:%Y-%m-%dT%H:%M:%SZ}  {row.error}")
+    typer.echo(f"{len(rows)} parked")
+
+
+@events_app.command("retry")
+def events_retry(service: ServiceName) -> None:
+    """Handle the parked events again (after fixing their cause)."""
+    from shared.inbox import retry_parked
+
+    db, inbox, handlers = _service_parts(service)
+    outcome = retry_parked(db, inbox, handlers)
+    typer.echo(f"handled {outcome['handled']}, still failing {outcome['still_failing']}")
+    if outcome["still_failing"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def broker(port: int = typer.Option(9092, help="loopback port for Tansu")) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import String
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -41,22 +41,38 @@ class InboxMixin:
     topic: Mapped[str] = mapped_column(String(100))
     producer: Mapped[str] = mapped_column(String(50))
     handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "handled", or "parked": failed every attempt; body and error are kept
+    # so nothing is lost and `pingyi events retry` can run it again.
+    status: Mapped[str] = mapped_column(String(20), default="handled", server_default="handled")
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    error: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
 
 
 class HandleOutcome:
     HANDLED = "handled"
     DUPLICATE = "duplicate"
+    PARKED = "parked"  # failed every attempt; kept in the inbox for a retry
     REJECTED = "rejected"  # unparseable or unknown: logged and skipped
 
 
-def handle_once(db: Database, inbox: type[InboxMixin], handler: Handler, envelope: Envelope) -> str:
-    """Apply `handler` to `envelope` unless its event id is already in the inbox."""
+def handle_once(
+    db: Database, inbox: type[InboxMixin], handler: Handler, envelope: Envelope, *, retry_parked: bool = False
+) -> str:
+    """Apply `handler` to `envelope` unless its event id is already in the inbox.
+
+    With `retry_parked`, a parked event is handled again; its row turns
+    "handled" in the same transaction as the effect."""
     event_id = str(envelope.event_id)
     try:
         with db.session() as session:
-            if session.get(inbox, event_id) is not None:
-                return HandleOutcome.DUPLICATE
-            session.add(inbox(event_id=event_id, topic=envelope.type, producer=envelope.producer, handled_at=utcnow()))
+            row = session.get(inbox, event_id)
+            if row is not None and not (retry_parked and row.status == HandleOutcome.PARKED):
+                return HandleOutcome.DUPLICATE if row.status == HandleOutcome.HANDLED else HandleOutcome.PARKED
+            if row is None:
+                session.add(inbox(event_id=event_id, topic=envelope.type, producer=envelope.producer, handled_at=utcnow()))
+            else:
+                row.status, row.error, row.body, row.handled_at = HandleOutcome.HANDLED, None, None, utcnow()
             session.flush()
             handler(session, envelope)
     except IntegrityError:
@@ -66,6 +82,40 @@ def handle_once(db: Database, inbox: type[InboxMixin], handler: Handler, envelop
                 return HandleOutcome.DUPLICATE
         raise
     return HandleOutcome.HANDLED
+
+
+def park(db: Database, inbox: type[InboxMixin], envelope: Envelope, error: str, attempts: int) -> None:
+    """Keep an event that failed every attempt, with its error, and move on."""
+    with db.session() as session:
+        row = session.get(inbox, str(envelope.event_id))
+        if row is None:
+            row = inbox(event_id=str(envelope.event_id), topic=envelope.type, producer=envelope.producer, attempts=0)
+            session.add(row)
+        row.status = HandleOutcome.PARKED
+        row.attempts = (row.attempts or 0) + attempts
+        row.error = error[:4000]
+        row.body = envelope.model_dump_json()
+        row.handled_at = utcnow()
+
+
+def retry_parked(db: Database, inbox: type[InboxMixin], handlers: Mapping[str, Handler]) -> dict[str, int]:
+    """Run every parked event again; those that fail again stay parked."""
+    from sqlalchemy import select
+
+    with db.session() as session:
+        parked = session.execute(
+            select(inbox.event_id, inbox.body).where(inbox.status == HandleOutcome.PARKED).order_by(inbox.handled_at)
+        ).all()
+    outcome = {"handled": 0, "still_failing": 0}
+    for _event_id, body in parked:
+        envelope = Envelope.model_validate_json(body)
+        try:
+            handle_once(db, inbox, handlers[envelope.type], envelope, retry_parked=True)
+            outcome["handled"] += 1
+        except Exception as exc:
+            park(db, inbox, envelope, repr(exc), 1)
+            outcome["still_failing"] += 1
+    return outcome
 
 
 class EventConsumer:
@@ -81,6 +131,7 @@ class EventConsumer:
         name: str,
         group_id: str,
         retry_backoff: float = 0.5,
+        max_attempts: int = 5,
     ) -> None:
         self.db = db
         self.inbox = inbox
@@ -89,6 +140,9 @@ class EventConsumer:
         self.name = name
         self.group_id = group_id
         self.retry_backoff = retry_backoff
+        self.max_attempts = max_attempts
+        self._attempts: dict[str, int] = {}
+        self.parked_total = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer: KafkaConsumer | None = None
@@ -123,15 +177,25 @@ class EventConsumer:
                 outcome = handle_once(self.db, self.inbox, handler, envelope)
             except Exception as exc:
                 self.failed_total += 1
-                bound.exception("event_failed", error=repr(exc))
-                return False
+                attempts = self._attempts.get(str(envelope.event_id), 0) + 1
+                bound.exception("event_failed", error=repr(exc), attempt=attempts)
+                if attempts < self.max_attempts:
+                    self._attempts[str(envelope.event_id)] = attempts
+                    return False
+                # Do not block the partition for ever: keep the event aside and go on.
+                self._attempts.pop(str(envelope.event_id), None)
+                park(self.db, self.inbox, envelope, repr(exc), attempts)
+                self.parked_total += 1
+                bound.error("event_parked", attempts=attempts)
+                return True
+            self._attempts.pop(str(envelope.event_id), None)
             self._log_outcome(bound, outcome)
         return True
 
     def _log_outcome(self, bound, outcome: str) -> None:
-        if outcome == HandleOutcome.DUPLICATE:
+        if outcome in (HandleOutcome.DUPLICATE, HandleOutcome.PARKED):
             self.duplicates_total += 1
-            bound.info("event_duplicate_skipped")
+            bound.info("event_duplicate_skipped", previously=outcome)
         else:
             self.handled_total += 1
             bound.info("event_handled")

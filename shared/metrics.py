@@ -53,6 +53,7 @@ class RuntimeCollector(Collector):
                 ("duplicate", consumer.duplicates_total),
                 ("failed", consumer.failed_total),
                 ("rejected", consumer.rejected_total),
+                ("parked", consumer.parked_total),
             ):
                 handled.add_metric([outcome], value)
             for (topic, partition), behind in sorted(consumer.lag.items()):

@@ -56,7 +56,13 @@ class ServiceRuntime:
             self.relay.start()
         if self.settings.run_consumer and self.handlers:
             self.consumer = EventConsumer(
-                self.db, self.inbox_model, self.handlers, kafka, name=self.name, group_id=f"pingyi-{self.name}"
+                self.db,
+                self.inbox_model,
+                self.handlers,
+                kafka,
+                name=self.name,
+                group_id=f"pingyi-{self.name}",
+                max_attempts=self.settings.consumer_max_attempts,
             )
             self.consumer.start()
 

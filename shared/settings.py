@@ -31,6 +31,7 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = Field(True, description="publish the outbox from this process")
     run_consumer: bool = Field(True, description="consume events in this process")
     relay_poll_interval: float = Field(0.2, gt=0, le=60)
+    consumer_max_attempts: int = Field(5, ge=1, le=1000, description="tries before an event is parked in the inbox")
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -212,3 +212,43 @@ def test_service_keeps_serving_http_while_broker_is_down(backend, fresh_database
         created = client.post("/v1/meetings", json={"number": "第一次会议", "held_on": "2021-02-26",
                                                    "members": [{"member_id": "m1", "name": "张三"}]})
         assert created.status_code == 201
+
+
+def test_an_event_failing_every_attempt_is_parked_and_the_partition_moves_on(backend, broker, fresh_database_url, started):
+    from shared.inbox import retry_parked
+
+    scoring_db = migrated("scoring", backend, fresh_database_url)
+    poison, healthy = ballot_closed("淄博市教育局"), ballot_closed("淄博市教育局")
+    grade = ballot_closed_handler(SatisfactionRule())
+
+    def fails_on_poison(session, envelope):
+        if envelope.event_id == poison.event_id:
+            raise RuntimeError("cannot grade this one yet")
+        grade(session, envelope)
+
+    consumer = EventConsumer(
+        scoring_db, ScoringInbox, {Topic.BALLOT_CLOSED.value: fails_on_poison}, kafka_settings(broker.bootstrap),
+        name="scoring-test", group_id=f"g-{uuid.uuid4().hex[:6]}", retry_backoff=0.05, max_attempts=3,
+    )
+    consumer.start()
+    started(consumer)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for envelope in (poison, healthy):  # same key: same partition, poison first
+        producer.send(Topic.BALLOT_CLOSED.value, key=envelope.key.encode(), value=envelope.to_bytes()).get(10)
+    producer.close()
+
+    wait_until(lambda: consumer.handled_total == 1)
+    assert consumer.failed_total == 3 and consumer.parked_total == 1
+    with scoring_db.session() as session:
+        row = session.get(ScoringInbox, str(poison.event_id))
+        assert (row.status, row.attempts) == ("parked", 3)
+        assert "cannot grade this one yet" in row.error
+        assert row.body and str(poison.event_id) in row.body  # kept whole: nothing lost
+    assert count(scoring_db, SatisfactionResult.id) == 1
+
+    # After the cause is fixed, a retry handles it exactly once.
+    assert retry_parked(scoring_db, ScoringInbox, {Topic.BALLOT_CLOSED.value: grade}) == {"handled": 1, "still_failing": 0}
+    assert retry_parked(scoring_db, ScoringInbox, {Topic.BALLOT_CLOSED.value: grade}) == {"handled": 0, "still_failing": 0}
+    assert count(scoring_db, SatisfactionResult.id) == 2
+    with scoring_db.session() as session:
+        assert session.get(ScoringInbox, str(poison.event_id)).status == "handled"

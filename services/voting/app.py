@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import FastAPI
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy import func, select
 
 from services.voting.agenda.service import handle_rereport_scheduled
 from services.voting.ballots.endpoints import router as ballots_router
 from services.voting.meetings.endpoints import router as meetings_router
-from services.voting.models import InboxMessage, OutboxMessage
+from services.voting.models import Ballot, InboxMessage, OutboxMessage
 from services.voting.settings import VotingSettings
 from shared.db import Database
 from shared.events import Topic
-from shared.service import create_service_app
+from shared.service import ServiceRuntime, create_service_app
 
 HANDLERS = {Topic.REREPORT_SCHEDULED.value: handle_rereport_scheduled}
 
 
+def open_ballots_metric(runtime: ServiceRuntime) -> Iterable[Metric]:
+    with runtime.db.session() as session:
+        rows = session.execute(select(Ballot.kind, func.count(Ballot.id)).where(Ballot.status == "open").group_by(Ballot.kind)).all()
+    gauge = GaugeMetricFamily("pingyi_ballots_open", "Ballots open for voting", labels=["kind"])
+    for kind, count in rows:
+        gauge.add_metric([kind], count)
+    yield gauge
+
+
 def create_app(settings: VotingSettings | None = None, db: Database | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         name="voting",
         title="Pingyi voting 评议·表决",
         description="Meetings, rosters and quorum, agenda items, ballots, casting and tallies.",
@@ -27,4 +40,7 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
         routers=[meetings_router, ballots_router],
         handlers=HANDLERS,
         db=db,
+        extra_metrics=[open_ballots_metric],
     )
+    app.state.votes_cast = app.state.metrics.counter("pingyi_votes_cast", "Votes accepted", ["kind"])
+    return app

@@ -41,10 +41,11 @@ def open_ballot(ballot_id: str, session: SessionDep) -> BallotOut:
     "/ballots/{ballot_id}/votes", status_code=status.HTTP_201_CREATED, response_model=VoteReceipt,
     summary="Cast one member's vote", responses=problem_responses(403, 404, 409, 422),
 )
-def cast_vote(ballot_id: str, data: SatisfactionVoteCast, session: SessionDep) -> VoteReceipt:
+def cast_vote(ballot_id: str, data: SatisfactionVoteCast, request: Request, session: SessionDep) -> VoteReceipt:
     ballot = service.get_ballot(session, ballot_id)
     code = service.cast_vote(session, ballot, data)
     session.commit()
+    request.app.state.votes_cast.labels(ballot.kind).inc()
     return VoteReceipt(ballot_id=ballot_id, receipt_code=code)
 
 
@@ -54,7 +55,7 @@ def cast_vote(ballot_id: str, data: SatisfactionVoteCast, session: SessionDep) -
 )
 def close_ballot(ballot_id: str, request: Request, session: SessionDep) -> BallotOut:
     ballot = service.get_ballot(session, ballot_id, for_update=True)
-    service.close_ballot(session, ballot, request_id=request.headers.get("x-request-id"))
+    service.close_ballot(session, ballot)
     session.commit()
     return service.ballot_out(session, ballot)
 
