@@ -80,6 +80,11 @@ def test_unsatisfied_vote_puts_rereport_on_next_meeting(stack):
     assert result["unsatisfied_round"] == 1
     assert result["denominator"] == len(MEMBERS)
 
+    # Operations see the event go through: consumed, and the group caught up.
+    metrics = wait_for(lambda: (t := scoring.get("/metrics").text) and "pingyi_consumer_lag{" in t and t)
+    assert 'pingyi_events_consumed_total{outcome="handled"} 1.0' in metrics
+    assert 'pingyi_consumer_lag{partition="' in metrics and 'topic="ballot.closed"' in metrics
+
     cases = wait_for(lambda: tracking.get("/v1/cases", params={"department": DEPARTMENT}).json())
     case = wait_for(lambda: (c := tracking.get(f"/v1/cases/{cases[0]['id']}").json())["rereports"] and c)
     assert case["stage"] == "investigation"
