@@ -120,7 +120,31 @@ class Tally(BaseModel):
     show_of_hands: bool = False
 
 
+class BallotOption(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="option code: a grade, yes/no/abstain, or a department name")
+    label: str
+
+
+class QuestionTally(BaseModel):
+    """One question of a yes/no/abstain ballot (e.g. one appointee)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question_id: str
+    text: str
+    counts: dict[str, int]
+    passed: bool
+
+
+Constituency = Literal["npc_deputies", "working_committees", "districts_and_enterprises", "public"]
+
+
 class BallotClosed(EventPayload):
+    """Any ballot's close. Fields after `closed_at` are optional and filled by
+    the kinds they concern (additive within version 1)."""
+
     topic: ClassVar[Topic] = Topic.BALLOT_CLOSED
 
     ballot_id: str
@@ -131,6 +155,18 @@ class BallotClosed(EventPayload):
     subject: BallotSubject | None = None
     tally: Tally
     closed_at: dt.datetime
+    # competitive selection, nomination polls and the public vote
+    evaluation_year: int | None = None
+    plan_id: str | None = None
+    batch: int | None = None
+    options: list[BallotOption] | None = None
+    seats: int | None = None
+    winners: list[str] | None = Field(None, description="departments chosen (competitive selection)")
+    round_kind: Literal["main", "runoff", "supplementary"] | None = None
+    parent_ballot_id: str | None = None
+    constituency: Constituency | None = None
+    # resolutions, review opinions, appointments
+    questions: list[QuestionTally] | None = None
 
 
 # --- score.computed ----------------------------------------------------------
@@ -160,8 +196,13 @@ class ScoreComputed(EventPayload):
     computation_id: str
     kind: Literal["satisfaction", "composite_ranking"]
     satisfaction: SatisfactionScore | None = None
+    # composite_ranking: each entry explains one department's score
+    plan_id: str | None = None
+    evaluation_year: int | None = None
+    batch: int | None = None
+    seats: int | None = None
     ranking: list[dict[str, Any]] | None = None
-    slate: list[str] | None = None
+    slate: list[str] | None = Field(None, description="candidates for the competitive selection, seats plus surplus")
 
 
 # --- vote.marked_unsatisfied -------------------------------------------------
