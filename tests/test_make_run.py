@@ -1,0 +1,80 @@
+"""`pingyi run` (what `make run` starts): the broker and three services come up,
+print their addresses, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.broker
+
+
+def children_of(pid: int) -> set[int]:
+    """Every live descendant of `pid`, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_run_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "run", "--var-dir", str(tmp_path / "var")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        text = "".join(output)
+        urls = dict(re.findall(r"^(voting|scoring|tracking)\s+(http://127\.0\.0\.1:\d+)/docs", text, re.M))
+        assert set(urls) == {"voting", "scoring", "tracking"}, text
+        for service, url in urls.items():
+            assert httpx.get(f"{url}/openapi.json", timeout=5).json()["info"]["title"].startswith("Pingyi")
+            assert httpx.get(f"{url}/healthz/ready", timeout=5).status_code == 200
+        descendants = children_of(process.pid)
+        assert len(descendants) >= 4  # Tansu and three services
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+        time.sleep(0.5)
+        assert [pid for pid in descendants if alive(pid)] == []
+        for url in urls.values():
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{url}/healthz/live", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
