@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import Integer, String, Text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.db import UTCDateTime
@@ -84,6 +84,12 @@ def handle_once(
     return HandleOutcome.HANDLED
 
 
+def _database_unavailable(exc: Exception) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def park(db: Database, inbox: type[InboxMixin], envelope: Envelope, error: str, attempts: int) -> None:
     """Keep an event that failed every attempt, with its error, and move on."""
     with db.session() as session:
@@ -143,6 +149,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self._attempts: dict[str, int] = {}
         self.parked_total = 0
+        self._failures_in_row = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer: KafkaConsumer | None = None
@@ -177,14 +184,22 @@ class EventConsumer:
                 outcome = handle_once(self.db, self.inbox, handler, envelope)
             except Exception as exc:
                 self.failed_total += 1
+                if _database_unavailable(exc):
+                    # Not the event's fault: wait for the database, never park for it.
+                    bound.warning("event_deferred_database_unavailable", error=repr(exc))
+                    return False
                 attempts = self._attempts.get(str(envelope.event_id), 0) + 1
                 bound.exception("event_failed", error=repr(exc), attempt=attempts)
                 if attempts < self.max_attempts:
                     self._attempts[str(envelope.event_id)] = attempts
                     return False
                 # Do not block the partition for ever: keep the event aside and go on.
+                try:
+                    park(self.db, self.inbox, envelope, repr(exc), attempts)
+                except Exception as park_exc:
+                    bound.warning("event_park_failed", error=repr(park_exc))
+                    return False
                 self._attempts.pop(str(envelope.event_id), None)
-                park(self.db, self.inbox, envelope, repr(exc), attempts)
                 self.parked_total += 1
                 bound.error("event_parked", attempts=attempts)
                 return True
@@ -239,11 +254,18 @@ class EventConsumer:
                 for record in records:
                     if self._stop.is_set():
                         break
-                    if not self.process_record(record):
-                        # Rewind so the failed record comes again after a pause.
+                    try:
+                        done = self.process_record(record)
+                    except Exception as exc:  # the loop must outlive any one record
+                        log.exception("consumer_record_crashed", consumer=self.name, error=repr(exc))
+                        done = False
+                    if not done:
+                        # Rewind so the failed record comes again, after a growing pause.
                         consumer.seek(tp, record.offset)
-                        self._stop.wait(self.retry_backoff)
+                        self._failures_in_row += 1
+                        self._stop.wait(min(self.retry_backoff * 2 ** (self._failures_in_row - 1), 30.0))
                         break
+                    self._failures_in_row = 0
                     to_commit[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
             if to_commit:
                 try:

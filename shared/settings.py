@@ -16,7 +16,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", validate_default=True)
 
     database_url: str = Field(description="SQLAlchemy URL: sqlite:///var/<service>.db or postgresql://…")
-    db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_size: int = Field(5, ge=1, le=200, description="per process; up to 3x this under load")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_session_timeout_ms: int = Field(6000, ge=1000)
@@ -27,6 +27,7 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_timeout_ms: int = Field(5000, ge=100)
     kafka_delivery_timeout_ms: int = Field(30000, ge=1000)
     kafka_topic_partitions: int = Field(3, ge=1)
+    kafka_topic_replication: int = Field(1, ge=1, description="3 on a Kafka cluster")
 
     run_relay: bool = Field(True, description="publish the outbox from this process")
     run_consumer: bool = Field(True, description="consume events in this process")
@@ -56,4 +57,5 @@ class ServiceSettings(BaseSettings):
             bootstrap_timeout_ms=self.kafka_bootstrap_timeout_ms,
             delivery_timeout_ms=self.kafka_delivery_timeout_ms,
             topic_partitions=self.kafka_topic_partitions,
+            topic_replication=self.kafka_topic_replication,
         )

@@ -31,6 +31,7 @@ from shared.kafka import KafkaSettings
 from shared.migrations import upgrade
 from shared.outbox import OutboxRelay, enqueue
 from tests.conftest import FAST_KAFKA
+from tests.conftest import _postgres_url as postgres_url
 
 pytestmark = pytest.mark.broker
 
@@ -252,3 +253,35 @@ def test_an_event_failing_every_attempt_is_parked_and_the_partition_moves_on(bac
     assert count(scoring_db, SatisfactionResult.id) == 2
     with scoring_db.session() as session:
         assert session.get(ScoringInbox, str(poison.event_id)).status == "handled"
+
+
+@pytest.mark.postgres
+def test_a_database_outage_delays_events_but_never_parks_them(postgres, broker, started):
+    """Events wait while the database is unreachable and are handled once it is back."""
+    name = f"{postgres.prefix}_late_{uuid.uuid4().hex[:6]}"
+    url = postgres_url(name)  # a database that does not exist yet
+    scoring_db = Database(url)
+    consumer = EventConsumer(
+        scoring_db, ScoringInbox, {Topic.BALLOT_CLOSED.value: ballot_closed_handler(SatisfactionRule())},
+        kafka_settings(broker.bootstrap), name="scoring-test", group_id=f"g-{uuid.uuid4().hex[:6]}",
+        retry_backoff=0.05, max_attempts=2,
+    )
+    consumer.start()
+    started(consumer)
+    envelope = ballot_closed()
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    producer.send(Topic.BALLOT_CLOSED.value, key=envelope.key.encode(), value=envelope.to_bytes()).get(10)
+    producer.close()
+
+    wait_until(lambda: consumer.failed_total >= 4)  # past max_attempts, yet not parked
+    assert consumer.parked_total == 0
+
+    from sqlalchemy import text
+    with postgres.engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    postgres.created.append(name)
+    upgrade("scoring", url)
+    wait_until(lambda: consumer.handled_total == 1)
+    assert consumer.parked_total == 0
+    assert count(scoring_db, SatisfactionResult.id) == 1
+    scoring_db.dispose()
