@@ -33,6 +33,9 @@ class KafkaSettings(BaseModel):
     # How long a client waits for a first broker connection before giving up.
     bootstrap_timeout_ms: int = Field(5000, ge=100)
     delivery_timeout_ms: int = Field(30000, ge=1000)
+    # A fetch returns after this long even with no data; lower means quicker
+    # hand-over on a broker that does not wake waiting fetches.
+    fetch_max_wait_ms: int = Field(100, ge=1)
     topic_partitions: int = Field(3, ge=1)
     topic_replication: int = Field(1, ge=1)
 
@@ -70,6 +73,7 @@ def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[st
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
         request_timeout_ms=max(settings.request_timeout_ms, settings.session_timeout_ms + 1000),
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
 
 

@@ -26,6 +26,7 @@ class ServiceSettings(BaseSettings):
     kafka_max_block_ms: int = Field(5000, ge=100)
     kafka_bootstrap_timeout_ms: int = Field(5000, ge=100)
     kafka_delivery_timeout_ms: int = Field(30000, ge=1000)
+    kafka_fetch_max_wait_ms: int = Field(100, ge=1)
     kafka_topic_partitions: int = Field(3, ge=1)
     kafka_topic_replication: int = Field(1, ge=1, description="3 on a Kafka cluster")
 
@@ -56,6 +57,7 @@ class ServiceSettings(BaseSettings):
             max_block_ms=self.kafka_max_block_ms,
             bootstrap_timeout_ms=self.kafka_bootstrap_timeout_ms,
             delivery_timeout_ms=self.kafka_delivery_timeout_ms,
+            fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
             topic_partitions=self.kafka_topic_partitions,
             topic_replication=self.kafka_topic_replication,
         )
