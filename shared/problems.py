@@ -28,9 +28,12 @@ class Problem(Exception):
         slug: str,
         title: str,
         detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
         super().__init__(detail or title)
+        self.headers = headers
         self.status = status
         self.slug = slug
         self.title = title
@@ -71,7 +74,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc, request)
+        return problem_response(exc, request, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

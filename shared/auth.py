@@ -1,0 +1,125 @@
+"""Credentials: API keys for integrating systems and signed member tokens.
+
+API keys look like `pyk_<prefix>_<secret>`; only a SHA-256 of the whole key is
+stored (keys are long random strings, so a fast hash is enough), with its
+scopes and, for a department's key, the department it may act for.
+
+Member tokens are JWTs (HS256) bound to one roster member of one meeting,
+issued to members and clerks for casting or running votes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+import jwt
+from sqlalchemy import JSON, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared.db import UTCDateTime
+from shared.events import utcnow
+from shared.problems import Problem
+
+KEY_PREFIX = "pyk"
+READ_SCOPE = "read"
+
+
+class ApiKeyMixin:
+    """Columns of a service's `api_keys` table; the service declares the model."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, doc="the key's public prefix")
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list] = mapped_column(JSON)
+    department: Mapped[str | None] = mapped_column(String(200), doc="a department's key acts for it only")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling."""
+
+    kind: str  # "api_key" or "member"
+    name: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    department: str | None = None
+    member_id: str | None = None
+    meeting_id: str | None = None
+
+    def has(self, scope: str) -> bool:
+        service = scope.split(":", 1)[0]
+        return scope in self.scopes or f"{service}:admin" in self.scopes or (scope == READ_SCOPE and bool(self.scopes))
+
+    def require(self, scope: str) -> None:
+        if not self.has(scope):
+            raise Problem(403, "missing-scope", "Forbidden 权限不足", f"this credential lacks the scope {scope}", required_scope=scope)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, model: type[ApiKeyMixin], *, name: str, scopes: list[str],
+                   department: str | None = None) -> str:
+    """Store a new key and return it in full: the only time it is shown."""
+    if session.scalar(select(model.id).where(model.name == name)) is not None:
+        raise Problem(409, "key-name-taken", "Key name taken 名称已存在", f"an API key named {name!r} exists")
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    session.add(model(id=prefix, name=name, key_hash=hash_key(key), scopes=sorted(set(scopes)), department=department,
+                      created_at=utcnow()))
+    session.flush()
+    return key
+
+
+def revoke_api_key(session: Session, model: type[ApiKeyMixin], name: str) -> bool:
+    row = session.scalars(select(model).where(model.name == name)).first()
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    return True
+
+
+def authenticate_api_key(session: Session, model: type[ApiKeyMixin], key: str) -> Principal:
+    parts = key.split("_", 2)
+    row = session.get(model, parts[1]) if len(parts) == 3 and parts[0] == KEY_PREFIX else None
+    # Compare in constant time even when the prefix is unknown.
+    expected = row.key_hash if row is not None else "0" * 64
+    if not hmac.compare_digest(expected, hash_key(key)) or row is None or row.revoked_at is not None:
+        raise unauthenticated("the API key is unknown or revoked")
+    return Principal(kind="api_key", name=row.name, scopes=frozenset(row.scopes), department=row.department)
+
+
+def unauthenticated(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", "Unauthenticated 未认证", detail,
+                   headers={"WWW-Authenticate": 'Bearer realm="pingyi"'})
+
+
+# --- member tokens -----------------------------------------------------------
+
+
+def issue_member_token(secret: str, *, member_id: str, meeting_id: str, scopes: list[str],
+                       ttl: dt.timedelta = dt.timedelta(hours=12), issuer: str = "pingyi") -> str:
+    now = utcnow()
+    claims = {"sub": member_id, "mtg": meeting_id, "scope": " ".join(sorted(scopes)), "iss": issuer,
+              "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def authenticate_member_token(secret: str, token: str, *, issuer: str = "pingyi") -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer, options={"require": ["sub", "exp", "mtg"]})
+    except jwt.ExpiredSignatureError:
+        raise unauthenticated("the member token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise unauthenticated(f"the member token is invalid: {exc}") from None
+    return Principal(kind="member", name=f"member:{claims['sub']}", scopes=frozenset(claims.get("scope", "").split()),
+                     member_id=claims["sub"], meeting_id=claims["mtg"])
