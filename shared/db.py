@@ -64,7 +64,7 @@ def IdColumnType() -> String:  # noqa: N802 - reads like a type
     return String(36)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, begin: str = "BEGIN IMMEDIATE") -> None:
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT;
     # take it over (SQLAlchemy's documented recipe). BEGIN IMMEDIATE takes the
     # write lock up front, so two concurrent writers wait on busy_timeout
@@ -81,7 +81,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 def normalise_url(url: str) -> str:
@@ -93,14 +93,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        _configure_sqlite(engine)
+        # Readers take no write lock: in WAL mode they run beside the writer.
+        _configure_sqlite(engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE")
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
@@ -112,6 +113,12 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        if self.engine.dialect.name == "sqlite":
+            self.read_engine = make_engine(self.url, read_only=True)
+            self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
+        else:
+            self.read_engine = self.engine
+            self.read_sessionmaker = self.sessionmaker
 
     @property
     def backend(self) -> str:
@@ -130,3 +137,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -93,9 +93,16 @@ def get_runtime(request: Request) -> ServiceRuntime:
     return request.app.state.runtime
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; endpoints commit explicitly, the rest rolls back."""
-    with request.app.state.runtime.db.sessionmaker() as session:
+    """A session for one request; endpoints commit explicitly, the rest rolls back.
+
+    Reads get the database's reader (on SQLite: no write lock taken)."""
+    db = request.app.state.runtime.db
+    factory = db.read_sessionmaker if request.method in _READ_METHODS else db.sessionmaker
+    with factory() as session:
         yield session
 
 

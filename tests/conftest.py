@@ -136,6 +136,7 @@ def rolled_back_db(request) -> Iterator[callable]:
         connection = db.engine.connect()
         transaction = connection.begin()
         db.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+        db.read_sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
         opened.append((db, connection, transaction))
         return db
 
