@@ -11,13 +11,20 @@ from sqlalchemy import func, select
 from services.voting.agenda.service import handle_rereport_scheduled
 from services.voting.ballots.endpoints import router as ballots_router
 from services.voting.meetings.endpoints import router as meetings_router
+from services.voting.nomination.endpoints import router as nomination_router
+from services.voting.public.endpoints import router as public_router
+from services.voting.selection.endpoints import router as selection_router
+from services.voting.selection.service import handle_score_computed
 from services.voting.models import Ballot, InboxMessage, OutboxMessage
 from services.voting.settings import VotingSettings
 from shared.db import Database
 from shared.events import Topic
 from shared.service import ServiceRuntime, create_service_app
 
-HANDLERS = {Topic.REREPORT_SCHEDULED.value: handle_rereport_scheduled}
+HANDLERS = {
+    Topic.REREPORT_SCHEDULED.value: handle_rereport_scheduled,
+    Topic.SCORE_COMPUTED.value: handle_score_computed,
+}
 
 
 def open_ballots_metric(runtime: ServiceRuntime) -> Iterable[Metric]:
@@ -37,7 +44,7 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
         settings=settings or VotingSettings(),
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
-        routers=[meetings_router, ballots_router],
+        routers=[meetings_router, ballots_router, selection_router, nomination_router, public_router],
         handlers=HANDLERS,
         db=db,
         extra_metrics=[open_ballots_metric],

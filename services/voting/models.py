@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import IdColumnType, UTCDateTime, new_id, new_metadata
@@ -34,6 +34,9 @@ class Meeting(Base):
     agenda: Mapped[list[AgendaItem]] = relationship(
         back_populates="meeting", order_by="AgendaItem.position", cascade="all, delete-orphan"
     )
+    nonvoting_attendees: Mapped[list[NonVotingAttendee]] = relationship(
+        back_populates="meeting", order_by="NonVotingAttendee.recorded_at", cascade="all, delete-orphan"
+    )
 
 
 class RosterMember(Base):
@@ -52,6 +55,20 @@ class RosterMember(Base):
     checked_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     meeting: Mapped[Meeting] = relationship(back_populates="members")
+
+
+class NonVotingAttendee(Base):
+    """Someone attending without a vote (列席): kept apart from the roster, never counted for quorum."""
+
+    __tablename__ = "nonvoting_attendees"
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    affiliation: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    meeting: Mapped[Meeting] = relationship(back_populates="nonvoting_attendees")
 
 
 class AgendaItem(Base):
@@ -97,6 +114,60 @@ class Ballot(Base):
     counts: Mapped[dict | None] = mapped_column(JSON)
     invalid: Mapped[int | None] = mapped_column(Integer)
     votes_cast: Mapped[int | None] = mapped_column(Integer)
+    # The clerk recorded counts by show of hands (devices failed): no individual votes.
+    show_of_hands: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    # A re-run points at the voided ballot it replaces; one re-run per voided ballot.
+    rerun_of_ballot_id: Mapped[str | None] = mapped_column(ForeignKey("ballots.id"), unique=True)
+    # The per-ballot key sealing the choices while open, wrapped under the service secret;
+    # erased at close or void so the sealed rows can never be opened again.
+    wrapped_seal_key: Mapped[str | None] = mapped_column(Text)
+    # Yes/no/abstain ballots: what "more than half" counts against.
+    pass_basis: Mapped[str | None] = mapped_column(String(20))
+    # Competitive selection (差额): candidates, seats, floor rule, winners, and the round.
+    candidates: Mapped[list | None] = mapped_column(JSON)
+    seats: Mapped[int | None] = mapped_column(Integer)
+    floor_rule: Mapped[str | None] = mapped_column(String(30))
+    winners: Mapped[list | None] = mapped_column(JSON)
+    round_kind: Mapped[str | None] = mapped_column(String(20))
+    parent_ballot_id: Mapped[str | None] = mapped_column(ForeignKey("ballots.id"), index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(100))
+    batch: Mapped[int | None] = mapped_column(Integer)
+    # Nomination polls: the constituency polled and how many departments a voter may choose.
+    constituency: Mapped[str | None] = mapped_column(String(40))
+    max_choices: Mapped[int | None] = mapped_column(Integer)
+
+    questions: Mapped[list[BallotQuestion]] = relationship(order_by="BallotQuestion.position", cascade="all, delete-orphan")
+
+
+class BallotQuestion(Base):
+    """One question of a yes/no/abstain ballot: a resolution, or one appointee."""
+
+    __tablename__ = "ballot_questions"
+    __table_args__ = (UniqueConstraint("ballot_id", "position"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    ballot_id: Mapped[str] = mapped_column(ForeignKey("ballots.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(500))
+    # Filled at close.
+    counts: Mapped[dict | None] = mapped_column(JSON)
+    votes_cast: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class PollVoter(Base):
+    """A voter on a nomination poll's constituency roster (deputies, working committees, …)."""
+
+    __tablename__ = "poll_voters"
+    __table_args__ = (UniqueConstraint("ballot_id", "voter_id"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    ballot_id: Mapped[str] = mapped_column(ForeignKey("ballots.id", ondelete="CASCADE"), index=True)
+    voter_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
 
 
 class BallotParticipation(Base):
@@ -113,14 +184,44 @@ class BallotParticipation(Base):
 
 
 class BallotVote(Base):
-    """What was voted: the choice and the hash of the voter's receipt code (no time, no member)."""
+    """What was voted and the hash of the voter's receipt code (no time, no member).
+
+    While the ballot is open only `sealed` is set (the choice encrypted under the
+    ballot's key), because on Postgres this row shares its writing transaction
+    (xmin) with the voter's participation row. The close opens every seal in one
+    transaction and writes `choice`/`answers`, so the readable rows carry the
+    close's xmin, not the voter's."""
 
     __tablename__ = "ballot_votes"
 
     id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
     ballot_id: Mapped[str] = mapped_column(ForeignKey("ballots.id"), index=True)
-    choice: Mapped[str] = mapped_column(String(40))
+    sealed: Mapped[str | None] = mapped_column(Text)
+    choice: Mapped[str | None] = mapped_column(String(40))
+    # Yes/no/abstain ballots: question id -> answer.
+    answers: Mapped[dict | None] = mapped_column(JSON)
     receipt_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class CandidateSlate(Base):
+    """The latest slate scoring computed for a plan and batch (score.computed,
+    composite_ranking), for the clerk to start a competitive selection from."""
+
+    __tablename__ = "candidate_slates"
+    __table_args__ = (UniqueConstraint("plan_id", "batch_key"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    plan_id: Mapped[str] = mapped_column(String(100))
+    # `batch` or 0 when the plan has no batches: NULLs would not be unique.
+    batch_key: Mapped[int] = mapped_column(Integer)
+    batch: Mapped[int | None] = mapped_column(Integer)
+    evaluation_year: Mapped[int | None] = mapped_column(Integer)
+    seats: Mapped[int | None] = mapped_column(Integer)
+    candidates: Mapped[list] = mapped_column(JSON)
+    computation_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(36))
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PendingRereport(Base):
@@ -140,6 +241,50 @@ class PendingRereport(Base):
     agenda_item_id: Mapped[str | None] = mapped_column(ForeignKey("agenda_items.id"))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class PublicPoll(Base):
+    """An online public vote (网上社会投票) with a scheduled open and close."""
+
+    __tablename__ = "public_polls"
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    evaluation_year: Mapped[int] = mapped_column(Integer)
+    plan_id: Mapped[str | None] = mapped_column(String(100))
+    batch: Mapped[int | None] = mapped_column(Integer)
+    options: Mapped[list] = mapped_column(JSON)
+    max_choices: Mapped[int] = mapped_column(Integer)
+    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Filled when tallied after the close.
+    tallied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    counts: Mapped[dict | None] = mapped_column(JSON)
+    votes_cast: Mapped[int | None] = mapped_column(Integer)
+
+
+class PublicVoter(Base):
+    """Who has voted: only a keyed hash of the verified identity, never the phone or ID number.
+    The unique constraint is what allows one vote per identity per poll."""
+
+    __tablename__ = "public_voters"
+    __table_args__ = (UniqueConstraint("poll_id", "identity_hash"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    poll_id: Mapped[str] = mapped_column(ForeignKey("public_polls.id"))
+    identity_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PublicVote(Base):
+    """What was chosen, with no identity and no time."""
+
+    __tablename__ = "public_votes"
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    poll_id: Mapped[str] = mapped_column(ForeignKey("public_polls.id"), index=True)
+    choices: Mapped[list] = mapped_column(JSON)
 
 
 class OutboxMessage(OutboxMixin, Base):

@@ -331,9 +331,12 @@ def _columns(voting, table: str) -> set[str]:
 def test_secret_ballot_keeps_who_and_what_apart(voting):
     # The migrated schema, not only the models: no member or time beside a choice,
     # no choice beside a member, and no link between the two tables.
-    assert _columns(voting, "ballot_votes") == {"id", "ballot_id", "choice", "receipt_hash"}
+    # (Issue 3: votes are sealed while the ballot is open, so `sealed` and, for
+    # yes/no/abstain ballots, `answers` join the vote table.)
+    vote_columns = {"id", "ballot_id", "sealed", "choice", "answers", "receipt_hash"}
+    assert _columns(voting, "ballot_votes") == vote_columns
     assert _columns(voting, "ballot_participations") == {"id", "ballot_id", "member_id", "voted_at"}
-    assert set(voting.models.BallotVote.__table__.columns.keys()) == {"id", "ballot_id", "choice", "receipt_hash"}
+    assert set(voting.models.BallotVote.__table__.columns.keys()) == vote_columns
     assert "choice" not in voting.models.BallotParticipation.__table__.columns
 
     _, ballot = open_meeting_ballot(voting.client, members=4)
@@ -342,8 +345,13 @@ def test_secret_ballot_keeps_who_and_what_apart(voting):
         resp = cast(voting.client, ballot["id"], member, choice)
         receipts[member] = resp.json()["receipt_code"]
     with voting.db.session() as session:
+        # While open, no readable choice is stored at all.
+        assert session.scalars(select(voting.models.BallotVote.choice)).all() == [None, None]
+    assert voting.client.post(f"/v1/ballots/{ballot['id']}/close").status_code == 200
+    with voting.db.session() as session:
         votes = session.execute(select(voting.models.BallotVote)).scalars().all()
         participations = session.execute(select(voting.models.BallotParticipation)).scalars().all()
+        assert all(v.sealed is None and v.answers is None for v in votes)
         vote_values = [(v.id, v.ballot_id, v.choice, v.receipt_hash) for v in votes]
         who = sorted(p.member_id for p in participations)
     assert sorted(v[2] for v in vote_values) == ["satisfied", "unsatisfied"]

@@ -6,6 +6,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+YesNoAbstain = Literal["yes", "no", "abstain"]
+PassBasis = Literal["members_total", "present", "votes_cast"]
+FloorRule = Literal["majority_of_members", "plurality"]
+BallotStatus = Literal["draft", "open", "closed", "published", "void"]
 
 
 class StrictModel(BaseModel):
@@ -27,9 +31,49 @@ class SatisfactionBallotCreate(StrictModel):
     vote_round: int | None = Field(None, ge=1, le=20)
 
 
-class SatisfactionVoteCast(StrictModel):
+class QuestionIn(StrictModel):
+    text: str = Field(min_length=1, max_length=500, examples=["任命张三为市发展和改革委员会主任"])
+
+
+class ResolutionBallotCreate(StrictModel):
+    """A yes/no/abstain (赞成/反对/弃权) ballot with one question, or several voted
+    together (appointments person by person on one ballot)."""
+
+    agenda_item_id: str | None = None
+    title: str = Field(min_length=1, max_length=500)
+    questions: list[QuestionIn] = Field(min_length=1, max_length=100)
+    pass_basis: PassBasis = Field(
+        "members_total", description="more than half of: all members (default), members present at close, or votes cast on the question",
+    )
+
+
+class VoteCast(StrictModel):
+    """`choice` on a satisfaction ballot; `answers` (question id -> yes/no/abstain) on a
+    yes/no/abstain ballot, where a question left out is not counted; `marks` on a
+    competitive selection, where marking more than the seats makes the ballot invalid."""
+
     member_id: str = Field(min_length=1, max_length=100)
-    choice: SatisfactionChoice
+    choice: SatisfactionChoice | None = None
+    answers: dict[str, YesNoAbstain] | None = None
+    marks: list[str] | None = Field(None, max_length=200, description="competitive selection: the candidates marked")
+
+
+# The name the first issue used for the body of a satisfaction vote.
+SatisfactionVoteCast = VoteCast
+
+
+class BallotVoid(StrictModel):
+    reason: str = Field(min_length=1, max_length=2000, examples=["表决器故障"])
+
+
+class ShowOfHandsRecord(StrictModel):
+    """Counts the clerk took by show of hands when the devices failed (counts only).
+    `counts` (option code -> votes) for a satisfaction ballot; `questions`
+    (question id -> option code -> votes) for a yes/no/abstain ballot."""
+
+    counts: dict[str, int] | None = None
+    invalid: int = Field(0, ge=0, le=10_000)
+    questions: dict[str, dict[str, int]] | None = None
 
 
 class VoteReceipt(BaseModel):
@@ -48,6 +92,15 @@ class OptionCount(BaseModel):
     votes: int
 
 
+class QuestionOut(BaseModel):
+    id: str
+    position: int
+    text: str
+    results: list[OptionCount] | None = Field(None, description="only once closed")
+    votes_cast: int | None = None
+    passed: bool | None = None
+
+
 class BallotOut(BaseModel):
     id: str
     meeting_id: str
@@ -58,7 +111,7 @@ class BallotOut(BaseModel):
     evaluation_year: int | None
     vote_round: int
     secret: bool
-    status: Literal["draft", "open", "closed"]
+    status: BallotStatus
     members_total: int
     votes_cast: int = Field(description="turnout so far; final once closed")
     present_at_open: int | None
@@ -67,3 +120,23 @@ class BallotOut(BaseModel):
     closed_at: dt.datetime | None
     results: list[OptionCount] | None = Field(None, description="only once closed")
     invalid: int | None = None
+    quorum_at_close: bool | None = Field(None, description="more than half of all members were present at close")
+    show_of_hands: bool = Field(False, description="result recorded by the clerk by show of hands (举手表决)")
+    published_at: dt.datetime | None = None
+    voided_at: dt.datetime | None = None
+    void_reason: str | None = None
+    rerun_of_ballot_id: str | None = None
+    rerun_ballot_id: str | None = Field(None, description="the ballot re-running this voided one")
+    pass_basis: PassBasis | None = None
+    questions: list[QuestionOut] | None = None
+    candidates: list[str] | None = None
+    seats: int | None = None
+    floor_rule: FloorRule | None = None
+    winners: list[str] | None = Field(None, description="this round's winners, once closed")
+    round_kind: Literal["main", "runoff", "supplementary"] | None = None
+    parent_ballot_id: str | None = Field(None, description="the round this runoff or supplementary round follows")
+    follow_up_ballot_id: str | None = Field(None, description="the runoff or supplementary round this round opened")
+    plan_id: str | None = None
+    batch: int | None = None
+    constituency: str | None = Field(None, description="nomination polls: the constituency polled")
+    max_choices: int | None = Field(None, description="nomination polls: departments a voter may choose")

@@ -1,43 +1,103 @@
-"""Satisfaction ballots: create, open under quorum, cast, close and tally."""
+"""Ballots of the meeting: satisfaction and yes/no/abstain. Create, open under
+quorum, cast (sealed), close and tally, publish; void and re-run; show of hands."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.voting.ballots.schemas import BallotOut, OptionCount, SatisfactionBallotCreate, SatisfactionVoteCast
-from services.voting.domain.tally import SATISFACTION_OPTIONS, has_quorum, tally_single_choice
+from services.voting.ballots.schemas import (
+    BallotOut,
+    OptionCount,
+    QuestionOut,
+    ResolutionBallotCreate,
+    SatisfactionBallotCreate,
+    ShowOfHandsRecord,
+    VoteCast,
+)
+from services.voting.domain.selection import count_marks, decide
+from services.voting.domain.seal import SealBroken, new_data_key, seal, server_key, unseal
+from services.voting.domain.tally import (
+    SATISFACTION_OPTIONS,
+    YES_NO_ABSTAIN_OPTIONS,
+    has_quorum,
+    pass_base,
+    tally_question,
+    tally_single_choice,
+)
 from services.voting.meetings.service import get_meeting, present_count
-from services.voting.models import AgendaItem, Ballot, BallotParticipation, BallotVote, Meeting, OutboxMessage
-from shared.events import BallotClosed, BallotSubject, Tally, utcnow
+from services.voting.models import (
+    AgendaItem,
+    Ballot,
+    BallotParticipation,
+    BallotQuestion,
+    BallotVote,
+    Meeting,
+    OutboxMessage,
+    PollVoter,
+    RosterMember,
+)
+from shared.events import BallotClosed, BallotOption, BallotSubject, QuestionTally, Tally, utcnow
 from shared.outbox import publish
 from shared.problems import Problem, not_found
 
 SATISFACTION_KIND = "satisfaction"
+RESOLUTION_KIND = "resolution"
+SELECTION_KIND = "competitive_selection"
+POLL_KIND = "nomination_poll"
+# Kinds whose voters mark departments from a list.
+MARKING_KINDS = (SELECTION_KIND, POLL_KIND)
+OPTIONS_BY_KIND = {SATISFACTION_KIND: SATISFACTION_OPTIONS, RESOLUTION_KIND: YES_NO_ABSTAIN_OPTIONS}
+ROUND_TITLES = {"runoff": "平票候选人再次投票", "supplementary": "补充投票"}
 
 
-def get_ballot(session: Session, ballot_id: str, *, for_update: bool = False) -> Ballot:
+def options_of(ballot: Ballot) -> dict[str, str]:
+    """Option code -> label; a candidate department is both."""
+    if ballot.kind in MARKING_KINDS:
+        return {c: c for c in ballot.candidates or []}
+    return OPTIONS_BY_KIND.get(ballot.kind, {})
+# Ballots that have a result: immutable from then on.
+FINISHED = ("closed", "published")
+
+
+def get_ballot(session: Session, ballot_id: str, *, for_update: bool = False, key_share: bool = False) -> Ballot:
     stmt = select(Ballot).where(Ballot.id == ballot_id)
     if for_update:
         stmt = stmt.with_for_update()
+    elif key_share:
+        # Casting: blocks only a close/void (FOR UPDATE), so the status read here
+        # stays true until this vote commits; voters never wait for each other.
+        stmt = stmt.with_for_update(read=True, key_share=True)
     ballot = session.scalars(stmt).first()
     if ballot is None:
         raise not_found("ballot", ballot_id)
     return ballot
 
 
+def _validation_error(field: str, message: str) -> Problem:
+    return Problem(422, "validation-error", "Invalid request 请求参数无效", f"invalid fields: {field}",
+                   errors=[{"field": field, "message": message}])
+
+
+def agenda_item_of(session: Session, meeting: Meeting, agenda_item_id: str | None) -> AgendaItem | None:
+    if agenda_item_id is None:
+        return None
+    item = session.get(AgendaItem, agenda_item_id)
+    if item is None or item.meeting_id != meeting.id:
+        raise Problem(422, "unknown-agenda-item", "Unknown agenda item 议程不存在",
+                      f"agenda item {agenda_item_id} is not on meeting {meeting.number}")
+    return item
+
+
 def create_satisfaction_ballot(session: Session, meeting: Meeting, data: SatisfactionBallotCreate) -> Ballot:
     department, year, vote_round = data.department, data.evaluation_year, data.vote_round
-    item = None
-    if data.agenda_item_id is not None:
-        item = session.get(AgendaItem, data.agenda_item_id)
-        if item is None or item.meeting_id != meeting.id:
-            raise Problem(422, "unknown-agenda-item", "Unknown agenda item 议程不存在",
-                          f"agenda item {data.agenda_item_id} is not on meeting {meeting.number}")
+    item = agenda_item_of(session, meeting, data.agenda_item_id)
+    if item is not None:
         department = department or item.department
         year = year or item.evaluation_year
         vote_round = vote_round or item.vote_round
@@ -62,26 +122,63 @@ def create_satisfaction_ballot(session: Session, meeting: Meeting, data: Satisfa
     return ballot
 
 
-def _require_status(ballot: Ballot, expected: str) -> None:
-    if ballot.status != expected:
-        raise Problem(409, "ballot-not-open" if expected == "open" else "ballot-state",
-                      "Ballot not open 表决未开始或已结束" if expected == "open" else "Wrong ballot state 表决状态不允许此操作",
-                      f"ballot {ballot.id} is {ballot.status}, not {expected}", ballot_status=ballot.status)
+def create_resolution_ballot(session: Session, meeting: Meeting, data: ResolutionBallotCreate) -> Ballot:
+    item = agenda_item_of(session, meeting, data.agenda_item_id)
+    ballot = Ballot(
+        meeting_id=meeting.id,
+        agenda_item_id=item.id if item else None,
+        kind=RESOLUTION_KIND,
+        title=data.title,
+        vote_round=1,
+        secret=True,
+        status="draft",
+        members_total=len(meeting.members),
+        pass_basis=data.pass_basis,
+        questions=[BallotQuestion(position=i, text=q.text) for i, q in enumerate(data.questions, start=1)],
+    )
+    session.add(ballot)
+    session.flush()
+    return ballot
 
 
-def open_ballot(session: Session, ballot: Ballot) -> Ballot:
-    if ballot.status == "closed":
-        raise Problem(409, "ballot-closed", "Ballot closed 表决已结束", f"ballot {ballot.id} is closed and cannot change")
-    _require_status(ballot, "draft")
-    meeting = get_meeting(session, ballot.meeting_id)
+def _state_problem(ballot: Ballot, action: str) -> Problem:
+    if ballot.status in FINISHED:
+        return Problem(409, "ballot-closed", "Ballot closed 表决已结束",
+                       f"ballot {ballot.id} is {ballot.status} and cannot change", ballot_status=ballot.status)
+    if ballot.status == "void":
+        return Problem(409, "ballot-void", "Ballot void 表决已作废",
+                       f"ballot {ballot.id} was voided and cannot change", ballot_status=ballot.status)
+    return Problem(409, "ballot-state", "Wrong ballot state 表决状态不允许此操作",
+                   f"ballot {ballot.id} is {ballot.status}; cannot {action}", ballot_status=ballot.status)
+
+
+def _require_quorum(meeting: Meeting, ballot: Ballot) -> int:
     present = present_count(meeting)
     if not has_quorum(present, ballot.members_total):
         raise Problem(409, "no-quorum", "No quorum 出席人数未过半数",
                       f"{present} of {ballot.members_total} members present; more than half are needed",
                       present=present, members_total=ballot.members_total)
+    return present
+
+
+def _wrap_key(seal_secret: str) -> bytes:
+    return server_key(seal_secret, "ballot-seal-key-wrap")
+
+
+def _data_key(ballot: Ballot, seal_secret: str) -> bytes:
+    if ballot.wrapped_seal_key is None:
+        raise RuntimeError(f"ballot {ballot.id} has no sealing key")
+    return unseal(_wrap_key(seal_secret), ballot.wrapped_seal_key)
+
+
+def open_ballot(session: Session, ballot: Ballot, *, seal_secret: str) -> Ballot:
+    if ballot.status != "draft":
+        raise _state_problem(ballot, "open")
+    if ballot.kind != POLL_KIND:  # a poll of a constituency is not a sitting of the committee
+        ballot.present_at_open = _require_quorum(get_meeting(session, ballot.meeting_id), ballot)
     ballot.status = "open"
     ballot.opened_at = utcnow()
-    ballot.present_at_open = present
+    ballot.wrapped_seal_key = seal(_wrap_key(seal_secret), new_data_key())
     return ballot
 
 
@@ -89,18 +186,69 @@ def _receipt_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def cast_vote(session: Session, ballot: Ballot, data: SatisfactionVoteCast) -> str:
-    """Record one member's vote; returns the receipt code (only its hash is kept)."""
+def _checked_content(session: Session, ballot: Ballot, data: VoteCast) -> dict:
+    """What the member chose, checked against the ballot's kind."""
+    if ballot.kind in MARKING_KINDS:
+        if data.choice is not None or data.answers is not None:
+            raise _validation_error("marks", "a competitive selection ballot takes marks (candidate departments)")
+        if data.marks is None:
+            raise _validation_error("marks", "required (an empty list marks nobody)")
+        if len(set(data.marks)) != len(data.marks):
+            raise _validation_error("marks", "a candidate is marked twice")
+        unknown = [m for m in data.marks if m not in (ballot.candidates or [])]
+        if unknown:
+            raise Problem(422, "unknown-candidate", "Unknown candidate 候选对象不存在",
+                          f"not a candidate of ballot {ballot.id}: {', '.join(unknown)}", candidates=ballot.candidates)
+        if ballot.kind == POLL_KIND and len(data.marks) > ballot.max_choices:
+            raise Problem(422, "too-many-choices", "Too many choices 选择超过限额",
+                          f"{len(data.marks)} departments chosen; at most {ballot.max_choices}", max_choices=ballot.max_choices)
+        # In a competitive selection more marks than seats is accepted and counted
+        # as an invalid ballot, as on paper.
+        return {"marks": list(data.marks)}
+    if data.marks is not None:
+        raise _validation_error("marks", "only a competitive selection ballot takes marks")
+    if ballot.kind == RESOLUTION_KIND:
+        if data.choice is not None:
+            raise _validation_error("choice", "a yes/no/abstain ballot takes answers per question, not a choice")
+        if not data.answers:
+            raise _validation_error("answers", "answer at least one question (yes, no or abstain)")
+        known = {q.id for q in ballot.questions}
+        unknown = sorted(set(data.answers) - known)
+        if unknown:
+            raise Problem(422, "unknown-question", "Unknown question 表决事项不存在",
+                          f"not a question of ballot {ballot.id}: {', '.join(unknown)}", question_ids=unknown)
+        return {"answers": dict(data.answers)}
+    if data.answers is not None:
+        raise _validation_error("answers", "a satisfaction ballot takes one choice")
+    if data.choice is None:
+        raise _validation_error("choice", "required")
+    return {"choice": data.choice}
+
+
+def cast_vote(session: Session, ballot: Ballot, data: VoteCast, *, seal_secret: str) -> str:
+    """Record one member's vote, sealed; returns the receipt code (only its hash is kept)."""
     if ballot.status != "open":
-        _require_status(ballot, "open")
-    meeting = get_meeting(session, ballot.meeting_id)
-    member = next((m for m in meeting.members if m.member_id == data.member_id), None)
-    if member is None:
-        raise Problem(403, "not-a-member", "Not a member 非本次会议组成人员",
-                      f"{data.member_id} is not on the roster of meeting {meeting.number}", member_id=data.member_id)
-    if not member.present:
+        raise Problem(409, "ballot-not-open", "Ballot not open 表决未开始或已结束",
+                      f"ballot {ballot.id} is {ballot.status}, not open", ballot_status=ballot.status)
+    if ballot.kind == POLL_KIND:
+        on_roster = session.scalar(select(PollVoter.id).where(PollVoter.ballot_id == ballot.id, PollVoter.voter_id == data.member_id))
+        if on_roster is None:
+            raise Problem(403, "not-a-member", "Not on the roster 不在本次推荐投票名单",
+                          f"{data.member_id} is not on the roster of poll {ballot.id}", member_id=data.member_id)
+        member = None
+    else:
+        # One roster row, not the whole meeting: this is the hot path of a sitting.
+        member = session.scalars(
+            select(RosterMember).where(RosterMember.meeting_id == ballot.meeting_id, RosterMember.member_id == data.member_id)
+        ).first()
+        if member is None:
+            raise Problem(403, "not-a-member", "Not a member 非本次会议组成人员",
+                          f"{data.member_id} is not on the roster of meeting {ballot.meeting_id}", member_id=data.member_id)
+    if member is not None and not member.present:
         raise Problem(403, "not-present", "Not present 未签到出席",
-                      f"{data.member_id} has not checked in to meeting {meeting.number}", member_id=data.member_id)
+                      f"{data.member_id} has not checked in to meeting {ballot.meeting_id}", member_id=data.member_id)
+    content = _checked_content(session, ballot, data)
+    sealed = seal(_data_key(ballot, seal_secret), json.dumps({"ballot": ballot.id, **content}).encode())
     receipt_code = secrets.token_urlsafe(12)
     session.add(BallotParticipation(ballot_id=ballot.id, member_id=data.member_id, voted_at=utcnow()))
     try:
@@ -110,12 +258,14 @@ def cast_vote(session: Session, ballot: Ballot, data: SatisfactionVoteCast) -> s
         session.rollback()
         raise Problem(409, "already-voted", "Already voted 已投票",
                       f"{data.member_id} has already voted on ballot {ballot.id}", member_id=data.member_id)
-    session.add(BallotVote(ballot_id=ballot.id, choice=data.choice, receipt_hash=_receipt_hash(receipt_code)))
+    session.add(BallotVote(ballot_id=ballot.id, sealed=sealed, receipt_hash=_receipt_hash(receipt_code)))
     session.flush()
     return receipt_code
 
 
 def receipt_counted(session: Session, ballot: Ballot, code: str) -> bool:
+    if ballot.status == "void":
+        return False
     return session.scalar(
         select(func.count(BallotVote.id)).where(BallotVote.ballot_id == ballot.id, BallotVote.receipt_hash == _receipt_hash(code))
     ) > 0
@@ -127,50 +277,275 @@ def votes_cast(session: Session, ballot: Ballot) -> int:
     return session.scalar(select(func.count(BallotParticipation.id)).where(BallotParticipation.ballot_id == ballot.id)) or 0
 
 
-def close_ballot(session: Session, ballot: Ballot) -> Ballot:
-    if ballot.status == "closed":
-        raise Problem(409, "ballot-closed", "Ballot closed 表决已结束", f"ballot {ballot.id} is already closed")
-    _require_status(ballot, "open")
+def _unseal_all(session: Session, ballot: Ballot, seal_secret: str) -> list[dict]:
+    """Open every sealed vote and write it back readable in this (the close's)
+    transaction; then forget the key. Returns the contents."""
+    rows = session.execute(
+        select(BallotVote.id, BallotVote.sealed, BallotVote.choice, BallotVote.answers).where(BallotVote.ballot_id == ballot.id)
+    ).all()
+    key = _data_key(ballot, seal_secret) if any(r.sealed for r in rows) else None
+    contents, updates = [], []
+    for row in rows:
+        if row.sealed is None:  # written before votes were sealed
+            contents.append({"choice": row.choice, "answers": row.answers,
+                             "marks": (row.answers or {}).get("marks") if ballot.kind in MARKING_KINDS else None})
+            continue
+        try:
+            content = json.loads(unseal(key, row.sealed))
+        except SealBroken:
+            content = {}
+        if content.get("ballot") != ballot.id:
+            content = {}  # a tampered or misplaced row: counted as invalid
+        if ballot.kind in MARKING_KINDS:
+            marks = content.get("marks")
+            contents.append({"choice": None, "answers": None, "marks": marks})
+            stored = {"marks": marks} if marks is not None else None
+        else:
+            contents.append({"choice": content.get("choice", "") if ballot.kind != RESOLUTION_KIND else None,
+                             "answers": content.get("answers"), "marks": None})
+            stored = contents[-1]["answers"]
+        updates.append({"id": row.id, "sealed": None, "choice": contents[-1]["choice"], "answers": stored})
+    if updates:
+        secrets.SystemRandom().shuffle(updates)
+        session.execute(update(BallotVote), updates)
+    ballot.wrapped_seal_key = None
+    return contents
+
+
+def close_ballot(session: Session, ballot: Ballot, *, seal_secret: str) -> Ballot:
+    if ballot.status == "draft":
+        raise Problem(409, "ballot-not-open", "Ballot not open 表决未开始或已结束",
+                      f"ballot {ballot.id} is draft, not open", ballot_status=ballot.status)
+    if ballot.status != "open":
+        raise _state_problem(ballot, "close")
     meeting = get_meeting(session, ballot.meeting_id)
-    choices = session.scalars(select(BallotVote.choice).where(BallotVote.ballot_id == ballot.id)).all()
-    tally = tally_single_choice(choices, SATISFACTION_OPTIONS)
+    contents = _unseal_all(session, ballot, seal_secret)
+    ballot.present_at_close = present_count(meeting)
+    if ballot.kind == RESOLUTION_KIND:
+        for question in ballot.questions:
+            answers = [c["answers"][question.id] for c in contents if c["answers"] and question.id in c["answers"]]
+            result = tally_question(answers, basis=ballot.pass_basis, members_total=ballot.members_total,
+                                    present=ballot.present_at_close)
+            question.counts, question.votes_cast, question.passed = result.counts, result.votes_cast, result.passed
+        ballot.counts = _question_totals(ballot)
+        ballot.invalid = sum(1 for c in contents if not c["answers"])
+        ballot.votes_cast = len(contents)
+    elif ballot.kind == SELECTION_KIND:
+        tally = count_marks([c["marks"] for c in contents], ballot.candidates, ballot.seats)
+        ballot.counts, ballot.invalid, ballot.votes_cast = tally.counts, tally.invalid, tally.votes_cast
+        _decide_selection(session, ballot)
+    elif ballot.kind == POLL_KIND:
+        tally = count_marks([c["marks"] for c in contents], ballot.candidates, ballot.max_choices)
+        ballot.counts, ballot.invalid, ballot.votes_cast = tally.counts, tally.invalid, tally.votes_cast
+        # Those who took part: a constituency is not checked in like the committee.
+        ballot.present_at_close = tally.votes_cast
+    else:
+        tally = tally_single_choice([c["choice"] for c in contents], OPTIONS_BY_KIND[ballot.kind])
+        ballot.counts, ballot.invalid, ballot.votes_cast = tally.counts, tally.invalid, tally.votes_cast
     ballot.status = "closed"
     ballot.closed_at = utcnow()
-    ballot.present_at_close = present_count(meeting)
-    ballot.counts = tally.counts
-    ballot.invalid = tally.invalid
-    ballot.votes_cast = tally.votes_cast
     session.flush()
-    publish(
-        session,
-        OutboxMessage,
-        BallotClosed(
-            ballot_id=ballot.id,
-            ballot_kind=SATISFACTION_KIND,
-            meeting_id=meeting.id,
-            meeting_number=meeting.number,
-            meeting_date=meeting.held_on,
-            subject=BallotSubject(department=ballot.department, evaluation_year=ballot.evaluation_year, vote_round=ballot.vote_round),
-            tally=Tally(
-                counts=tally.counts,
-                invalid=tally.invalid,
-                votes_cast=tally.votes_cast,
-                present=ballot.present_at_close,
-                members_total=ballot.members_total,
-            ),
-            closed_at=ballot.closed_at,
-        ),
-        producer="voting",
-        # By department: its ballots stay in order, so scoring counts its unsatisfied rounds right.
-        key=ballot.department,
-    )
+    _announce(session, ballot, meeting)
     return ballot
 
 
+def _decide_selection(session: Session, ballot: Ballot) -> None:
+    """Winners of this round; a tie at the cut-off or unfilled seats open the next round (draft)."""
+    outcome = decide(ballot.counts, ballot.candidates, ballot.seats, ballot.floor_rule, ballot.members_total)
+    ballot.winners = outcome.winners
+    follow_up = outcome.runoff or outcome.supplementary
+    if follow_up is None:
+        return
+    round_kind = "runoff" if outcome.runoff else "supplementary"
+    base_title = ballot.title.split("（")[0]
+    session.add(Ballot(
+        meeting_id=ballot.meeting_id, agenda_item_id=ballot.agenda_item_id, kind=SELECTION_KIND,
+        title=f"{base_title}（{ROUND_TITLES[round_kind]}）", evaluation_year=ballot.evaluation_year,
+        vote_round=ballot.vote_round, secret=True, status="draft", members_total=ballot.members_total,
+        candidates=follow_up.candidates, seats=follow_up.seats, floor_rule=ballot.floor_rule,
+        round_kind=round_kind, parent_ballot_id=ballot.id, plan_id=ballot.plan_id, batch=ballot.batch,
+    ))
+
+
+def _question_totals(ballot: Ballot) -> dict[str, int]:
+    return {code: sum((q.counts or {}).get(code, 0) for q in ballot.questions) for code in YES_NO_ABSTAIN_OPTIONS}
+
+
+def _announce(session: Session, ballot: Ballot, meeting: Meeting) -> None:
+    tally = Tally(counts=ballot.counts, invalid=ballot.invalid or 0, votes_cast=ballot.votes_cast,
+                  present=ballot.present_at_close, members_total=ballot.members_total, show_of_hands=ballot.show_of_hands)
+    if ballot.kind == SATISFACTION_KIND:
+        payload = BallotClosed(
+            ballot_id=ballot.id, ballot_kind=SATISFACTION_KIND, meeting_id=meeting.id, meeting_number=meeting.number,
+            meeting_date=meeting.held_on,
+            subject=BallotSubject(department=ballot.department, evaluation_year=ballot.evaluation_year, vote_round=ballot.vote_round),
+            tally=tally, closed_at=ballot.closed_at,
+        )
+        # By department: its ballots stay in order, so scoring counts its unsatisfied rounds right.
+        key = ballot.department
+    elif ballot.kind == SELECTION_KIND:
+        payload = BallotClosed(
+            ballot_id=ballot.id, ballot_kind=SELECTION_KIND, meeting_id=meeting.id, meeting_number=meeting.number,
+            meeting_date=meeting.held_on, tally=tally, closed_at=ballot.closed_at,
+            evaluation_year=ballot.evaluation_year, plan_id=ballot.plan_id, batch=ballot.batch,
+            options=[BallotOption(code=c, label=c) for c in ballot.candidates], seats=ballot.seats,
+            winners=ballot.winners, round_kind=ballot.round_kind, parent_ballot_id=ballot.parent_ballot_id,
+        )
+        # By plan (or year): the rounds of one selection stay in order.
+        key = ballot.plan_id or f"selection-{ballot.evaluation_year}"
+    elif ballot.kind == POLL_KIND:
+        payload = BallotClosed(
+            ballot_id=ballot.id, ballot_kind=POLL_KIND, meeting_id=meeting.id, meeting_number=meeting.number,
+            meeting_date=meeting.held_on, tally=tally, closed_at=ballot.closed_at, evaluation_year=ballot.evaluation_year,
+            plan_id=ballot.plan_id, batch=ballot.batch, options=[BallotOption(code=c, label=c) for c in ballot.candidates],
+            constituency=ballot.constituency,
+        )
+        key = ballot.plan_id or f"nomination-{ballot.evaluation_year}"
+    else:
+        payload = BallotClosed(
+            ballot_id=ballot.id, ballot_kind=RESOLUTION_KIND, meeting_id=meeting.id, meeting_number=meeting.number,
+            meeting_date=meeting.held_on, tally=tally, closed_at=ballot.closed_at,
+            questions=[QuestionTally(question_id=q.id, text=q.text, counts=q.counts, passed=q.passed) for q in ballot.questions],
+        )
+        key = meeting.id
+    publish(session, OutboxMessage, payload, producer="voting", key=key)
+
+
+def record_show_of_hands(session: Session, ballot: Ballot, data: ShowOfHandsRecord) -> Ballot:
+    """The devices failed: the clerk records the counts taken by show of hands, which
+    closes the ballot. Only before any electronic vote (otherwise void and re-run)."""
+    if ballot.status not in ("draft", "open"):
+        raise _state_problem(ballot, "record a show of hands")
+    if ballot.kind in MARKING_KINDS:
+        raise Problem(409, "show-of-hands-not-allowed", "Show of hands not allowed 此类投票不能举手表决",
+                      "competitive selections and nomination polls need written or electronic ballots")
+    if votes_cast(session, ballot) > 0:
+        raise Problem(409, "electronic-votes-exist", "Electronic votes exist 已有电子投票",
+                      f"ballot {ballot.id} already has electronic votes; void it and re-run it to vote by show of hands")
+    meeting = get_meeting(session, ballot.meeting_id)
+    present = _require_quorum(meeting, ballot)
+    options = OPTIONS_BY_KIND[ballot.kind]
+
+    def checked(counts: dict[str, int], field: str) -> dict[str, int]:
+        unknown = sorted(set(counts) - set(options))
+        if unknown:
+            raise Problem(422, "unknown-option", "Unknown option 选项不存在",
+                          f"{field}: not an option of this ballot: {', '.join(unknown)}", options=list(options))
+        if any(v < 0 for v in counts.values()):
+            raise _validation_error(field, "counts cannot be negative")
+        return {code: counts.get(code, 0) for code in options}
+
+    def within_present(total: int, field: str) -> None:
+        if total > present:
+            raise Problem(422, "show-of-hands-exceeds-present", "More hands than members present 举手数超过出席人数",
+                          f"{field}: {total} hands counted but {present} members present", present=present)
+
+    if ballot.kind == RESOLUTION_KIND:
+        if data.counts is not None or data.questions is None:
+            raise _validation_error("questions", "give counts per question (question id -> option -> hands)")
+        known = {q.id for q in ballot.questions}
+        if set(data.questions) != known:
+            raise Problem(422, "unknown-question", "Unknown question 表决事项不存在",
+                          "give counts for exactly the ballot's questions", question_ids=sorted(known))
+        per_question = {qid: checked(c, f"questions.{qid}") for qid, c in data.questions.items()}
+        for qid, counts in per_question.items():
+            within_present(sum(counts.values()), f"questions.{qid}")
+        for question in ballot.questions:
+            counts = per_question[question.id]
+            cast = sum(counts.values())
+            base = pass_base(ballot.pass_basis, members_total=ballot.members_total, present=present, votes_cast=cast)
+            question.counts, question.votes_cast, question.passed = counts, cast, base > 0 and 2 * counts["yes"] > base
+        ballot.counts = _question_totals(ballot)
+        ballot.invalid = 0
+        ballot.votes_cast = max(q.votes_cast for q in ballot.questions)
+    else:
+        if data.questions is not None or data.counts is None:
+            raise _validation_error("counts", "give counts per option")
+        counts = checked(data.counts, "counts")
+        within_present(sum(counts.values()) + data.invalid, "counts")
+        ballot.counts, ballot.invalid, ballot.votes_cast = counts, data.invalid, sum(counts.values()) + data.invalid
+    now = utcnow()
+    if ballot.status == "draft":
+        ballot.opened_at, ballot.present_at_open = now, present
+    ballot.status, ballot.closed_at, ballot.present_at_close = "closed", now, present
+    ballot.show_of_hands = True
+    ballot.wrapped_seal_key = None
+    session.flush()
+    _announce(session, ballot, meeting)
+    return ballot
+
+
+def publish_ballot(session: Session, ballot: Ballot) -> Ballot:
+    """Announce the result (宣布表决结果): closed -> published."""
+    if ballot.status != "closed":
+        raise _state_problem(ballot, "publish") if ballot.status != "published" else Problem(
+            409, "ballot-state", "Wrong ballot state 表决状态不允许此操作", f"ballot {ballot.id} is already published",
+            ballot_status=ballot.status)
+    ballot.status = "published"
+    ballot.published_at = utcnow()
+    return ballot
+
+
+def void_ballot(session: Session, ballot: Ballot, reason: str) -> Ballot:
+    """Void a ballot that has no result yet. Its sealed votes become unreadable for good."""
+    if ballot.status not in ("draft", "open"):
+        raise _state_problem(ballot, "void")
+    ballot.status = "void"
+    ballot.voided_at = utcnow()
+    ballot.void_reason = reason
+    ballot.wrapped_seal_key = None
+    return ballot
+
+
+def rerun_ballot(session: Session, voided: Ballot) -> Ballot:
+    """A new draft ballot on the same subject, pointing back at the voided one."""
+    if voided.status != "void":
+        raise Problem(409, "ballot-not-void", "Ballot not void 表决未作废",
+                      f"ballot {voided.id} is {voided.status}; only a voided ballot can be re-run", ballot_status=voided.status)
+    rerun = Ballot(
+        meeting_id=voided.meeting_id, agenda_item_id=voided.agenda_item_id, kind=voided.kind, title=voided.title,
+        department=voided.department, evaluation_year=voided.evaluation_year, vote_round=voided.vote_round,
+        secret=voided.secret, status="draft", members_total=voided.members_total, pass_basis=voided.pass_basis,
+        rerun_of_ballot_id=voided.id, candidates=voided.candidates, seats=voided.seats, floor_rule=voided.floor_rule,
+        round_kind=voided.round_kind, parent_ballot_id=voided.parent_ballot_id, plan_id=voided.plan_id, batch=voided.batch,
+        constituency=voided.constituency, max_choices=voided.max_choices,
+        questions=[BallotQuestion(position=q.position, text=q.text) for q in voided.questions],
+    )
+    session.add(rerun)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Problem(409, "already-rerun", "Already re-run 已重新表决",
+                      f"ballot {voided.id} has already been re-run", ballot_id=voided.id)
+    if voided.kind == POLL_KIND:
+        voters = session.execute(select(PollVoter.voter_id, PollVoter.name).where(PollVoter.ballot_id == voided.id)).all()
+        session.add_all([PollVoter(ballot_id=rerun.id, voter_id=v.voter_id, name=v.name) for v in voters])
+        session.flush()
+    return rerun
+
+
+def _results(counts: dict | None, options: dict[str, str]) -> list[OptionCount] | None:
+    if counts is None:
+        return None
+    return [OptionCount(code=c, label=label, votes=counts.get(c, 0)) for c, label in options.items()]
+
+
 def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
-    results = None
-    if ballot.status == "closed" and ballot.counts is not None:
-        results = [OptionCount(code=c, label=SATISFACTION_OPTIONS.get(c, c), votes=ballot.counts.get(c, 0)) for c in SATISFACTION_OPTIONS]
+    finished = ballot.status in FINISHED
+    options = options_of(ballot)
+    follow_up_id = session.scalar(
+        select(Ballot.id).where(Ballot.parent_ballot_id == ballot.id, Ballot.rerun_of_ballot_id.is_(None))
+    ) if ballot.kind == SELECTION_KIND and finished else None
+    rerun_id = session.scalar(select(Ballot.id).where(Ballot.rerun_of_ballot_id == ballot.id)) if ballot.status == "void" else None
+    questions = None
+    if ballot.kind == RESOLUTION_KIND:
+        questions = [
+            QuestionOut(id=q.id, position=q.position, text=q.text,
+                        results=_results(q.counts, options) if finished else None,
+                        votes_cast=q.votes_cast if finished else None, passed=q.passed if finished else None)
+            for q in ballot.questions
+        ]
     return BallotOut(
         id=ballot.id,
         meeting_id=ballot.meeting_id,
@@ -188,6 +563,26 @@ def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
         present_at_close=ballot.present_at_close,
         opened_at=ballot.opened_at,
         closed_at=ballot.closed_at,
-        results=results,
-        invalid=ballot.invalid,
+        results=_results(ballot.counts, options) if finished else None,
+        invalid=ballot.invalid if finished else None,
+        quorum_at_close=has_quorum(ballot.present_at_close, ballot.members_total) if finished and ballot.kind != POLL_KIND else None,
+        show_of_hands=ballot.show_of_hands,
+        published_at=ballot.published_at,
+        voided_at=ballot.voided_at,
+        void_reason=ballot.void_reason,
+        rerun_of_ballot_id=ballot.rerun_of_ballot_id,
+        rerun_ballot_id=rerun_id,
+        pass_basis=ballot.pass_basis,
+        questions=questions,
+        candidates=ballot.candidates,
+        seats=ballot.seats,
+        floor_rule=ballot.floor_rule,
+        winners=ballot.winners if finished else None,
+        round_kind=ballot.round_kind,
+        parent_ballot_id=ballot.parent_ballot_id,
+        follow_up_ballot_id=follow_up_id,
+        plan_id=ballot.plan_id,
+        batch=ballot.batch,
+        constituency=ballot.constituency,
+        max_choices=ballot.max_choices,
     )

@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from services.voting.meetings import service
-from services.voting.meetings.schemas import AgendaItemOut, AttendanceChange, MeetingCreate, MeetingDetail, MeetingOut
+from services.voting.agenda.service import add_agenda_item
+from services.voting.meetings.schemas import AgendaItemCreate, AgendaItemOut, AttendanceChange, MeetingCreate, MeetingDetail, MeetingOut, NonVotingAttendance
 from shared.problems import problem_responses
 from shared.service import SessionDep
 
@@ -38,6 +39,18 @@ def get_agenda(meeting_id: str, session: SessionDep) -> list[AgendaItemOut]:
 
 
 @router.post(
+    "/{meeting_id}/agenda", status_code=status.HTTP_201_CREATED, response_model=AgendaItemOut,
+    summary="Add an item at the end of the agenda", responses=problem_responses(404, 422),
+)
+def add_item(meeting_id: str, data: AgendaItemCreate, session: SessionDep) -> AgendaItemOut:
+    meeting = service.get_meeting(session, meeting_id)
+    item = add_agenda_item(session, meeting, kind=data.kind, title=data.title, department=data.department,
+                           evaluation_year=data.evaluation_year, vote_round=1 if data.kind == "satisfaction" else None)
+    session.commit()
+    return AgendaItemOut.model_validate(item, from_attributes=True)
+
+
+@router.post(
     "/{meeting_id}/check-ins", response_model=MeetingDetail,
     summary="Record members as present", responses=problem_responses(403, 404, 422),
 )
@@ -55,5 +68,16 @@ def check_in(meeting_id: str, data: AttendanceChange, session: SessionDep) -> Me
 def check_out(meeting_id: str, data: AttendanceChange, session: SessionDep) -> MeetingDetail:
     meeting = service.get_meeting(session, meeting_id)
     service.set_attendance(session, meeting, data.member_ids, present=False)
+    session.commit()
+    return service.meeting_out(meeting, detail=True)
+
+
+@router.post(
+    "/{meeting_id}/nonvoting-attendees", response_model=MeetingDetail,
+    summary="Record people attending without a vote (列席)", responses=problem_responses(404, 422),
+)
+def add_nonvoting_attendees(meeting_id: str, data: NonVotingAttendance, session: SessionDep) -> MeetingDetail:
+    meeting = service.get_meeting(session, meeting_id)
+    service.add_nonvoting_attendees(session, meeting, data.attendees)
     session.commit()
     return service.meeting_out(meeting, detail=True)

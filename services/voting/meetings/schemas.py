@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,8 +31,37 @@ class MeetingCreate(StrictModel):
         return members
 
 
+# Agenda item kinds the clerk enters; re-report items (rereport_revote) come from tracking.
+AgendaKind = Literal["resolution", "review_opinion", "report", "appointments", "competitive_selection", "satisfaction"]
+
+
+class AgendaItemCreate(StrictModel):
+    kind: AgendaKind
+    title: str = Field(min_length=1, max_length=500, examples=["关于市住房和城乡建设局专项工作报告的满意度测评"])
+    department: str | None = Field(None, min_length=1, max_length=200)
+    evaluation_year: int | None = Field(None, ge=2000, le=2100)
+
+
 class AttendanceChange(StrictModel):
     member_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class NonVotingAttendeeIn(StrictModel):
+    name: str = Field(min_length=1, max_length=100)
+    affiliation: str | None = Field(None, max_length=200, examples=["市人民政府"])
+
+
+class NonVotingAttendance(StrictModel):
+    """People attending without a vote (列席): recorded apart from the roster."""
+
+    attendees: list[NonVotingAttendeeIn] = Field(min_length=1, max_length=500)
+
+
+class NonVotingAttendeeOut(BaseModel):
+    id: str
+    name: str
+    affiliation: str | None
+    recorded_at: dt.datetime
 
 
 class RosterMemberOut(BaseModel):
@@ -66,3 +96,4 @@ class MeetingOut(BaseModel):
 
 class MeetingDetail(MeetingOut):
     members: list[RosterMemberOut]
+    nonvoting_attendees: list[NonVotingAttendeeOut] = Field(description="列席人员: no vote, not counted for quorum")

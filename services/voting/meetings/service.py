@@ -8,14 +8,24 @@ from sqlalchemy.orm import Session, selectinload
 
 from services.voting.agenda.service import attach_waiting_rereports
 from services.voting.domain.tally import has_quorum
-from services.voting.meetings.schemas import AgendaItemOut, MeetingCreate, MeetingDetail, MeetingOut, RosterMemberOut
-from services.voting.models import Meeting, RosterMember
+from services.voting.meetings.schemas import (
+    AgendaItemOut,
+    MeetingCreate,
+    MeetingDetail,
+    MeetingOut,
+    NonVotingAttendeeIn,
+    NonVotingAttendeeOut,
+    RosterMemberOut,
+)
+from services.voting.models import Meeting, NonVotingAttendee, RosterMember
 from shared.events import utcnow
 from shared.problems import Problem, not_found
 
 
 def get_meeting(session: Session, meeting_id: str) -> Meeting:
-    meeting = session.get(Meeting, meeting_id, options=[selectinload(Meeting.members), selectinload(Meeting.agenda)])
+    meeting = session.get(Meeting, meeting_id, options=[
+        selectinload(Meeting.members), selectinload(Meeting.agenda), selectinload(Meeting.nonvoting_attendees),
+    ])
     if meeting is None:
         raise not_found("meeting", meeting_id)
     return meeting
@@ -27,6 +37,7 @@ def create_meeting(session: Session, data: MeetingCreate) -> Meeting:
         RosterMember(member_id=m.member_id, name=m.name, position=i) for i, m in enumerate(data.members)
     ]
     meeting.agenda = []
+    meeting.nonvoting_attendees = []
     session.add(meeting)
     try:
         session.flush()
@@ -55,6 +66,13 @@ def set_attendance(session: Session, meeting: Meeting, member_ids: list[str], *,
             member.checked_out_at = now
 
 
+def add_nonvoting_attendees(session: Session, meeting: Meeting, attendees: list[NonVotingAttendeeIn]) -> None:
+    now = utcnow()
+    for attendee in attendees:
+        meeting.nonvoting_attendees.append(NonVotingAttendee(name=attendee.name, affiliation=attendee.affiliation, recorded_at=now))
+    session.flush()
+
+
 def present_count(meeting: Meeting) -> int:
     return sum(1 for m in meeting.members if m.present)
 
@@ -73,7 +91,11 @@ def meeting_out(meeting: Meeting, *, detail: bool = False) -> MeetingOut:
         agenda=[AgendaItemOut.model_validate(a, from_attributes=True) for a in meeting.agenda],
     )
     if detail:
-        return MeetingDetail(**data, members=[RosterMemberOut.model_validate(m, from_attributes=True) for m in meeting.members])
+        return MeetingDetail(
+            **data,
+            members=[RosterMemberOut.model_validate(m, from_attributes=True) for m in meeting.members],
+            nonvoting_attendees=[NonVotingAttendeeOut.model_validate(a, from_attributes=True) for a in meeting.nonvoting_attendees],
+        )
     return MeetingOut(**data)
 
 

@@ -1,0 +1,54 @@
+"""Shared by the voting benchmarks: a throwaway Postgres database, migrated, and
+the voting app under uvicorn on 127.0.0.1 against it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import uvicorn_server  # noqa: E402
+from shared.migrations import upgrade  # noqa: E402
+
+ADMIN_URL = os.environ.get("PINGYI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def postgres_database(prefix: str):
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def voting_server(database_url: str, *, workers: int = 1, pool_size: int = 20, extra_env: dict[str, str] | None = None):
+    upgrade("voting", database_url)
+    env = {
+        "VOTING_DATABASE_URL": database_url,
+        "VOTING_RUN_RELAY": "false",
+        "VOTING_RUN_CONSUMER": "false",
+        "VOTING_LOG_LEVEL": "WARNING",
+        "VOTING_DB_POOL_SIZE": str(pool_size),
+        **(extra_env or {}),
+    }
+    with uvicorn_server(["services.voting.app:create_app", "--factory", "--workers", str(workers)], env=env) as url:
+        yield url
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]

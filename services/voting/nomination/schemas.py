@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# The four constituencies whose polls feed the composite score; the public votes online.
+PollConstituency = Literal["npc_deputies", "working_committees", "districts_and_enterprises"]
+CONSTITUENCY_LABELS = {
+    "npc_deputies": "人大代表",
+    "working_committees": "常委会有关委室",
+    "districts_and_enterprises": "市直、各区县人大及驻淄企业",
+}
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PollVoterIn(StrictModel):
+    voter_id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100)
+
+
+class NominationPollCreate(StrictModel):
+    """A nomination poll (推荐投票) of one constituency: each voter on its roster
+    chooses up to `max_choices` departments. `meeting_id`: the meeting whose
+    competitive selection the poll feeds."""
+
+    meeting_id: str
+    constituency: PollConstituency
+    title: str | None = Field(None, max_length=500)
+    evaluation_year: int = Field(ge=2000, le=2100)
+    plan_id: str | None = Field(None, max_length=100)
+    batch: int | None = Field(None, ge=1, le=12)
+    departments: list[str] = Field(min_length=2, max_length=200)
+    max_choices: int = Field(ge=1, le=100)
+    voters: list[PollVoterIn] = Field(min_length=1, max_length=5000)
+
+    @field_validator("departments")
+    @classmethod
+    def _distinct_departments(cls, departments: list[str]) -> list[str]:
+        if any(not d.strip() or len(d) > 200 for d in departments):
+            raise ValueError("a department name has 1 to 200 characters")
+        if len(set(departments)) != len(departments):
+            raise ValueError("a department is listed twice")
+        return departments
+
+    @field_validator("voters")
+    @classmethod
+    def _distinct_voters(cls, voters: list[PollVoterIn]) -> list[PollVoterIn]:
+        ids = [v.voter_id for v in voters]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a voter_id is listed twice")
+        return voters
+
+    @model_validator(mode="after")
+    def _choices_fewer_than_departments(self) -> NominationPollCreate:
+        if self.max_choices > len(self.departments):
+            raise ValueError("max_choices cannot exceed the number of departments")
+        return self

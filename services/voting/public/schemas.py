@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.voting.ballots.schemas import OptionCount
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PublicPollCreate(StrictModel):
+    """An online public vote on candidate departments; `meeting_id`: the meeting whose
+    competitive selection it feeds."""
+
+    meeting_id: str
+    title: str | None = Field(None, max_length=500)
+    evaluation_year: int = Field(ge=2000, le=2100)
+    plan_id: str | None = Field(None, max_length=100)
+    batch: int | None = Field(None, ge=1, le=12)
+    options: list[str] = Field(min_length=2, max_length=200)
+    max_choices: int = Field(ge=1, le=100)
+    opens_at: AwareDatetime
+    closes_at: AwareDatetime
+
+    @field_validator("options")
+    @classmethod
+    def _distinct(cls, options: list[str]) -> list[str]:
+        if any(not o.strip() or len(o) > 200 for o in options) or len(set(options)) != len(options):
+            raise ValueError("options are distinct department names of 1 to 200 characters")
+        return options
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PublicPollCreate:
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        if self.max_choices > len(self.options):
+            raise ValueError("max_choices cannot exceed the number of options")
+        return self
+
+
+class PublicPollSchedule(StrictModel):
+    """Move the scheduled open or close (e.g. close now) before the poll is tallied."""
+
+    opens_at: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
+
+
+class IdentityIn(StrictModel):
+    identity: str = Field(min_length=4, max_length=64, description="the verified identity (phone or ID number); only its keyed hash is kept")
+
+
+class PublicVoteCast(IdentityIn):
+    choices: list[str] = Field(min_length=1, max_length=100)
+
+
+class BallotPaper(BaseModel):
+    poll_id: str
+    max_choices: int
+    options: list[str] = Field(description="in this voter's own random order")
+
+
+class PublicVoteAccepted(BaseModel):
+    poll_id: str
+    accepted: bool = True
+
+
+PollStatus = Literal["scheduled", "open", "closed", "tallied"]
+
+
+class Turnout(BaseModel):
+    poll_id: str
+    status: PollStatus
+    votes_cast: int
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+
+
+class PublicPollOut(BaseModel):
+    id: str
+    meeting_id: str
+    title: str
+    evaluation_year: int
+    plan_id: str | None
+    batch: int | None
+    options: list[str]
+    max_choices: int
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    status: PollStatus
+    votes_cast: int
+    results: list[OptionCount] | None = Field(None, description="only once tallied after the close")
+    tallied_at: dt.datetime | None

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.voting.ballots.schemas import FloorRule
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlateRef(StrictModel):
+    plan_id: str = Field(min_length=1, max_length=100)
+    batch: int | None = Field(None, ge=1, le=12)
+
+
+class SelectionBallotCreate(StrictModel):
+    """A competitive selection (差额票决) of evaluation targets: give `candidates`, or
+    `slate` to take them (and by default the seats) from scoring's latest slate."""
+
+    agenda_item_id: str | None = None
+    title: str | None = Field(None, max_length=500)
+    evaluation_year: int | None = Field(None, ge=2000, le=2100)
+    candidates: list[str] | None = Field(None, min_length=2, max_length=100)
+    slate: SlateRef | None = None
+    seats: int | None = Field(None, ge=1, le=99)
+    floor_rule: FloorRule = Field("majority_of_members", description="default: more than half of all members; or plurality")
+
+    @field_validator("candidates")
+    @classmethod
+    def _distinct(cls, candidates: list[str] | None) -> list[str] | None:
+        if candidates is not None:
+            if any(not c.strip() or len(c) > 200 for c in candidates):
+                raise ValueError("a candidate is a department name of 1 to 200 characters")
+            if len(set(candidates)) != len(candidates):
+                raise ValueError("a candidate is listed twice")
+        return candidates
+
+
+class SlateOut(BaseModel):
+    plan_id: str
+    batch: int | None
+    evaluation_year: int | None
+    seats: int | None
+    candidates: list[str]
+    computation_id: str
+    computed_at: dt.datetime
