@@ -1,11 +1,19 @@
-"""The tracking service: evaluation cases, follow-up investigations, re-report scheduling."""
+"""The tracking service: evaluation cases opened by the selection, milestones,
+commitments and progress, review meeting records, follow-up and escalation,
+public progress; deputies' motions and audit findings."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.tracking.audits.endpoints import router as audits_router
 from services.tracking.cases.endpoints import router as cases_router
-from services.tracking.cases.service import record_grade, vote_marked_unsatisfied_handler
+from services.tracking.cases.service import ballot_closed_handler, record_grade, vote_marked_unsatisfied_handler
+from services.tracking.commitments.endpoints import router as commitments_router
+from services.tracking.escalation.endpoints import router as escalation_router
+from services.tracking.motions.endpoints import router as motions_router
+from services.tracking.public.endpoints import router as public_router
+from services.tracking.review.endpoints import router as review_router
 from services.tracking.models import InboxMessage, OutboxMessage
 from services.tracking.settings import TrackingSettings
 from shared.db import Database
@@ -18,14 +26,20 @@ def create_app(settings: TrackingSettings | None = None, db: Database | None = N
     return create_service_app(
         name="tracking",
         title="Pingyi tracking 评议·整改跟踪",
-        description="Evaluation cases, special investigations, re-report scheduling and public progress.",
+        description="Evaluation cases, rectification commitments, review meetings, special investigations, re-report scheduling, "
+        "escalation and public progress; deputies' motions (议案办理) and audit-findings rectification (审计查出问题整改).",
         settings=settings,
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
-        routers=[cases_router],
+        routers=[
+            cases_router, commitments_router, review_router, escalation_router, public_router, motions_router, audits_router,
+        ],
         handlers={
-            Topic.VOTE_MARKED_UNSATISFIED.value: vote_marked_unsatisfied_handler(settings.investigation_days, settings.research_group),
+            Topic.VOTE_MARKED_UNSATISFIED.value: vote_marked_unsatisfied_handler(
+                settings.investigation_days, settings.research_group, settings.escalation_policy
+            ),
             Topic.SCORE_COMPUTED.value: record_grade,
+            Topic.BALLOT_CLOSED.value: ballot_closed_handler,
         },
         db=db,
     )

@@ -1,6 +1,9 @@
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.tracking.domain.escalation import EscalationMeasure
 from shared.settings import ServiceSettings
 
 
@@ -12,3 +15,8 @@ class TrackingSettings(ServiceSettings):
     # findings; committee meetings come about every two months.
     investigation_days: int = Field(45, ge=1, le=365)
     research_group: str = "专项调研组"
+    # Where progress attachments are kept; files are named by their SHA-256.
+    attachments_dir: Path = Path("var/tracking-attachments")
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    # What a second 不满意 leads to until year plans carry it.
+    escalation_policy: EscalationMeasure = "written_self_examination"

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from services.tracking.cases import service
-from services.tracking.cases.schemas import CaseDetail, CaseOut, InvestigationOut
+from services.tracking.cases.schemas import CaseClose, CaseCreate, CaseDetail, CaseOut, CasePlanUpdate, InvestigationFindings, InvestigationOut, MilestoneComplete
+from services.tracking.sources import http_source
 from shared.problems import problem_responses
 from shared.service import SessionDep
 
@@ -19,11 +20,50 @@ def list_cases(
     return [service.case_out(c) for c in service.list_cases(session, department, evaluation_year)]
 
 
+@router.post("/cases", response_model=CaseDetail, status_code=201, summary="Open a case for a department chosen at the selection",
+             responses=problem_responses(409, 422))
+def create_case(body: CaseCreate, request: Request, session: SessionDep) -> CaseDetail:
+    case = service.create_case(session, body, http_source(request))
+    session.commit()
+    return service.case_detail(service.get_case(session, case.id))
+
+
 @router.get("/cases/{case_id}", response_model=CaseDetail, responses=problem_responses(404))
 def get_case(case_id: str, session: SessionDep) -> CaseDetail:
+    return service.case_detail(service.get_case(session, case_id))
+
+
+@router.patch("/cases/{case_id}", response_model=CaseDetail, summary="Complex case or review meeting date: moves pending milestones",
+              responses=problem_responses(404, 409, 422))
+def update_case_plan(case_id: str, body: CasePlanUpdate, request: Request, session: SessionDep) -> CaseDetail:
+    service.update_case_plan(session, case_id, body, http_source(request))
+    session.commit()
+    return service.case_detail(service.get_case(session, case_id))
+
+
+@router.post("/cases/{case_id}/milestones/{kind}/complete", response_model=CaseDetail, responses=problem_responses(404, 409, 422))
+def complete_milestone(case_id: str, kind: str, body: MilestoneComplete, request: Request, session: SessionDep) -> CaseDetail:
+    service.complete_milestone(session, case_id, kind, body, http_source(request))
+    session.commit()
+    return service.case_detail(service.get_case(session, case_id))
+
+
+@router.post("/cases/{case_id}/close", response_model=CaseDetail, summary="Close a case (满意/基本满意 and every commitment finished)",
+             responses=problem_responses(404, 409))
+def close_case(case_id: str, body: CaseClose, request: Request, session: SessionDep) -> CaseDetail:
+    service.close_case(session, case_id, body, http_source(request))
+    session.commit()
     return service.case_detail(service.get_case(session, case_id))
 
 
 @router.get("/investigations", response_model=list[InvestigationOut], summary="Special investigations (专题调研)")
 def list_investigations(session: SessionDep, case_id: str | None = Query(None, max_length=36)) -> list[InvestigationOut]:
     return [InvestigationOut.model_validate(i, from_attributes=True) for i in service.list_investigations(session, case_id)]
+
+
+@router.post("/investigations/{investigation_id}/findings", response_model=InvestigationOut,
+             summary="Record the research group's findings", responses=problem_responses(404, 409, 422))
+def record_findings(investigation_id: str, body: InvestigationFindings, request: Request, session: SessionDep) -> InvestigationOut:
+    investigation = service.record_findings(session, investigation_id, body, http_source(request))
+    session.commit()
+    return InvestigationOut.model_validate(investigation, from_attributes=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class UnsatisfiedRoundOut(BaseModel):
@@ -52,6 +52,12 @@ class CaseOut(BaseModel):
     latest_grade: str | None
     opened_at: dt.datetime
     updated_at: dt.datetime
+    selection_date: dt.date | None
+    batch: int | None
+    complex_case: bool
+    review_meeting_date: dt.date | None
+    closed_at: dt.datetime | None
+    closed_by: str | None
 
 
 class CaseDetail(CaseOut):
@@ -59,3 +65,62 @@ class CaseDetail(CaseOut):
     investigations: list[InvestigationOut]
     rereports: list[RereportOut]
     timeline: list[TimelineEntryOut]
+    milestones: list[MilestoneOut]
+
+
+class CaseCreate(BaseModel):
+    """Open a case by hand: the department chosen at a competitive selection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str = Field(min_length=1, max_length=200)
+    evaluation_year: int = Field(ge=2000, le=2100)
+    selection_date: dt.date
+    batch: int | None = Field(None, ge=1, le=12)
+    complex_case: bool = False
+    review_meeting_date: dt.date | None = None
+
+
+class CasePlanUpdate(BaseModel):
+    """Change what the milestones are computed from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    complex_case: bool | None = None
+    review_meeting_date: dt.date | None = None
+
+
+class MilestoneComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    completed_on: dt.date
+    document_url: str | None = Field(None, max_length=1000)
+
+
+class InvestigationFindings(BaseModel):
+    """The research group's findings (专题调研报告)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    findings: str = Field(min_length=1, max_length=20000)
+
+
+class CaseClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    closed_by: str = Field(min_length=1, max_length=200)
+
+
+class MilestoneOut(BaseModel):
+    kind: str
+    label: str
+    due_on: dt.date
+    status: str
+    completed_on: dt.date | None
+    document_url: str | None
+    overdue: bool
+
+
+
+
+CaseDetail.model_rebuild()

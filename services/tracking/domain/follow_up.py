@@ -27,5 +27,6 @@ CASE_STAGE_LABELS = {
     "rectification": "整改中",
     "investigation": "专题调研中",
     "awaiting_rereport": "待再次报告和表决",
+    "escalated": "不满意后问责处理中",
     "closed": "已结案",
 }

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from services.tracking.escalation import service
+from services.tracking.escalation.schemas import (
+    EscalationStepCreate,
+    EscalationStepOut,
+    InterpellationAnswer,
+    InterpellationMotionCreate,
+    InterpellationMotionOut,
+)
+from services.tracking.sources import http_source
+from shared.problems import problem_responses
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1", tags=["escalation"])
+
+
+@router.post("/cases/{case_id}/escalation-steps", response_model=EscalationStepOut, status_code=201,
+             summary="Record an escalation step after a second 不满意", responses=problem_responses(404, 409, 422))
+def add_step(case_id: str, body: EscalationStepCreate, request: Request, session: SessionDep) -> EscalationStepOut:
+    step = service.add_step(session, case_id, body, http_source(request))
+    session.commit()
+    return service.step_out(step)
+
+
+@router.get("/cases/{case_id}/escalation-steps", response_model=list[EscalationStepOut], responses=problem_responses(404))
+def list_steps(case_id: str, session: SessionDep) -> list[EscalationStepOut]:
+    return [service.step_out(s) for s in service.list_steps(session, case_id)]
+
+
+@router.post("/cases/{case_id}/interpellation-motions", response_model=InterpellationMotionOut, status_code=201,
+             summary="File an interpellation motion (质询案, 5+ sponsors)", responses=problem_responses(404, 409, 422))
+def file_motion(case_id: str, body: InterpellationMotionCreate, request: Request, session: SessionDep) -> InterpellationMotionOut:
+    motion = service.file_motion(session, case_id, body, http_source(request))
+    session.commit()
+    return InterpellationMotionOut.model_validate(motion, from_attributes=True)
+
+
+@router.get("/cases/{case_id}/interpellation-motions", response_model=list[InterpellationMotionOut], responses=problem_responses(404))
+def list_motions(case_id: str, session: SessionDep) -> list[InterpellationMotionOut]:
+    return [InterpellationMotionOut.model_validate(m, from_attributes=True) for m in service.list_motions(session, case_id)]
+
+
+@router.post("/interpellation-motions/{motion_id}/answer", response_model=InterpellationMotionOut,
+             responses=problem_responses(404, 409, 422))
+def answer_motion(motion_id: str, body: InterpellationAnswer, request: Request, session: SessionDep) -> InterpellationMotionOut:
+    motion = service.answer_motion(session, motion_id, body, http_source(request))
+    session.commit()
+    return InterpellationMotionOut.model_validate(motion, from_attributes=True)

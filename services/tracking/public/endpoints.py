@@ -1,0 +1,43 @@
+"""Read-only, no credentials: what may be published about each case."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.tracking.public import service
+from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
+from shared.caching import NOT_MODIFIED_RESPONSE, conditional_json
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import problem_responses
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/public", tags=["public"])
+
+
+@router.get("/cases", response_model=Page[PublicCase], summary="Cases, as published 评议整改公开")
+def list_cases(
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    evaluation_year: int | None = Query(None, ge=2000, le=2100),
+    department: str | None = Query(None, max_length=200),
+) -> Page[PublicCase]:
+    return service.list_public_cases(session, year=evaluation_year, department=department, limit=limit, cursor=cursor)
+
+
+@router.get("/cases/{case_id}", response_model=PublicCaseDetail, responses=problem_responses(404),
+            summary="A case with milestones, commitments, progress, results, report, inquiry")
+def get_case(case_id: str, session: SessionDep) -> PublicCaseDetail:
+    return service.public_case_detail(session, case_id)
+
+
+@router.get("/cases/{case_id}/status", response_model=CaseStatus, summary="Compact status for mobile polling (ETag/304)",
+            responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE})
+def case_status(case_id: str, request: Request, session: SessionDep) -> Response:
+    return conditional_json(request, service.case_status(session, case_id), max_age=30)
+
+
+@router.get("/cases/{case_id}/timeline", response_model=list[PublicTimelineEntry], responses=problem_responses(404),
+            summary="Every state change with its time and source")
+def timeline(case_id: str, session: SessionDep) -> list[PublicTimelineEntry]:
+    return service.public_timeline(session, case_id)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AskerType = Literal["committee_member", "npc_deputy", "citizen_representative"]
+ASKER_TYPE_LABELS = {"committee_member": "常委会组成人员", "npc_deputy": "人大代表", "citizen_representative": "市民代表"}
+
+
+class WorkReportCreate(BaseModel):
+    """The special work report (专项工作报告) heard at the review meeting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    submitted_on: dt.date
+    meeting_date: dt.date
+    document_url: str = Field(min_length=1, max_length=1000)
+
+
+class WorkReportOut(BaseModel):
+    id: str
+    case_id: str
+    title: str
+    submitted_on: dt.date
+    meeting_date: dt.date
+    document_url: str
+    created_at: dt.datetime
+
+
+class InquiryQuestionCreate(BaseModel):
+    """One question of the special inquiry (专题询问); a promised action with a deadline becomes a commitment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meeting_date: dt.date
+    asker: str = Field(min_length=1, max_length=100)
+    asker_type: AskerType
+    question: str = Field(min_length=1, max_length=5000)
+    answering_official: str = Field(min_length=1, max_length=200)
+    answer: str = Field(min_length=1, max_length=10000)
+    promised_action: str | None = Field(None, min_length=1, max_length=5000)
+    promised_deadline: dt.date | None = None
+    responsible_unit: str | None = Field(None, min_length=1, max_length=200, description="defaults to the department")
+
+    @model_validator(mode="after")
+    def _action_and_deadline_together(self) -> InquiryQuestionCreate:
+        if (self.promised_action is None) != (self.promised_deadline is None):
+            raise ValueError("promised_action and promised_deadline go together")
+        return self
+
+
+class InquiryQuestionOut(BaseModel):
+    id: str
+    case_id: str
+    meeting_date: dt.date
+    asker: str
+    asker_type: AskerType
+    asker_type_label: str
+    question: str
+    answering_official: str
+    answer: str
+    promised_action: str | None
+    promised_deadline: dt.date | None
+    commitment_id: str | None
+    created_at: dt.datetime
