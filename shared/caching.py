@@ -3,13 +3,18 @@ body, 304 Not Modified on a matching If-None-Match, and Cache-Control."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import time
+from collections.abc import Callable
 import json
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 
 def _etag(body: bytes) -> str:
@@ -42,6 +47,21 @@ def conditional_json(request: Request, content: Any, *, max_age: int = 5, public
 NOT_MODIFIED_RESPONSE = {304: {"description": "Not Modified: the If-None-Match ETag is current"}}
 
 
+_PENDING_INVALIDATIONS = "pingyi.cache_invalidations"
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_committed(session: Session) -> None:
+    for cache, key in session.info.pop(_PENDING_INVALIDATIONS, ()):
+        cache.invalidate(key)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING_INVALIDATIONS, None)
+
+
 class ResponseCache:
     """The last answer per resource, kept `ttl` seconds in this process.
 
@@ -54,12 +74,21 @@ class ResponseCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, str, bytes]] = {}
+        # One computation per key at a time: a burst of polls at expiry waits for it.
+        self._inflight: dict[str, asyncio.Future] = {}
 
     def get(self, key: str) -> tuple[str, bytes] | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1], entry[2]
+
+    def invalidate(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def invalidate_after_commit(self, session, key: str) -> None:
+        """Forget `key` once `session` commits (a rollback keeps it)."""
+        session.info.setdefault(_PENDING_INVALIDATIONS, set()).add((self, key))
 
     def put(self, key: str, etag: str, body: bytes) -> None:
         if len(self._entries) >= self.max_entries:
@@ -79,12 +108,58 @@ async def cached_conditional_json(
 
     cached = cache.get(key)
     if cached is None:
-        body = json.dumps(jsonable_encoder(await run_in_threadpool(compute)), ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
-        cached = (_etag(body), body)
-        cache.put(key, *cached)
+        pending = cache._inflight.get(key)
+        if pending is not None:
+            cached = await asyncio.shield(pending)
+        else:
+            pending = cache._inflight[key] = asyncio.get_running_loop().create_future()
+            try:
+                body = json.dumps(jsonable_encoder(await run_in_threadpool(compute)), ensure_ascii=False,
+                                  separators=(",", ":")).encode("utf-8")
+                cached = (_etag(body), body)
+                cache.put(key, *cached)
+                pending.set_result(cached)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: waiting callers re-raise it, no warning otherwise
+                raise
+            finally:
+                cache._inflight.pop(key, None)
     etag, body = cached
     headers = {"ETag": etag, "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}, must-revalidate"}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
+
+
+class PollFastPath:
+    """ASGI middleware answering a poll whose ETag is current straight from the
+    response cache, before routing: the cheapest possible 304.
+
+    `routes` pairs a path pattern (a regex with named groups) and its route
+    template with the cache and the key the endpoint itself uses; anything
+    else, or a miss, goes on to the app as usual."""
+
+    def __init__(self, app, routes: list[tuple[str, str, ResponseCache, Callable[..., str], int]]) -> None:
+        self.app = app
+        self.routes = [(re.compile(pattern), template, cache, key, max_age) for pattern, template, cache, key, max_age in routes]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            if_none_match = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
+            if if_none_match is not None:
+                for pattern, template, cache, key, max_age in self.routes:
+                    match = pattern.fullmatch(scope["path"])
+                    if match is None:
+                        continue
+                    cached = cache.get(key(**match.groupdict()))
+                    if cached is not None and _matches(if_none_match.decode("latin-1"), cached[0]):
+                        scope["pingyi.route"] = template
+                        await send({"type": "http.response.start", "status": 304, "headers": [
+                            (b"etag", cached[0].encode()),
+                            (b"cache-control", f"public, max-age={max_age}, must-revalidate".encode()),
+                        ]})
+                        await send({"type": "http.response.body", "body": b""})
+                        return
+                    break
+        await self.app(scope, receive, send)

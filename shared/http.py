@@ -55,7 +55,7 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 route = scope.get("route")
-                template = getattr(route, "path", None) or "unmatched"
+                template = getattr(route, "path", None) or scope.get("pingyi.route") or "unmatched"
                 status = status_holder["status"]
                 self.metrics.observe_request(scope["method"], template, status, started)
                 if self.access_log and not template.startswith(("/healthz", "/metrics")):

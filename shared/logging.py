@@ -25,7 +25,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     ]
     renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
-        processors=[*shared_processors, structlog.processors.StackInfoRenderer(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Drop below-level calls before any processor runs: hot paths log at info.
+        processors=[structlog.stdlib.filter_by_level, *shared_processors, structlog.processors.StackInfoRenderer(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -18,6 +18,7 @@ from shared.db import Database
 from shared.events import ALL_TOPICS
 from shared.inbox import EventConsumer, Handler, InboxMixin
 from shared.kafka import broker_reachable
+from shared.caching import PollFastPath
 from shared.http import RequestContextMiddleware
 from shared.logging import configure_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -144,6 +145,7 @@ def create_service_app(
     handlers: Mapping[str, Handler] | None = None,
     db: Database | None = None,
     extra_metrics: Sequence[ExtraMetrics] = (),
+    poll_fast_paths: Sequence[tuple] = (),
 ) -> FastAPI:
     configure_logging(settings.log_level, json=settings.log_json)
     runtime = ServiceRuntime(
@@ -170,14 +172,16 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.metrics = metrics
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    if poll_fast_paths:
+        app.add_middleware(PollFastPath, routes=list(poll_fast_paths))
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: ids and metrics for all
     install_problem_handlers(app)
+    # The service's routes first (matched in order, hottest first), probes after.
+    for router in routers:
+        app.include_router(router)
     app.include_router(health_router())
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
-
-    for router in routers:
-        app.include_router(router)
     return app

@@ -15,6 +15,7 @@ from services.tracking.motions.endpoints import router as motions_router
 from services.tracking.public.endpoints import router as public_router
 from services.tracking.review.endpoints import router as review_router
 from services.tracking.models import InboxMessage, OutboxMessage
+from services.tracking.public.status_cache import STATUS_CACHE, status_key
 from services.tracking.settings import TrackingSettings
 from shared.db import Database
 from shared.events import Topic
@@ -31,8 +32,12 @@ def create_app(settings: TrackingSettings | None = None, db: Database | None = N
         settings=settings,
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
+        # Public first: routes match in order, and mobile polling is the hot path.
         routers=[
-            cases_router, commitments_router, review_router, escalation_router, public_router, motions_router, audits_router,
+            public_router, cases_router, commitments_router, review_router, escalation_router, motions_router, audits_router,
+        ],
+        poll_fast_paths=[
+            (r"/v1/public/cases/(?P<case_id>[^/]+)/status", "/v1/public/cases/{case_id}/status", STATUS_CACHE, status_key, 30),
         ],
         handlers={
             Topic.VOTE_MARKED_UNSATISFIED.value: vote_marked_unsatisfied_handler(

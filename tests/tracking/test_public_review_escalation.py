@@ -125,6 +125,9 @@ def test_the_compact_status_answers_304_until_something_changes(tracking) -> Non
     again = tracking.client.get(f"/v1/public/cases/{case['id']}/status", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag
+    # Answered before routing from the cache, yet counted under its route for operations.
+    metrics = tracking.client.get("/metrics").text
+    assert 'pingyi_http_requests_total{method="GET",route="/v1/public/cases/{case_id}/status",status="304"} 1.0' in metrics
 
     # A commitment due tomorrow becomes the next deadline: a new ETag.
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()

@@ -37,6 +37,7 @@ from services.tracking.models import (
     UnsatisfiedRound,
 )
 from services.tracking.sources import event_source, today
+from services.tracking.public.status_cache import STATUS_CACHE, status_key
 from shared.events import BallotClosed, Envelope, RereportScheduled, ScoreComputed, VoteMarkedUnsatisfied, utcnow
 from shared.outbox import publish
 from shared.problems import Problem, not_found
@@ -62,6 +63,8 @@ def get_or_open_case(session: Session, department: str, year: int, *, source: st
 def record(session: Session, case: EvaluationCase, kind: str, summary: str, source: str, detail: dict | None = None) -> None:
     now = utcnow()
     case.updated_at = now
+    # Every state change passes here: the polled status must not outlive it.
+    STATUS_CACHE.invalidate_after_commit(session, status_key(case.id))
     session.add(TimelineEntry(case_id=case.id, at=now, kind=kind, summary=summary, source=source, detail=detail))
 
 

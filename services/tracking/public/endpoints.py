@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from services.tracking.public import service
 from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
-from shared.caching import NOT_MODIFIED_RESPONSE, conditional_json
+from services.tracking.public.status_cache import STATUS_CACHE, status_key
+from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
@@ -33,8 +34,14 @@ def get_case(case_id: str, session: SessionDep) -> PublicCaseDetail:
 
 @router.get("/cases/{case_id}/status", response_model=CaseStatus, summary="Compact status for mobile polling (ETag/304)",
             responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE})
-def case_status(case_id: str, request: Request, session: SessionDep) -> Response:
-    return conditional_json(request, service.case_status(session, case_id), max_age=30)
+async def case_status(case_id: str, request: Request) -> Response:
+    # The polling hot path: answered from a one-second cache, so a burst of
+    # polls costs one database read; no session unless the cache misses.
+    def compute():
+        with request.app.state.runtime.db.read_sessionmaker() as session:
+            return service.case_status(session, case_id)
+
+    return await cached_conditional_json(request, STATUS_CACHE, status_key(case_id), compute, max_age=30)
 
 
 @router.get("/cases/{case_id}/timeline", response_model=list[PublicTimelineEntry], responses=problem_responses(404),
