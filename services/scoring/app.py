@@ -1,4 +1,4 @@
-"""The scoring service: grades satisfaction votes (composite scoring comes with year plans)."""
+"""The scoring service: year plans, composite scores and slates, satisfaction grades."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from fastapi import FastAPI
 
 from services.scoring.domain.satisfaction import SatisfactionRule
 from services.scoring.models import InboxMessage, OutboxMessage
+from services.scoring.composite.endpoints import router as composite_router
+from services.scoring.hotline.endpoints import router as hotline_router
+from services.scoring.plans.endpoints import router as plans_router
 from services.scoring.satisfaction.endpoints import router as satisfaction_router
 from services.scoring.satisfaction.service import ballot_closed_handler
 from services.scoring.settings import ScoringSettings
@@ -24,7 +27,7 @@ def create_app(settings: ScoringSettings | None = None, db: Database | None = No
         settings=settings,
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
-        routers=[satisfaction_router],
+        routers=[plans_router, composite_router, hotline_router, satisfaction_router],
         handlers={Topic.BALLOT_CLOSED.value: ballot_closed_handler(rule)},
         db=db,
     )

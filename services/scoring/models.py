@@ -53,3 +53,90 @@ class OutboxMessage(OutboxMixin, Base):
 
 class InboxMessage(InboxMixin, Base):
     pass
+
+
+class YearPlan(Base):
+    """评议工作方案: one evaluation year's batches, weights, candidates and rules."""
+
+    __tablename__ = "year_plans"
+    __table_args__ = (UniqueConstraint("evaluation_year"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    evaluation_year: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    # [{"batch": 1, "selection_month": 2, "seats": 6, "review_month": 8}, …]
+    batches: Mapped[list] = mapped_column(JSON)
+    weights: Mapped[dict] = mapped_column(JSON)
+    departments: Mapped[list] = mapped_column(JSON)
+    normalisation: Mapped[str] = mapped_column(String(20), default="min_max")
+    surplus_min_percent: Mapped[int] = mapped_column(Integer, default=20)
+    surplus_max_percent: Mapped[int] = mapped_column(Integer, default=50)
+    satisfaction_denominator: Mapped[str] = mapped_column(String(20), default="all_members")
+    satisfaction_grades: Mapped[int] = mapped_column(Integer, default=3)
+    escalation_policy: Mapped[str] = mapped_column(String(40), default="rereport_and_revote")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SourceFigures(Base):
+    """The latest raw figures of one source for one plan batch (department → figure)."""
+
+    __tablename__ = "source_figures"
+    __table_args__ = (UniqueConstraint("plan_id", "batch", "source"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    plan_id: Mapped[str] = mapped_column(String(36), index=True)
+    batch: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(40))
+    figures: Mapped[dict] = mapped_column(JSON)
+    # "api:<who>" or "ballot:<ballot id>"
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScoreComputation(Base):
+    """One composite computation kept whole: who asked, when, the inputs, the result."""
+
+    __tablename__ = "score_computations"
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    plan_id: Mapped[str] = mapped_column(String(36), index=True)
+    batch: Mapped[int] = mapped_column(Integer)
+    seats: Mapped[int] = mapped_column(Integer)
+    triggered_by: Mapped[str] = mapped_column(String(200))
+    inputs: Mapped[dict] = mapped_column(JSON)
+    ranking: Mapped[list] = mapped_column(JSON)
+    slate: Mapped[list] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WorkOrder(Base):
+    """One 12345 hotline work order (工单), as last imported. Department names are
+    kept as the platform wrote them and matched through the alias table when
+    counted, so a new alias applies to orders already imported."""
+
+    __tablename__ = "work_orders"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(40), default="")
+    request_type: Mapped[str] = mapped_column(String(20))
+    # Department names joined by "|", in dispatch order.
+    dispatched_to: Mapped[str] = mapped_column(String(1000), default="")
+    returned_by: Mapped[str] = mapped_column(String(1000), default="")
+    final_department: Mapped[str] = mapped_column(String(200), default="")
+    valid: Mapped[bool] = mapped_column(default=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(64))
+    unfounded: Mapped[bool] = mapped_column(default=False)
+    satisfaction: Mapped[str | None] = mapped_column(String(20))
+    # Digest of the fields above: a re-import with the same digest changes nothing.
+    row_digest: Mapped[str] = mapped_column(String(32))
+
+
+class DepartmentAlias(Base):
+    """A name the hotline uses (市教育局) for a department (淄博市教育局)."""
+
+    __tablename__ = "department_aliases"
+
+    alias: Mapped[str] = mapped_column(String(200), primary_key=True)
+    department: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -232,7 +232,8 @@ def test_the_apps_own_ballot_closed_handler_grades(scoring) -> None:
 # --- what is not graded ------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["resolution", "competitive_selection", "nomination_poll", "public_vote"])
+# Nomination polls and the public vote now feed the composite (tests/scoring/test_scoring_composite.py).
+@pytest.mark.parametrize("kind", ["resolution", "competitive_selection"])
 def test_other_ballot_kinds_are_ignored(scoring, kind: str) -> None:
     ballot = ballot_closed({"yes": 50, "no": 5}, kind=kind)
     assert deliver(scoring, ballot) == HandleOutcome.HANDLED  # consumed, recorded in the inbox…

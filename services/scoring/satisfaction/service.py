@@ -7,8 +7,10 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.scoring.composite.service import record_poll
 from services.scoring.domain.satisfaction import GRADE_LABELS, SatisfactionCount, SatisfactionRule, grade_satisfaction
 from services.scoring.models import OutboxMessage, SatisfactionResult
+from services.scoring.plans.service import plan_for, satisfaction_rule
 from services.scoring.satisfaction.schemas import SatisfactionResultOut
 from shared.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, VoteMarkedUnsatisfied
 from shared.outbox import publish
@@ -34,6 +36,7 @@ def grade_closed_ballot(session: Session, envelope: Envelope, rule: Satisfaction
         # The same close announced again under a new event id: graded already.
         return existing
     tally, subject = event.tally, event.subject
+    rule = rule_for_ballot(session, event, rule)
     graded = grade_satisfaction(
         SatisfactionCount(
             satisfied=tally.counts.get("satisfied", 0),
@@ -112,9 +115,20 @@ def grade_closed_ballot(session: Session, envelope: Envelope, rule: Satisfaction
     return result
 
 
+def rule_for_ballot(session: Session, event: BallotClosed, default: SatisfactionRule) -> SatisfactionRule:
+    """The plan's rule when the ballot's plan is known (by id, else by year);
+    the configured default when no plan covers the year."""
+    plan = plan_for(session, event.plan_id, None if event.plan_id else (event.subject.evaluation_year if event.subject else None))
+    if event.plan_id and plan is None:
+        # Parked in the inbox (pingyi events parked scoring) until the plan exists.
+        raise LookupError(f"ballot {event.ballot_id} names unknown year plan {event.plan_id}")
+    return satisfaction_rule(plan) if plan is not None else default
+
+
 def ballot_closed_handler(rule: SatisfactionRule) -> Callable[[Session, Envelope], None]:
     def handle(session: Session, envelope: Envelope) -> None:
         grade_closed_ballot(session, envelope, rule)
+        record_poll(session, envelope)
 
     return handle
 

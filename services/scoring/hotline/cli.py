@@ -1,0 +1,55 @@
+"""python -m services.scoring.hotline.cli import FILE [--format csv|jsonl] [--encoding auto|utf-8|gb18030]
+
+Imports into the database of SCORING_DATABASE_URL in one transaction, with a progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+
+from services.scoring.hotline.endpoints import ENCODINGS, summary_out
+from services.scoring.hotline.service import import_work_orders
+from services.scoring.settings import ScoringSettings
+from shared.db import Database
+from shared.problems import Problem
+
+app = typer.Typer(add_completion=False, help="12345 hotline work orders 12345热线工单")
+
+
+@app.callback()
+def main() -> None:
+    pass
+
+
+@app.command("import")
+def import_file(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    format: str = typer.Option("", help="csv or jsonl (default: from the file's suffix)"),
+    encoding: str = typer.Option("auto", help="auto, utf-8 or gb18030"),
+    database_url: str = typer.Option("", help="default: SCORING_DATABASE_URL"),
+) -> None:
+    file_format: Literal["csv", "jsonl"] = (format or ("jsonl" if file.suffix in (".jsonl", ".ndjson", ".json") else "csv"))  # type: ignore[assignment]
+    if file_format not in ("csv", "jsonl") or encoding not in ENCODINGS:
+        raise typer.BadParameter("format must be csv or jsonl; encoding auto, utf-8 or gb18030")
+    db = Database(database_url or os.environ.get("SCORING_DATABASE_URL") or ScoringSettings().database_url)
+    size = file.stat().st_size
+    with open(file, "rb") as stream, Progress(TextColumn("导入工单"), BarColumn(), TransferSpeedColumn(), transient=True) as bar:
+        task = bar.add_task("import", total=size)
+        try:
+            with db.session() as session:
+                summary = import_work_orders(session, stream, file_format, ENCODINGS[encoding], progress=lambda _: bar.update(task, completed=stream.tell()))
+        except Problem as problem:
+            typer.echo(json.dumps(problem.body(), ensure_ascii=False), err=True)
+            raise typer.Exit(1) from None
+        finally:
+            db.dispose()
+    typer.echo(json.dumps(summary_out(summary).model_dump(mode="json"), ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from services.scoring.hotline import service
+from services.scoring.hotline.schemas import (
+    AliasCreate,
+    AliasOut,
+    ImportSummaryOut,
+    NetComplaintsOut,
+    NetComplaintsReport,
+    RejectedRowOut,
+    UnmatchedNameOut,
+)
+from services.scoring.models import DepartmentAlias
+from shared.pagination import Cursor, Limit, Page, paginate
+from shared.problems import problem_responses
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
+
+SPOOL_BYTES = 8 << 20
+ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
+
+
+def summary_out(summary: service.ImportSummary) -> ImportSummaryOut:
+    return ImportSummaryOut(
+        accepted=summary.accepted,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        rejected=summary.rejected,
+        rejections=[RejectedRowOut(line=r.line, order_id=r.order_id, reason=r.reason) for r in summary.rejections],
+        unmatched_departments=summary.unmatched_departments,
+    )
+
+
+@router.post(
+    "/work-order-imports",
+    response_model=ImportSummaryOut,
+    responses=problem_responses(422),
+    summary="Import work orders (the request body is the CSV or JSON Lines file)",
+)
+async def import_work_orders(
+    request: Request,
+    session: SessionDep,
+    format: Literal["csv", "jsonl"] = Query("csv"),
+    encoding: Literal["auto", "utf-8", "gb18030"] = Query("auto"),
+) -> ImportSummaryOut:
+    # Spooled to disk past 8 MB: the upload is never held whole in memory.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+
+        def run() -> service.ImportSummary:
+            try:
+                summary = service.import_work_orders(session, spool, format, ENCODINGS[encoding])
+                session.commit()
+                return summary
+            except BaseException:
+                session.rollback()
+                raise
+
+        return summary_out(await run_in_threadpool(run))
+
+
+@router.post("/department-aliases", status_code=201, response_model=AliasOut, responses=problem_responses(409, 422), summary="Map a hotline name to a department")
+def add_alias(data: AliasCreate, session: SessionDep) -> AliasOut:
+    row = service.add_alias(session, data.alias, data.department)
+    session.commit()
+    return AliasOut(alias=row.alias, department=row.department, created_at=row.created_at)
+
+
+@router.get("/department-aliases", response_model=Page[AliasOut])
+def list_aliases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[AliasOut]:
+    return paginate(
+        session, select(DepartmentAlias), [DepartmentAlias.alias], limit=limit, cursor=cursor,
+        to_item=lambda r: AliasOut(alias=r.alias, department=r.department, created_at=r.created_at),
+    )
+
+
+@router.get("/unmatched-departments", response_model=list[UnmatchedNameOut], summary="Names waiting for a person to map")
+def unmatched(session: SessionDep) -> list[UnmatchedNameOut]:
+    return [UnmatchedNameOut(**r) for r in service.unmatched_names(session)]
+
+
+@router.get("/net-complaints", response_model=NetComplaintsReport, summary="群众净投诉量 per department, with every exclusion")
+def net_complaints(
+    session: SessionDep,
+    start: dt.datetime | None = Query(None, description="received at or after (ISO 8601; naive = UTC)"),
+    end: dt.datetime | None = Query(None, description="received before"),
+    department: str | None = Query(None, max_length=200),
+) -> NetComplaintsReport:
+    start = start.replace(tzinfo=dt.UTC) if start and start.tzinfo is None else start
+    end = end.replace(tzinfo=dt.UTC) if end and end.tzinfo is None else end
+    counts, unmatched_counts = service.net_complaints(session, start, end)
+    rows = sorted(counts.values(), key=lambda c: (-c.net, c.department))
+    if department:
+        rows = [r for r in rows if r.department == department]
+    return NetComplaintsReport(
+        start=start,
+        end=end,
+        departments=[NetComplaintsOut(department=r.department, net_complaints=r.net, received=r.received, excluded=r.excluded) for r in rows],
+        unmatched=[UnmatchedNameOut(name=n, orders=c) for n, c in sorted(unmatched_counts.items(), key=lambda x: (-x[1], x[0]))],
+    )

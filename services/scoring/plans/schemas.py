@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.scoring.domain.composite import DEFAULT_WEIGHTS, Normalisation, Source
+
+EscalationPolicy = Literal["rereport_and_revote", "rereport_revote_then_accountability"]
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch: int = Field(ge=1, le=12)
+    selection_month: int = Field(ge=1, le=12, description="month of the meeting that chooses this batch")
+    seats: int = Field(ge=1, le=100)
+    review_month: int = Field(ge=1, le=12, description="month of the meeting that hears the reports")
+
+
+def _default_batches() -> list[BatchIn]:
+    return [
+        BatchIn(batch=1, selection_month=2, seats=6, review_month=8),
+        BatchIn(batch=2, selection_month=4, seats=6, review_month=10),
+    ]
+
+
+class YearPlanCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_year: int = Field(ge=2000, le=2100)
+    title: str = Field("", max_length=200)
+    batches: list[BatchIn] = Field(default_factory=_default_batches, min_length=1, max_length=12)
+    weights: dict[Source, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS), description="percentage points, must sum to 100")
+    departments: list[str] = Field(default_factory=list, max_length=500, description="candidate departments")
+    normalisation: Normalisation = "min_max"
+    surplus_min_percent: int = Field(20, ge=0, le=200)
+    surplus_max_percent: int = Field(50, ge=0, le=200)
+    satisfaction_denominator: Literal["all_members", "present", "valid_votes"] = "all_members"
+    satisfaction_grades: Literal[2, 3] = 3
+    escalation_policy: EscalationPolicy = "rereport_and_revote"
+
+
+class BatchOut(BaseModel):
+    batch: int
+    selection_month: int
+    seats: int
+    review_month: int
+
+
+class YearPlanOut(BaseModel):
+    id: str
+    evaluation_year: int
+    title: str
+    batches: list[BatchOut]
+    weights: dict[str, float]
+    departments: list[str]
+    normalisation: str
+    surplus_min_percent: int
+    surplus_max_percent: int
+    satisfaction_denominator: str
+    satisfaction_grades: int
+    escalation_policy: str
+    created_at: dt.datetime
