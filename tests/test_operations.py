@@ -84,7 +84,8 @@ def serve(service: str, port: int, env: dict[str, str], stderr) -> subprocess.Po
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("VOTING_KAFKA_SESSION_TIMEOUT_MS", "soon"), ("VOTING_LOG_LEVEL", "LOUD"), ("VOTING_RUN_RELAY", "perhaps")],
+    [("VOTING_KAFKA_SESSION_TIMEOUT_MS", "soon"), ("VOTING_LOG_LEVEL", "LOUD"), ("VOTING_RUN_RELAY", "perhaps"),
+     ("VOTING_BALLOT_SEAL_SECRET", "")],  # compose passes an empty secret when .env lacks it
 )
 def test_bad_configuration_stops_the_process_naming_the_variable(variable, value, tmp_path):
     process = serve("voting", free_port(), {variable: value, "VOTING_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"},
