@@ -16,6 +16,7 @@ from sqlalchemy import Integer, String, Text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
 from shared.events import REQUEST_ID_HEADER, Envelope, utcnow
 
@@ -124,8 +125,10 @@ def retry_parked(db: Database, inbox: type[InboxMixin], handlers: Mapping[str, H
     return outcome
 
 
-class EventConsumer:
+class EventConsumer(BackgroundLoop):
     """A consumer-group loop in its own thread, outside the ASGI event loop."""
+
+    thread_suffix = "consumer"
 
     def __init__(
         self,
@@ -143,15 +146,13 @@ class EventConsumer:
         self.inbox = inbox
         self.handlers = dict(handlers)
         self.kafka = kafka
-        self.name = name
+        super().__init__(name)
         self.group_id = group_id
         self.retry_backoff = retry_backoff
         self.max_attempts = max_attempts
         self._attempts: dict[str, int] = {}
         self.parked_total = 0
         self._failures_in_row = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._consumer: KafkaConsumer | None = None
         self.handled_total = 0
         self.duplicates_total = 0
@@ -297,17 +298,3 @@ class EventConsumer:
                 continue
         self.lag = lag
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"{self.name}-consumer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()

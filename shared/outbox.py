@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import BigInteger, Index, Integer, String, Text, event, func, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
+from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
 from shared.events import EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER, Envelope, EventPayload, Producer, utcnow
 
@@ -92,8 +93,10 @@ def outbox_backlog(db: Database, model: type[OutboxMixin]) -> tuple[int, dt.date
     return count, oldest
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
     """Publishes a service's pending outbox rows to Kafka, oldest first."""
+
+    thread_suffix = "outbox-relay"
 
     def __init__(
         self,
@@ -110,15 +113,13 @@ class OutboxRelay:
         self.db = db
         self.model = model
         self.kafka = kafka
-        self.name = name
+        super().__init__(name)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._producer = producer
         # Topics to create before the first publish (existing ones are kept).
         self._topics_to_ensure = topics
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.published_total = 0
         # Wake the relay as soon as a transaction carrying an event commits.
@@ -233,21 +234,8 @@ class OutboxRelay:
             self._producer = None
         log.info("relay_stopped", relay=self.name)
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"{self.name}-outbox-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self._stop.set()
+    def _interrupt(self) -> None:
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def close(self) -> None:
         self.stop()
