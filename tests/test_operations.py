@@ -153,3 +153,27 @@ def test_stop_signal_flushes_the_outbox_and_logs_are_json(broker, tmp_path):
     [access] = [line for line in lines if line.get("event") == "http_request" and line.get("path") == "/v1/meetings"]
     assert access["request_id"] == "ops-req-1"
     assert any(line.get("event") == "relay_stopped" for line in lines)
+
+
+def test_events_cli_lists_and_retries_parked_events(tmp_path):
+    from services.scoring.models import InboxMessage
+    from shared.inbox import park
+
+    url = f"sqlite:///{tmp_path}/scoring.db"
+    upgrade("scoring", url)
+    db = Database(url)
+    envelope = ballot_closed()
+    park(db, InboxMessage, envelope, "RuntimeError('plan unknown')", 5)
+    env = {**os.environ, "SCORING_DATABASE_URL": url, "SCORING_LOG_JSON": "false"}
+
+    listed = subprocess.run([sys.executable, "-m", "shared.cli", "events", "parked", "scoring"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert str(envelope.event_id) in listed.stdout and "1 parked" in listed.stdout
+
+    retried = subprocess.run([sys.executable, "-m", "shared.cli", "events", "retry", "scoring"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert retried.returncode == 0, retried.stderr
+    assert "handled 1, still failing 0" in retried.stdout
+    with db.session() as session:
+        assert session.get(InboxMessage, str(envelope.event_id)).status == "handled"
