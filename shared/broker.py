@@ -50,6 +50,7 @@ class TansuBroker:
             stderr=log,
             stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            preexec_fn=die_with_parent,
         )
         self.wait_ready(timeout)
         return self
@@ -86,3 +87,15 @@ class TansuBroker:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def die_with_parent() -> None:
+    """preexec_fn for child processes: on Linux, get SIGTERM when the parent
+    dies, so a killed launcher or benchmark never leaves services behind."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

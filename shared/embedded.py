@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.broker import TansuBroker, free_port
+from shared.broker import TansuBroker, die_with_parent, free_port
 from shared.migrations import SERVICES, upgrade
 
 DEFAULT_PORTS = {"voting": 8001, "scoring": 8002, "tracking": 8003}
@@ -99,6 +99,7 @@ class EmbeddedStack:
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
             )
         self.wait_ready(ready_timeout)
 

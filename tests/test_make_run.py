@@ -78,3 +78,27 @@ def test_run_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_killed_launcher_leaves_no_service_behind(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "run", "--var-dir", str(tmp_path / "var")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "Ctrl-C stops everything" not in (process.stdout.readline() or "Ctrl-C stops everything"):
+            pass
+        descendants = children_of(process.pid)
+        assert len(descendants) >= 4
+        process.kill()  # no chance to clean up: the children must go by themselves
+        process.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(pid) for pid in descendants):
+            time.sleep(0.2)
+        assert [pid for pid in descendants if alive(pid)] == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
