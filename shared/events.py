@@ -203,6 +203,7 @@ class ScoreComputed(EventPayload):
     seats: int | None = None
     ranking: list[dict[str, Any]] | None = None
     slate: list[str] | None = Field(None, description="candidates for the competitive selection, seats plus surplus")
+    escalation_policy: str | None = Field(None, description="the year plan's step after a second 不满意")
 
 
 # --- vote.marked_unsatisfied -------------------------------------------------

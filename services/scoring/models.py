@@ -73,7 +73,7 @@ class YearPlan(Base):
     surplus_max_percent: Mapped[int] = mapped_column(Integer, default=50)
     satisfaction_denominator: Mapped[str] = mapped_column(String(20), default="all_members")
     satisfaction_grades: Mapped[int] = mapped_column(Integer, default=3)
-    escalation_policy: Mapped[str] = mapped_column(String(40), default="rereport_and_revote")
+    escalation_policy: Mapped[str] = mapped_column(String(40), default="written_self_examination")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

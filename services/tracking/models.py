@@ -311,6 +311,18 @@ class AuditFinding(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PlanTerms(Base):
+    """What the year plan (kept by scoring, one per year) says tracking must apply."""
+
+    __tablename__ = "plan_terms"
+
+    evaluation_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(36))
+    escalation_policy: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OutboxMessage(OutboxMixin, Base):
     pass
 

@@ -242,6 +242,19 @@ def test_a_second_unsatisfied_applies_the_policy_as_a_recorded_step(tracking) ->
     assert [s["measure_label"] for s in public["escalation"]] == ["约谈"]
 
 
+def test_the_year_plans_policy_outranks_the_setting(tracking) -> None:
+    """scoring's composite ranking carries the plan's escalation policy; tracking applies it."""
+    from shared.events import ScoreComputed
+
+    case = open_case(tracking)
+    ranking = ScoreComputed(computation_id="c-1", kind="composite_ranking", plan_id="plan-2021", evaluation_year=2021,
+                            batch=1, seats=6, ranking=[], slate=[], escalation_policy="interpellation_motion")
+    deliver(tracking, record_grade, ranking.envelope(producer="scoring", key="plan-2021"))
+    _, second = two_unsatisfied(tracking, policy="admonition_talk")  # the setting says 约谈
+    steps = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()
+    assert [(s["measure"], s["decided_by"]) for s in steps] == [("interpellation_motion", "2021年评议工作方案（plan-2021）")]
+
+
 def test_the_app_applies_the_configured_policy(tracking) -> None:
     app = create_app(settings_for("tracking", tracking.db.url, escalation_policy="interpellation_motion"), db=tracking.db)
     handler = app.state.runtime.handlers["vote.marked_unsatisfied"]

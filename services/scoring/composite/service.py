@@ -104,6 +104,7 @@ def recompute(session: Session, plan: YearPlan, batch: int, triggered_by: str, u
             seats=seats,
             ranking=ranked,
             slate=list(slate.departments),
+            escalation_policy=plan.escalation_policy,
         ),
         producer="scoring",
         key=plan.id,

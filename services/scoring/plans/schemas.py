@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.domain.composite import DEFAULT_WEIGHTS, Normalisation, Source
 
-EscalationPolicy = Literal["rereport_and_revote", "rereport_revote_then_accountability"]
+# What follows a second 不满意 (BRIEF §1.6); tracking applies it.
+EscalationPolicy = Literal["written_self_examination", "admonition_talk", "interpellation_motion", "disciplinary_recommendation"]
 
 
 class BatchIn(BaseModel):
@@ -39,7 +40,7 @@ class YearPlanCreate(BaseModel):
     surplus_max_percent: int = Field(50, ge=0, le=200)
     satisfaction_denominator: Literal["all_members", "present", "valid_votes"] = "all_members"
     satisfaction_grades: Literal[2, 3] = 3
-    escalation_policy: EscalationPolicy = "rereport_and_revote"
+    escalation_policy: EscalationPolicy = "written_self_examination"
 
 
 class BatchOut(BaseModel):

@@ -26,6 +26,7 @@ from services.tracking.domain.escalation import ESCALATION_LABELS, escalates
 from services.tracking.domain.follow_up import CASE_STAGE_LABELS, plan_follow_up
 from services.tracking.domain.milestones import MILESTONE_LABELS, close_refusal, is_overdue, plan_milestones
 from services.tracking.models import (
+    PlanTerms,
     Commitment,
     EscalationStep,
     EvaluationCase,
@@ -43,7 +44,7 @@ from shared.outbox import publish
 from shared.problems import Problem, not_found
 
 # Who decided an escalation applied from the plan rather than by a person.
-ESCALATION_POLICY_DECIDER = "评议工作方案（TRACKING_ESCALATION_POLICY）"
+ESCALATION_POLICY_DECIDER = "默认评议规则（TRACKING_ESCALATION_POLICY，未收到年度评议工作方案）"
 
 GRADE_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
@@ -139,8 +140,14 @@ def schedule_rereport(
     record(session, case, "rereport_scheduled", "提请下次常委会会议再次听取专项工作报告、询问或质询和电子表决", source,
            {"vote_round": follow_up.rereport_vote_round})
     if escalates(event.unsatisfied_round):
+        # The year plan decides the step; the setting only stands in when no plan has arrived.
+        terms = session.get(PlanTerms, event.evaluation_year)
+        decided_by = ESCALATION_POLICY_DECIDER
+        if terms is not None and terms.escalation_policy in ESCALATION_LABELS:
+            escalation_policy = terms.escalation_policy
+            decided_by = f"{event.evaluation_year}年评议工作方案（{terms.plan_id}）"
         session.add(EscalationStep(case_id=case.id, unsatisfied_round=event.unsatisfied_round, measure=escalation_policy,
-                                   decided_by=ESCALATION_POLICY_DECIDER, decided_at=utcnow(), source=source))
+                                   decided_by=decided_by, decided_at=utcnow(), source=source))
         case.stage = "escalated"
         record(session, case, "escalated", f"第{event.unsatisfied_round}次不满意，依方案{ESCALATION_LABELS[escalation_policy]}", source,
                {"measure": escalation_policy, "unsatisfied_round": event.unsatisfied_round})
@@ -148,9 +155,25 @@ def schedule_rereport(
     return rereport
 
 
+def record_plan_terms(session: Session, event: ScoreComputed, source: str) -> None:
+    """Keep the year plan's escalation policy, carried by its composite ranking."""
+    if event.evaluation_year is None or event.plan_id is None or event.escalation_policy is None:
+        return
+    terms = session.get(PlanTerms, event.evaluation_year)
+    if terms is None:
+        session.add(PlanTerms(evaluation_year=event.evaluation_year, plan_id=event.plan_id,
+                              escalation_policy=event.escalation_policy, source=source, updated_at=utcnow()))
+    else:
+        terms.plan_id, terms.escalation_policy, terms.source, terms.updated_at = (
+            event.plan_id, event.escalation_policy, source, utcnow())
+
+
 def record_grade(session: Session, envelope: Envelope) -> None:
-    """Keep each case's latest satisfaction grade (score.computed)."""
+    """Keep each case's latest satisfaction grade, and the plan's terms (score.computed)."""
     event = ScoreComputed.from_envelope(envelope)
+    if event.kind == "composite_ranking":
+        record_plan_terms(session, event, f"event:{envelope.event_id}")
+        return
     if event.kind != "satisfaction" or event.satisfaction is None:
         return
     result = event.satisfaction
