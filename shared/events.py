@@ -204,6 +204,7 @@ class ScoreComputed(EventPayload):
     ranking: list[dict[str, Any]] | None = None
     slate: list[str] | None = Field(None, description="candidates for the competitive selection, seats plus surplus")
     escalation_policy: str | None = Field(None, description="the year plan's step after a second 不满意")
+    review_month: int | None = Field(None, ge=1, le=12, description="month of the meeting that hears this batch's reports")
 
 
 # --- vote.marked_unsatisfied -------------------------------------------------

@@ -319,6 +319,8 @@ class PlanTerms(Base):
     evaluation_year: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[str] = mapped_column(String(36))
     escalation_policy: Mapped[str] = mapped_column(String(40))
+    # {"1": 8, "2": 10}: the month each batch's reports are heard
+    review_months: Mapped[dict] = mapped_column(JSON, default=dict)
     source: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

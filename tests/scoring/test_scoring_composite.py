@@ -148,6 +148,7 @@ def test_worked_example_from_api_and_polls(scoring):
     assert events[-1].ranking == result["ranking"]
     # The plan's step after a second 不满意 travels with it, for tracking to apply.
     assert events[-1].escalation_policy == plan["escalation_policy"] == "written_self_examination"
+    assert events[-1].review_month == next(b["review_month"] for b in plan["batches"] if b["batch"] == 1)
     kept = scoring.client.get(f"/v1/year-plans/{pid}/batches/1/computations").json()["items"]
     assert len(kept) == 5
     assert [k["inputs"]["unmatched_departments"] for k in kept] == [[], [], [], ["淄博市某某局"], []]

@@ -46,6 +46,23 @@ def milestones(case: dict) -> dict[str, dict]:
 # --- opening from ballot.closed ----------------------------------------------
 
 
+def test_the_year_plans_review_month_dates_the_review_milestone_until_the_meeting_is_set(tracking) -> None:
+    from services.tracking.cases.service import record_grade
+    from shared.events import ScoreComputed
+
+    plan = ScoreComputed(computation_id="c-1", kind="composite_ranking", plan_id="plan-2021", evaluation_year=YEAR, batch=1,
+                         seats=len(WINNERS), ranking=[], slate=list(WINNERS), escalation_policy="admonition_talk", review_month=8)
+    deliver(tracking, record_grade, plan.envelope(producer="scoring", key="plan-2021"))
+    deliver(tracking, ballot_closed_handler, selection_closed())
+    case = case_detail(tracking, cases(tracking)[0]["id"])
+    # Batch 1 is heard in August: due by its last day.
+    assert milestones(case)["review_meeting_report"]["due_on"] == f"{YEAR}-08-31"
+    # The meeting's real date, once known, replaces it.
+    r = tracking.client.patch(f"/v1/cases/{case['id']}", json={"review_meeting_date": f"{YEAR}-08-26"})
+    assert r.status_code == 200, r.text
+    assert milestones(case_detail(tracking, case["id"]))["review_meeting_report"]["due_on"] == f"{YEAR}-08-26"
+
+
 def test_a_competitive_selection_opens_one_case_per_winner_with_milestones(tracking) -> None:
     assert deliver(tracking, ballot_closed_handler, selection_closed()) == HandleOutcome.HANDLED
     listed = cases(tracking)

@@ -105,6 +105,7 @@ def recompute(session: Session, plan: YearPlan, batch: int, triggered_by: str, u
             ranking=ranked,
             slate=list(slate.departments),
             escalation_policy=plan.escalation_policy,
+            review_month=next((b["review_month"] for b in plan.batches if b["batch"] == batch), None),
         ),
         producer="scoring",
         key=plan.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+
 import datetime as dt
 from collections.abc import Callable
 
@@ -161,11 +163,12 @@ def record_plan_terms(session: Session, event: ScoreComputed, source: str) -> No
         return
     terms = session.get(PlanTerms, event.evaluation_year)
     if terms is None:
-        session.add(PlanTerms(evaluation_year=event.evaluation_year, plan_id=event.plan_id,
-                              escalation_policy=event.escalation_policy, source=source, updated_at=utcnow()))
-    else:
-        terms.plan_id, terms.escalation_policy, terms.source, terms.updated_at = (
-            event.plan_id, event.escalation_policy, source, utcnow())
+        terms = PlanTerms(evaluation_year=event.evaluation_year, review_months={})
+        session.add(terms)
+    terms.plan_id, terms.escalation_policy, terms.source, terms.updated_at = (
+        event.plan_id, event.escalation_policy, source, utcnow())
+    if event.batch is not None and event.review_month is not None:
+        terms.review_months = {**(terms.review_months or {}), str(event.batch): event.review_month}
 
 
 def record_grade(session: Session, envelope: Envelope) -> None:
@@ -320,10 +323,23 @@ def open_selected_case(
     return case, True
 
 
+def _planned_review_due(session: Session, case: EvaluationCase) -> dt.date | None:
+    """Until the review meeting's date is set: the last day of the month the
+    year plan gives the case's batch."""
+    if case.batch is None:
+        return None
+    terms = session.get(PlanTerms, case.evaluation_year)
+    month = (terms.review_months or {}).get(str(case.batch)) if terms is not None else None
+    if month is None:
+        return None
+    return dt.date(case.evaluation_year, month, calendar.monthrange(case.evaluation_year, month)[1])
+
+
 def _sync_milestones(session: Session, case: EvaluationCase, source: str) -> None:
     """Create or move the pending milestones to what the plan says now."""
     existing = {m.kind: m for m in session.scalars(select(Milestone).where(Milestone.case_id == case.id))}
-    planned = plan_milestones(case.selection_date, complex_case=case.complex_case, review_meeting_date=case.review_meeting_date)
+    planned = plan_milestones(case.selection_date, complex_case=case.complex_case,
+                              review_meeting_date=case.review_meeting_date or _planned_review_due(session, case))
     for p in planned:
         m = existing.get(p.kind)
         if m is None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-27 06:58:44.008291
+Create Date: 2026-11-27 07:00:01.082972
 """
 
 from collections.abc import Sequence
@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('evaluation_year', sa.Integer(), nullable=False),
     sa.Column('plan_id', sa.String(length=36), nullable=False),
     sa.Column('escalation_policy', sa.String(length=40), nullable=False),
+    sa.Column('review_months', sa.JSON(), nullable=False),
     sa.Column('source', sa.String(length=200), nullable=False),
     sa.Column('updated_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('evaluation_year', name=op.f('pk_plan_terms'))
