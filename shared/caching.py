@@ -31,17 +31,25 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return etag in candidates
 
 
-def conditional_json(request: Request, content: Any, *, max_age: int = 5, public: bool = True) -> Response:
-    """200 with the JSON body and its ETag, or 304 with no body when the client has it."""
-    body = json.dumps(jsonable_encoder(content), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    etag = _etag(body)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}, must-revalidate",
-    }
+def _json_body(content: Any) -> bytes:
+    return json.dumps(jsonable_encoder(content), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def cache_control(max_age: int, public: bool = True) -> str:
+    return f"{'public' if public else 'private'}, max-age={max_age}, must-revalidate"
+
+
+def _respond(request: Request, etag: str, body: bytes, max_age: int, public: bool) -> Response:
+    headers = {"ETag": etag, "Cache-Control": cache_control(max_age, public)}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def conditional_json(request: Request, content: Any, *, max_age: int = 5, public: bool = True) -> Response:
+    """200 with the JSON body and its ETag, or 304 with no body when the client has it."""
+    body = _json_body(content)
+    return _respond(request, _etag(body), body, max_age, public)
 
 
 NOT_MODIFIED_RESPONSE = {304: {"description": "Not Modified: the If-None-Match ETag is current"}}
@@ -83,6 +91,31 @@ class ResponseCache:
             return None
         return entry[1], entry[2]
 
+    async def get_or_compute(self, key: str, compute) -> tuple[str, bytes]:
+        """The cached (etag, body), or `compute()` run once in a worker thread
+        while concurrent callers for the same key wait for its result."""
+        from starlette.concurrency import run_in_threadpool
+
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            body = _json_body(await run_in_threadpool(compute))
+            cached = (_etag(body), body)
+            self.put(key, *cached)
+            pending.set_result(cached)
+            return cached
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: waiting callers re-raise it, no warning otherwise
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
     def invalidate(self, key: str) -> None:
         self._entries.pop(key, None)
 
@@ -104,32 +137,8 @@ async def cached_conditional_json(
 ) -> Response:
     """Like `conditional_json`, with the body computed (in a worker thread) at
     most once per `cache.ttl` for `key`."""
-    from starlette.concurrency import run_in_threadpool
-
-    cached = cache.get(key)
-    if cached is None:
-        pending = cache._inflight.get(key)
-        if pending is not None:
-            cached = await asyncio.shield(pending)
-        else:
-            pending = cache._inflight[key] = asyncio.get_running_loop().create_future()
-            try:
-                body = json.dumps(jsonable_encoder(await run_in_threadpool(compute)), ensure_ascii=False,
-                                  separators=(",", ":")).encode("utf-8")
-                cached = (_etag(body), body)
-                cache.put(key, *cached)
-                pending.set_result(cached)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # retrieved: waiting callers re-raise it, no warning otherwise
-                raise
-            finally:
-                cache._inflight.pop(key, None)
-    etag, body = cached
-    headers = {"ETag": etag, "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}, must-revalidate"}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    etag, body = await cache.get_or_compute(key, compute)
+    return _respond(request, etag, body, max_age, public)
 
 
 class PollFastPath:
@@ -157,7 +166,7 @@ class PollFastPath:
                         scope["pingyi.route"] = template
                         await send({"type": "http.response.start", "status": 304, "headers": [
                             (b"etag", cached[0].encode()),
-                            (b"cache-control", f"public, max-age={max_age}, must-revalidate".encode()),
+                            (b"cache-control", cache_control(max_age).encode()),
                         ]})
                         await send({"type": "http.response.body", "body": b""})
                         return

@@ -3,7 +3,6 @@ mid-ballot, non-voting attendees (列席), and votes sealed until close."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select, text
 
 from shared.events import Envelope
