@@ -26,6 +26,18 @@ from shared.problems import Problem
 
 KEY_PREFIX = "pyk"
 READ_SCOPE = "read"
+# What each scope lets a caller do; `<service>:admin` covers its service's others.
+KNOWN_SCOPES = {
+    "read": "read what is not public (any service)",
+    "voting:cast": "cast one's own vote (member tokens)",
+    "voting:run": "run a meeting's votes: check-in, open, close, show of hands (clerks)",
+    "voting:admin": "everything in voting: meetings, rosters, ballots, polls, voids",
+    "scoring:import": "import 12345 work orders",
+    "scoring:write": "submit source figures, aliases, computations",
+    "scoring:admin": "everything in scoring: year plans included",
+    "tracking:write": "a department's commitments and progress (bound to its department)",
+    "tracking:admin": "everything in tracking: cases, milestones, reviews, motions, audits",
+}
 
 
 class ApiKeyMixin:
@@ -67,16 +79,27 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_api_key() -> tuple[str, str]:
+    """A fresh key and its public prefix (the row id)."""
+    prefix = secrets.token_hex(4)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def store_api_key(session: Session, model: type[ApiKeyMixin], key: str, *, name: str, scopes: list[str],
+                  department: str | None = None) -> None:
+    """Store a key's hash (the same key may be stored in each service's database)."""
+    if session.scalar(select(model.id).where(model.name == name)) is not None:
+        raise Problem(409, "key-name-taken", "Key name taken 名称已存在", f"an API key named {name!r} exists")
+    session.add(model(id=key.split("_", 2)[1], name=name, key_hash=hash_key(key), scopes=sorted(set(scopes)),
+                      department=department, created_at=utcnow()))
+    session.flush()
+
+
 def create_api_key(session: Session, model: type[ApiKeyMixin], *, name: str, scopes: list[str],
                    department: str | None = None) -> str:
     """Store a new key and return it in full: the only time it is shown."""
-    if session.scalar(select(model.id).where(model.name == name)) is not None:
-        raise Problem(409, "key-name-taken", "Key name taken 名称已存在", f"an API key named {name!r} exists")
-    prefix = secrets.token_hex(4)
-    key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    session.add(model(id=prefix, name=name, key_hash=hash_key(key), scopes=sorted(set(scopes)), department=department,
-                      created_at=utcnow()))
-    session.flush()
+    _, key = new_api_key()
+    store_api_key(session, model, key, name=name, scopes=scopes, department=department)
     return key
 
 

@@ -1,4 +1,4 @@
-"""`pingyi`: run, serve, migrate and broker commands."""
+"""`pingyi`: run, serve, migrate, broker, events, keys, audit and member-token commands."""
 
 from __future__ import annotations
 
@@ -116,6 +116,140 @@ def events_retry(service: ServiceName) -> None:
     typer.echo(f"handled {outcome['handled']}, still failing {outcome['still_failing']}")
     if outcome["still_failing"]:
         raise typer.Exit(1)
+
+
+keys_app = typer.Typer(help="API keys for integrating systems (stored hashed in each service's database).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+from shared.auth import KNOWN_SCOPES  # noqa: E402
+
+
+def _security_parts(service: str):
+    from shared.db import Database
+
+    _check_service(service)
+    models = __import__(f"services.{service}.models", fromlist=["SECURITY_MODELS"])
+    return Database(_settings_for(service).database_url), models.SECURITY_MODELS
+
+
+def _services_option(value: str) -> tuple[str, ...]:
+    names = SERVICES if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())
+    for name in names:
+        _check_service(name)
+    return names
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(help="who the key is for, e.g. 12345平台"),
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help=f"repeatable; one of {', '.join(KNOWN_SCOPES)}")] = None,
+    department: str = typer.Option(None, help="a department's key acts for this department only"),
+    services: str = typer.Option("all", "--services", help="comma-separated services to store it in, or all"),
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from shared.auth import new_api_key, store_api_key
+    from shared.problems import Problem
+
+    scopes = sorted(set(scope or []))
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if not scopes or unknown:
+        typer.echo(f"give at least one --scope from: {', '.join(KNOWN_SCOPES)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""), err=True)
+        raise typer.Exit(2)
+    targets = _services_option(services)
+    _, key = new_api_key()
+    opened = [(_security_parts(svc)) for svc in targets]
+    sessions = [db.sessionmaker() for db, _ in opened]
+    try:
+        for session, (_, models) in zip(sessions, opened, strict=True):
+            store_api_key(session, models.api_key, key, name=name, scopes=scopes, department=department)
+        for session in sessions:  # all or none, as far as separate databases allow
+            session.commit()
+    except Problem as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        for session in sessions:
+            session.close()
+    typer.echo(key)
+    typer.echo(f"stored for {', '.join(targets)} with scopes {' '.join(scopes)}"
+               + (f", acting for {department}" if department else "") + "; it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list(services: str = typer.Option("all", "--services")) -> None:
+    """List keys (never the keys themselves): name, prefix, scopes, department, use, revocation."""
+    from sqlalchemy import select
+
+    for svc in _services_option(services):
+        db, models = _security_parts(svc)
+        with db.session() as session:
+            rows = session.scalars(select(models.api_key).order_by(models.api_key.name)).all()
+            for row in rows:
+                state = f"revoked {row.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if row.revoked_at else "active"
+                used = f"{row.last_used_at:%Y-%m-%dT%H:%M:%SZ}" if row.last_used_at else "never"
+                typer.echo(f"{svc:9} {row.name}  pyk_{row.id}_…  [{' '.join(row.scopes)}]  "
+                           f"department={row.department or '-'}  last_used={used}  {state}")
+        db.dispose()
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str, services: str = typer.Option("all", "--services")) -> None:
+    """Revoke a key by name; it is refused from the next request on."""
+    from shared.auth import revoke_api_key
+
+    revoked = []
+    for svc in _services_option(services):
+        db, models = _security_parts(svc)
+        with db.session() as session:
+            if revoke_api_key(session, models.api_key, name):
+                revoked.append(svc)
+        db.dispose()
+    if not revoked:
+        typer.echo(f"no active key named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {name!r} in {', '.join(revoked)}")
+
+
+audit_app = typer.Typer(help="The tamper-evident audit chain of each service.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(service: Annotated[str, typer.Argument(help="voting, scoring, tracking or all")] = "all") -> None:
+    """Walk each chain from the start; name the first entry that does not hold (exit 1)."""
+    from shared.audit import verify
+
+    broken = False
+    for svc in _services_option(service):
+        db, models = _security_parts(svc)
+        with db.session() as session:
+            check = verify(session, models.audit_entry)
+        db.dispose()
+        if check.intact:
+            typer.echo(f"{svc}: intact, {check.entries} entries")
+        else:
+            broken = True
+            typer.echo(f"{svc}: BROKEN at entry {check.first_broken_id} ({check.reason}); {check.entries} entries before it hold")
+    if broken:
+        raise typer.Exit(1)
+
+
+@app.command("member-token")
+def member_token(
+    member_id: str = typer.Argument(help="the roster member's id"),
+    meeting_id: str = typer.Argument(help="the meeting the token is good for"),
+    clerk: bool = typer.Option(False, help="a clerk's token also runs the meeting's votes (voting:run)"),
+) -> None:
+    """Issue a member token (JWT) signed with VOTING_AUTH_TOKEN_SECRET."""
+    import datetime as dt
+
+    from shared.auth import issue_member_token
+
+    settings = _settings_for("voting")
+    scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+    typer.echo(issue_member_token(settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id, scopes=scopes,
+                                  ttl=dt.timedelta(hours=settings.member_token_ttl_hours)))
 
 
 @app.command()

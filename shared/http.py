@@ -41,6 +41,7 @@ class RequestContextMiddleware:
                     request_id = candidate
                 break
         request_id = request_id or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         status_holder = {"status": 500}
 
         async def send_with_id(message: Message) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
 from shared.events import REQUEST_ID_HEADER, Envelope, utcnow
+from shared.security import AuditContext, set_audit_context
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer
@@ -67,6 +68,10 @@ def handle_once(
     event_id = str(envelope.event_id)
     try:
         with db.session() as session:
+            # The effect and its audit entry commit together (see shared.security).
+            set_audit_context(session, AuditContext(
+                actor=f"event:{event_id}", action=f"handle {envelope.type}", subject=envelope.key,
+                detail={"producer": envelope.producer, "occurred_at": envelope.occurred_at.isoformat()}))
             row = session.get(inbox, event_id)
             if row is not None and not (retry_parked and row.status == HandleOutcome.PARKED):
                 return HandleOutcome.DUPLICATE if row.status == HandleOutcome.HANDLED else HandleOutcome.PARKED

@@ -81,6 +81,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         if any(e["code"] == "json_invalid" for e in errors):
             problem = Problem(422, "malformed-json", "Malformed JSON 请求体不是有效的JSON", "the request body is not valid JSON", errors=errors)
+        elif all(e["code"] == "value_error" and e["location"] == ["body"] for e in errors):
+            # Each field is well formed but together they break a rule (a model validator).
+            detail = "; ".join(str(e["message"]).removeprefix("Value error, ") for e in errors)
+            problem = Problem(422, "inconsistent-request", "Inconsistent request 请求字段相互矛盾", detail, errors=errors)
         else:
             fields = ", ".join(e["field"] for e in errors if e["field"])
             problem = Problem(422, "validation-error", "Invalid request 请求参数无效", f"invalid fields: {fields}" if fields else "the request is invalid", errors=errors)
@@ -119,11 +123,24 @@ PROBLEM_SCHEMA = {
 }
 
 
+_RATE_LIMIT_HEADERS = {
+    name: {"description": description, "schema": {"type": "integer"}}
+    for name, description in (
+        ("Retry-After", "seconds to wait"),
+        ("X-RateLimit-Limit", "requests allowed in the window"),
+        ("X-RateLimit-Remaining", "requests left in the window"),
+        ("X-RateLimit-Reset", "seconds until a request is allowed again"),
+    )
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
         }
-        for status in statuses
-    }
+        if status == 429:
+            responses[status]["headers"] = _RATE_LIMIT_HEADERS
+    return responses

@@ -25,6 +25,10 @@ from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ExtraMetrics, ServiceMetrics
 from shared.outbox import OutboxMixin, OutboxRelay
 from shared.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from shared.admin import admin_router
+from shared.openapi import install_openapi
+from shared.ratelimit import RateLimiter
+from shared.security import SecurityModels, install_audit, request_audit_context, set_audit_context
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -102,8 +106,13 @@ def get_session(request: Request) -> Iterator[Session]:
 
     Reads get the database's reader (on SQLite: no write lock taken)."""
     db = request.app.state.runtime.db
-    factory = db.read_sessionmaker if request.method in _READ_METHODS else db.sessionmaker
-    with factory() as session:
+    if request.method in _READ_METHODS:
+        with db.read_sessionmaker() as session:
+            yield session
+        return
+    with db.sessionmaker() as session:
+        # Whatever this request commits is appended to the audit chain with it.
+        set_audit_context(session, lambda: request_audit_context(request), pending=True)
         yield session
 
 
@@ -146,6 +155,7 @@ def create_service_app(
     db: Database | None = None,
     extra_metrics: Sequence[ExtraMetrics] = (),
     poll_fast_paths: Sequence[tuple] = (),
+    security_models: SecurityModels,
 ) -> FastAPI:
     configure_logging(settings.log_level, json=settings.log_json)
     runtime = ServiceRuntime(
@@ -172,6 +182,11 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.security_models = security_models
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage_uri, settings.rate_limits())
+    if not getattr(runtime.db, "audit_installed", False):
+        install_audit(runtime.db.sessionmaker, security_models.audit_entry)
+        runtime.db.audit_installed = True
     if poll_fast_paths:
         app.add_middleware(PollFastPath, routes=list(poll_fast_paths))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: ids and metrics for all
@@ -179,7 +194,9 @@ def create_service_app(
     # The service's routes first (matched in order, hottest first), probes after.
     for router in routers:
         app.include_router(router)
+    app.include_router(admin_router(name))
     app.include_router(health_router())
+    install_openapi(app)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     def prometheus_metrics() -> Response:

@@ -38,6 +38,14 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Signs member tokens (JWT, HS256); a long random value in production.
+    auth_token_secret: str = Field("dev-only-member-token-secret-change-me", min_length=32)
+    member_token_ttl_hours: float = Field(12, gt=0, le=24 * 31)
+
+    rate_limit_storage_uri: str = Field("memory://", description="memory:// per process, or redis://host:6379 shared")
+    rate_limit_public_read: str = Field("600/minute", description="public reads per client address")
+    rate_limit_credential: str = Field("6000/minute", description="requests per API key or member token")
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -45,6 +53,21 @@ class ServiceSettings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value
+
+    @field_validator("rate_limit_public_read", "rate_limit_credential")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must read like '600/minute' or '10/second'") from None
+        return value
+
+    def rate_limits(self) -> dict[str, str]:
+        """Named limits for `shared.ratelimit.RateLimiter`; services add their own."""
+        return {"public_read": self.rate_limit_public_read, "credential": self.rate_limit_credential}
 
     @property
     def kafka(self) -> KafkaSettings:

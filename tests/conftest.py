@@ -115,6 +115,29 @@ class ServiceHarness:
     db: Database
     models: object
 
+    def api_key(self, *scopes: str, department: str | None = None, name: str | None = None) -> dict[str, str]:
+        """Headers carrying a new API key with these scopes (stored in this test's database)."""
+        from shared.auth import create_api_key
+
+        with self.db.session() as session:
+            key = create_api_key(session, self.models.SECURITY_MODELS.api_key, name=name or f"test-{uuid.uuid4().hex[:8]}",
+                                 scopes=list(scopes), department=department)
+        return {"Authorization": f"Bearer {key}"}
+
+    def member_token(self, member_id: str, meeting_id: str, *, clerk: bool = False) -> dict[str, str]:
+        """Headers carrying a member token (a clerk's also runs votes)."""
+        from shared.auth import issue_member_token
+
+        scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+        token = issue_member_token(self.app.state.settings.auth_token_secret, member_id=member_id,
+                                   meeting_id=meeting_id, scopes=scopes)
+        return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def anonymous(self) -> TestClient:
+        """A client that sends no credential."""
+        return TestClient(self.app, raise_server_exceptions=False)
+
     def outbox(self, topic: str | None = None) -> list:
         from sqlalchemy import select
 
@@ -152,7 +175,10 @@ def _harness(service: str, request, rolled_back_db) -> Iterator[ServiceHarness]:
     db = rolled_back_db(service, backend)
     app = create_app_for(service, settings_for(service, db.url), db)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield ServiceHarness(service, backend, app, client, db, import_module(f"services.{service}.models"))
+        harness = ServiceHarness(service, backend, app, client, db, import_module(f"services.{service}.models"))
+        # The default client acts as the service's operator; tests of credentials use others.
+        client.headers.update(harness.api_key(f"{service}:admin", "read", name=f"{service}-operator"))
+        yield harness
 
 
 @pytest.fixture(params=BACKENDS)

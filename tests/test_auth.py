@@ -77,13 +77,16 @@ def test_an_admin_scope_covers_its_service_only(keys_db):
     assert principal.has("voting:cast") and not principal.has("scoring:import")
 
 
+SECRET = "member-token-secret-for-tests-0123456789"
+
+
 def test_member_tokens_bind_one_member_and_expire():
-    token = issue_member_token("s3cret", member_id="m07", meeting_id="mtg-44", scopes=["voting:cast"])
-    principal = authenticate_member_token("s3cret", token)
+    token = issue_member_token(SECRET, member_id="m07", meeting_id="mtg-44", scopes=["voting:cast"])
+    principal = authenticate_member_token(SECRET, token)
     assert (principal.member_id, principal.meeting_id, principal.has("voting:cast")) == ("m07", "mtg-44", True)
     with pytest.raises(Problem):
-        authenticate_member_token("other-secret", token)
-    expired = issue_member_token("s3cret", member_id="m07", meeting_id="mtg-44", scopes=[], ttl=dt.timedelta(seconds=-1))
+        authenticate_member_token("other-secret-for-tests-only-0123456789", token)
+    expired = issue_member_token(SECRET, member_id="m07", meeting_id="mtg-44", scopes=[], ttl=dt.timedelta(seconds=-1))
     with pytest.raises(Problem) as refused:
-        authenticate_member_token("s3cret", expired)
+        authenticate_member_token(SECRET, expired)
     assert "expired" in refused.value.detail

@@ -9,8 +9,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import IdColumnType, UTCDateTime, new_id, new_metadata
 from shared.events import utcnow
+from shared.audit import AuditMixin
+from shared.auth import ApiKeyMixin
+from shared.idempotency import IdempotencyKeyMixin
 from shared.inbox import InboxMixin
 from shared.outbox import OutboxMixin
+from shared.security import SecurityModels
 
 
 class Base(DeclarativeBase):
@@ -331,3 +335,18 @@ class OutboxMessage(OutboxMixin, Base):
 
 class InboxMessage(InboxMixin, Base):
     pass
+
+
+class ApiKey(ApiKeyMixin, Base):
+    pass
+
+
+class IdempotencyKey(IdempotencyKeyMixin, Base):
+    pass
+
+
+class AuditEntry(AuditMixin, Base):
+    pass
+
+
+SECURITY_MODELS = SecurityModels(api_key=ApiKey, idempotency_key=IdempotencyKey, audit_entry=AuditEntry)

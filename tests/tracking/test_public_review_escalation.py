@@ -211,7 +211,7 @@ def test_a_promise_due_before_the_selection_records_neither_question_nor_commitm
 def test_a_promise_without_deadline_is_refused(tracking) -> None:
     case = open_case(tracking)
     r = tracking.client.post(f"/v1/cases/{case['id']}/inquiry-questions", json=question_body(promised_deadline=None))
-    assert r.status_code == 422 and r.json()["type"] == "urn:pingyi:problem:validation-error"
+    assert r.status_code == 422 and r.json()["type"] == "urn:pingyi:problem:inconsistent-request"
 
 
 # --- escalation --------------------------------------------------------------------

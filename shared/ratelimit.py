@@ -1,0 +1,93 @@
+"""Rate limits on the public vote and public reads (and per credential), with
+the `limits` library's moving window: 429 with Retry-After and X-RateLimit-*.
+
+Storage is in memory per process by default; point RATE_LIMIT_STORAGE_URI at
+Redis (`redis://host:6379`) to share the counts between replicas.
+
+    @router.get(..., dependencies=[Depends(rate_limit("public_read"))])
+
+or, keyed by something only the endpoint knows (a voter's identity hash):
+
+    enforce(request, response, "public_vote_identity", identity_hash)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from shared.problems import Problem
+
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until a slot frees
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_after),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_after)
+        return headers
+
+
+class RateLimiter:
+    """Named limits ("public_read" → "600/minute"), each counted per key."""
+
+    def __init__(self, storage_uri: str, limits: dict[str, str]) -> None:
+        self.storage = storage_from_string(storage_uri)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.limits: dict[str, RateLimitItem] = {name: parse(spec) for name, spec in limits.items()}
+
+    def hit(self, name: str, key: str) -> Verdict:
+        item = self.limits[name]
+        allowed = self.strategy.hit(item, name, key)
+        stats = self.strategy.get_window_stats(item, name, key)
+        reset_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return Verdict(allowed, item.amount, max(0, stats.remaining), reset_after)
+
+
+def client_address(request: Request) -> str:
+    # Behind a proxy, uvicorn's --forwarded-allow-ips makes this the real client.
+    return request.client.host if request.client else "unknown"
+
+
+def too_many_requests(name: str, verdict: Verdict) -> Problem:
+    return Problem(429, "rate-limited", "Too many requests 请求过于频繁",
+                   f"the {name.replace('_', ' ')} limit of {verdict.limit} is used up; retry in {verdict.reset_after} s",
+                   headers=verdict.headers(), limit=name, retry_after=verdict.reset_after)
+
+
+def enforce(request: Request, response: Response | None, name: str, key: str) -> Verdict:
+    """Count one request against `name` for `key`; 429 when over, else set the headers."""
+    verdict = request.app.state.rate_limiter.hit(name, key)
+    if not verdict.allowed:
+        raise too_many_requests(name, verdict)
+    if response is not None:
+        response.headers.update(verdict.headers())
+    return verdict
+
+
+def rate_limit(name: str, key: Callable[[Request], str] = client_address) -> Callable[[Request, Response], None]:
+    """A dependency counting each request against `name`, keyed by the client's address by default."""
+
+    def dependency(request: Request, response: Response) -> None:
+        enforce(request, response, name, key(request))
+
+    dependency.__name__ = f"rate_limit_{name}"
+    return dependency
