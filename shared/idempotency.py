@@ -6,14 +6,17 @@ The key row is written in the same transaction as the effect, so a request
 that fails leaves no key behind and can simply be retried.
 
     @router.post(...)
-    def create_thing(data: ThingCreate, session: SessionDep, idem: IdempotencyDep):
-        if (stored := idem.replay(session, ThingKey)) is not None:
+    def create_thing(data: ThingCreate, session: SessionDep, idem: IdempotencyDep, principal: ...):
+        if (stored := idem.replay(session)) is not None:
             return stored
         thing = service.create(session, data)
         body = ThingOut.model_validate(thing)
-        idem.record(session, ThingKey, 201, body)
+        idem.record(session, 201, body)
         session.commit()
         return body
+
+The dependency declares the `Idempotency-Key` header, so the OpenAPI shows it;
+keys are per caller (the credential's name, or "anonymous").
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import Integer, String, Text, text
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from shared.db import UTCDateTime
 from shared.events import utcnow
 from shared.problems import Problem
+from shared.security import OptionalPrincipal
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -61,14 +65,16 @@ class Idempotency:
     method: str
     path: str
     request_hash: str
+    model: type[IdempotencyKeyMixin] | None = None  # the service's table, from app.state
 
-    def replay(self, session: Session, model: type[IdempotencyKeyMixin]) -> JSONResponse | None:
+    def replay(self, session: Session, model: type[IdempotencyKeyMixin] | None = None) -> JSONResponse | None:
         """The stored response of an earlier request with this key, or None to go ahead.
 
         Reserves the key for this transaction: a concurrent request with the
         same key waits briefly, then is told the first is still in flight."""
         if self.key is None:
             return None
+        model = model or self.model
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL lock_timeout = '200ms'"))
             try:
@@ -91,9 +97,11 @@ class Idempotency:
         return JSONResponse(json.loads(stored.response_body), status_code=stored.status_code,
                             headers={REPLAYED_HEADER: "true"})
 
-    def record(self, session: Session, model: type[IdempotencyKeyMixin], status_code: int, body: Any) -> None:
+    def record(self, session: Session, *args: Any) -> None:
+        """`record(session, status_code, body)`, or with the model first as before."""
         if self.key is None:
             return
+        model, (status_code, body) = (args[0], args[1:]) if len(args) == 3 else (self.model, args)
         session.add(model(principal=self.principal, key=self.key, method=self.method, path=self.path,
                           request_hash=self.request_hash, status_code=status_code,
                           response_body=json.dumps(jsonable_encoder(body), ensure_ascii=False), created_at=utcnow()))
@@ -110,11 +118,15 @@ def in_flight(key: str) -> Problem:
                    f"a request with {HEADER} {key} is still being processed; retry later", idempotency_key=key)
 
 
-async def idempotency(request: Request) -> Idempotency:
-    key = request.headers.get(HEADER)
-    if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
-        raise Problem(422, "invalid-idempotency-key", "Invalid idempotency key 幂等键无效",
-                      f"{HEADER} must be 1 to 200 printable characters")
+async def idempotency(
+    request: Request,
+    _principal: OptionalPrincipal,
+    key: Annotated[str | None, Header(
+        alias=HEADER, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID): a retry with the same key and body returns the first response "
+                    "and changes nothing again; the same key with another body is refused (422).",
+    )] = None,
+) -> Idempotency:
     body = await request.body()
     try:  # the same JSON spelled differently is the same request
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
@@ -122,7 +134,9 @@ async def idempotency(request: Request) -> Idempotency:
         pass
     principal = getattr(request.state, "principal_name", None) or "anonymous"
     digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body).hexdigest()
-    return Idempotency(key=key, principal=principal, method=request.method, path=request.url.path, request_hash=digest)
+    models = getattr(request.app.state, "security_models", None)
+    return Idempotency(key=key, principal=principal, method=request.method, path=request.url.path, request_hash=digest,
+                       model=models.idempotency_key if models is not None else None)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 from fastapi import Depends, Request, Response, Security
@@ -39,9 +39,11 @@ from shared.auth import (
     unauthenticated,
 )
 from shared.events import utcnow
-from shared.idempotency import IdempotencyKeyMixin
 from shared.problems import Problem
 from shared.ratelimit import enforce
+
+if TYPE_CHECKING:
+    from shared.idempotency import IdempotencyKeyMixin
 
 log = structlog.get_logger(__name__)
 
