@@ -149,8 +149,10 @@ class PollFastPath:
     template with the cache and the key the endpoint itself uses; anything
     else, or a miss, goes on to the app as usual."""
 
-    def __init__(self, app, routes: list[tuple[str, str, ResponseCache, Callable[..., str], int]]) -> None:
+    def __init__(self, app, routes: list[tuple[str, str, ResponseCache, Callable[..., str], int]],
+                 rate_limit: str | None = "public_read") -> None:
         self.app = app
+        self.rate_limit = rate_limit
         self.routes = [(re.compile(pattern), template, cache, key, max_age) for pattern, template, cache, key, max_age in routes]
 
     async def __call__(self, scope, receive, send) -> None:
@@ -163,12 +165,29 @@ class PollFastPath:
                         continue
                     cached = cache.get(key(**match.groupdict()))
                     if cached is not None and _matches(if_none_match.decode("latin-1"), cached[0]):
+                        # Public polls count against the public read limit here too; over
+                        # it, the route itself answers (429 with its headers).
+                        limits = self._rate_limit_headers(scope)
+                        if limits is None:
+                            break
                         scope["pingyi.route"] = template
                         await send({"type": "http.response.start", "status": 304, "headers": [
                             (b"etag", cached[0].encode()),
                             (b"cache-control", cache_control(max_age).encode()),
+                            *limits,
                         ]})
                         await send({"type": "http.response.body", "body": b""})
                         return
                     break
         await self.app(scope, receive, send)
+
+    def _rate_limit_headers(self, scope) -> list[tuple[bytes, bytes]] | None:
+        app = scope.get("app")
+        limiter = getattr(getattr(app, "state", None), "rate_limiter", None)
+        if limiter is None or self.rate_limit is None:
+            return []
+        client = scope.get("client")
+        verdict = limiter.hit(self.rate_limit, client[0] if client else "unknown")
+        if not verdict.allowed:
+            return None
+        return [(name.lower().encode(), value.encode()) for name, value in verdict.headers().items()]

@@ -283,6 +283,8 @@ def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files a
     stack.start()
     try:
         typer.echo(f"broker: {stack.broker.bootstrap}   logs: {var_dir}/*.log")
+        typer.echo(f"operator API key (every service's admin scope): {stack.operator_key_path}\n"
+                   f'  curl -H "Authorization: Bearer $(cat {stack.operator_key_path})" {stack.url("voting")}/v1/meetings')
         for service in SERVICES:
             typer.echo(f"{service:9} {stack.url(service)}/docs   (OpenAPI: {stack.url(service)}/openapi.json)")
         typer.echo("Ctrl-C stops everything.")

@@ -30,6 +30,16 @@ EMBEDDED_KAFKA_ENV = {
 }
 
 
+OPERATOR_KEY_NAME = "local-operator"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+
+
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     import socket
 
@@ -53,6 +63,69 @@ class EmbeddedStack:
     broker: TansuBroker | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
+    @property
+    def operator_key_path(self) -> Path:
+        return self.var_dir / "operator.key"
+
+    @property
+    def operator_key(self) -> str:
+        """The local operator's API key (every service's admin scope), made on first start."""
+        return self.operator_key_path.read_text().strip()
+
+    @property
+    def operator_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.operator_key}"}
+
+    def member_token(self, member_id: str, meeting_id: str, *, clerk: bool = False) -> str:
+        from shared.auth import issue_member_token
+
+        scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+        return issue_member_token(self._member_token_secret(), member_id=member_id, meeting_id=meeting_id, scopes=scopes)
+
+    def _member_token_secret(self) -> str:
+        """A random secret kept under var/ (not the built-in development default)."""
+        if "VOTING_AUTH_TOKEN_SECRET" in os.environ:
+            return os.environ["VOTING_AUTH_TOKEN_SECRET"]
+        path = self.var_dir / "member-token.secret"
+        if not path.exists():
+            import secrets
+
+            _write_private(path, secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    def _ensure_operator_key(self) -> None:
+        """Store the key in each service's database; reuse it while every database knows it."""
+        from sqlalchemy import select
+
+        from shared.auth import KNOWN_SCOPES, hash_key, new_api_key, store_api_key
+        from shared.db import Database
+
+        key = self.operator_key if self.operator_key_path.exists() else None
+        databases = []
+        for service in SERVICES:
+            models = __import__(f"services.{service}.models", fromlist=["SECURITY_MODELS"]).SECURITY_MODELS
+            databases.append((Database(self.service_env(service)[service.upper() + "_DATABASE_URL"]), models.api_key))
+        try:
+            def known(db, model) -> bool:
+                with db.session() as session:
+                    row = session.scalars(select(model).where(model.name == OPERATOR_KEY_NAME)).first()
+                    return row is not None and row.revoked_at is None and row.key_hash == hash_key(key)
+
+            if key is not None and all(known(db, model) for db, model in databases):
+                return
+            _, key = new_api_key()
+            scopes = [s for s in KNOWN_SCOPES if s == "read" or s.endswith(":admin")]
+            for db, model in databases:
+                with db.session() as session:
+                    for old in session.scalars(select(model).where(model.name == OPERATOR_KEY_NAME)):
+                        session.delete(old)
+                    session.flush()
+                    store_api_key(session, model, key, name=OPERATOR_KEY_NAME, scopes=scopes)
+            _write_private(self.operator_key_path, key)
+        finally:
+            for db, _ in databases:
+                db.dispose()
+
     def database_url(self, service: str) -> str:
         if service in self.database_urls:
             return self.database_urls[service]
@@ -68,6 +141,7 @@ class EmbeddedStack:
             "DATABASE_URL": os.environ.get(prefix + "DATABASE_URL", self.database_url(service)),
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap if self.broker else "",
             "LOG_JSON": os.environ.get(prefix + "LOG_JSON", "true"),
+            "AUTH_TOKEN_SECRET": self._member_token_secret(),
             **EMBEDDED_KAFKA_ENV,
             **self.extra_env,
         }
@@ -91,6 +165,7 @@ class EmbeddedStack:
         self.broker = TansuBroker(port=self.broker_port, host=self.host, log_path=self.var_dir / "tansu.log").start()
         for service in SERVICES:
             upgrade(service, self.service_env(service)[service.upper() + "_DATABASE_URL"])
+        self._ensure_operator_key()
         for service in SERVICES:
             log = open(self.var_dir / f"{service}.log", "ab")
             self.processes[service] = subprocess.Popen(
