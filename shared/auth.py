@@ -128,6 +128,9 @@ def unauthenticated(detail: str) -> Problem:
 
 # --- member tokens -----------------------------------------------------------
 
+# What a member token may carry: casting, and for a clerk running the meeting's votes.
+MEMBER_SCOPES = frozenset({READ_SCOPE, "voting:cast", "voting:run"})
+
 
 def issue_member_token(secret: str, *, member_id: str, meeting_id: str, scopes: list[str],
                        ttl: dt.timedelta = dt.timedelta(hours=12), issuer: str = "pingyi") -> str:
@@ -144,5 +147,7 @@ def authenticate_member_token(secret: str, token: str, *, issuer: str = "pingyi"
         raise unauthenticated("the member token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise unauthenticated(f"the member token is invalid: {exc}") from None
-    return Principal(kind="member", name=f"member:{claims['sub']}", scopes=frozenset(claims.get("scope", "").split()),
+    # A token can grant a member's scopes only, whatever it claims.
+    scopes = frozenset(claims.get("scope", "").split()) & MEMBER_SCOPES
+    return Principal(kind="member", name=f"member:{claims['sub']}", scopes=scopes,
                      member_id=claims["sub"], meeting_id=claims["mtg"])

@@ -414,6 +414,7 @@ def test_compose_app_services_wait_and_stop_gracefully(compose: dict) -> None:
             "kafka": "service_healthy",
             "kafka-init": "service_completed_successfully",
             "migrate": "service_completed_successfully",
+            "redis": "service_healthy",
         }
         assert service.get("stop_grace_period") == "30s"
         assert service.get("restart") == "unless-stopped"
@@ -424,11 +425,21 @@ def test_compose_app_services_wait_and_stop_gracefully(compose: dict) -> None:
         prefix = name.upper() + "_"
         for key in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
             assert prefix + key in environment, f"{name}: {prefix + key} is not set"
+        # Member tokens are checked by every service: no service may keep the development secret.
+        assert environment[prefix + "AUTH_TOKEN_SECRET"] in ("", None), f"{name}: the token secret must come from .env"
+        # Rate limits shared by replicas.
+        assert environment[prefix + "RATE_LIMIT_STORAGE_URI"] == "redis://redis:6379/0"
         assert str(environment[prefix + "KAFKA_SESSION_TIMEOUT_MS"]) == "45000"
         assert str(environment[prefix + "KAFKA_HEARTBEAT_INTERVAL_MS"]) == "3000"
         assert str(environment[prefix + "KAFKA_MAX_POLL_INTERVAL_MS"]) == "300000"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"].get("restart") in {"no", None}
+
+
+def test_compose_redis_keeps_nothing_on_disk_and_reports_health(compose: dict) -> None:
+    redis = compose["services"]["redis"]
+    assert "ports" not in redis
+    assert "--save" in redis["command"] and "redis-cli" in " ".join(redis["healthcheck"]["test"])
 
 
 def test_compose_kafka_init_creates_the_topics(compose: dict) -> None:

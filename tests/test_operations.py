@@ -85,14 +85,28 @@ def serve(service: str, port: int, env: dict[str, str], stderr) -> subprocess.Po
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("VOTING_KAFKA_SESSION_TIMEOUT_MS", "soon"), ("VOTING_LOG_LEVEL", "LOUD"), ("VOTING_RUN_RELAY", "perhaps"),
-     ("VOTING_BALLOT_SEAL_SECRET", "")],  # compose passes an empty secret when .env lacks it
+     ("VOTING_BALLOT_SEAL_SECRET", ""),  # compose passes an empty secret when .env lacks it
+     ("TRACKING_AUTH_TOKEN_SECRET", ""), ("SCORING_RATE_LIMIT_PUBLIC_READ", "lots")],
 )
 def test_bad_configuration_stops_the_process_naming_the_variable(variable, value, tmp_path):
-    process = serve("voting", free_port(), {variable: value, "VOTING_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"},
+    service = variable.split("_", 1)[0].lower()
+    process = serve(service, free_port(), {variable: value, f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"},
                     subprocess.PIPE)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
     assert variable in stderr.decode()
+
+
+def _reader_key(url: str) -> str:
+    from services.voting.models import SECURITY_MODELS
+    from shared.auth import create_api_key
+
+    db = Database(url)
+    try:
+        with db.session() as session:
+            return create_api_key(session, SECURITY_MODELS.api_key, name="ops-reader", scopes=["read"])
+    finally:
+        db.dispose()
 
 
 @pytest.mark.broker
@@ -107,6 +121,7 @@ def test_stop_signal_flushes_the_outbox_and_logs_are_json(broker, tmp_path):
         "VOTING_RELAY_POLL_INTERVAL": "60",
         **{f"VOTING_{k.upper()}": str(v) for k, v in FAST_KAFKA.items()},
     }
+    reader_key = _reader_key(url)
     log_path = tmp_path / "voting.log"
     with open(log_path, "wb") as log:
         process = serve("voting", port, env, log)
@@ -119,7 +134,8 @@ def test_stop_signal_flushes_the_outbox_and_logs_are_json(broker, tmp_path):
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.2)
-            response = httpx.get(f"http://127.0.0.1:{port}/v1/meetings", headers={"X-Request-ID": "ops-req-1"})
+            response = httpx.get(f"http://127.0.0.1:{port}/v1/meetings",
+                                 headers={"X-Request-ID": "ops-req-1", "Authorization": f"Bearer {reader_key}"})
             assert response.status_code == 200
 
             # Rows written behind the relay's back (no commit hook in this process).
