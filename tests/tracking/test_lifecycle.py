@@ -60,7 +60,7 @@ def test_selection_to_close(tracking) -> None:
     status = ok(c.get(f"/v1/public/cases/{case_id}/status"))
     assert (status["stage"], status["latest_grade"]) == ("investigation", "unsatisfied")
 
-    [investigation] = ok(c.get("/v1/investigations", params={"case_id": case_id}))
+    [investigation] = ok(c.get("/v1/investigations", params={"case_id": case_id}))["items"]
     assert investigation["id"] == scheduled.investigation_id
     ok(c.post(f"/v1/investigations/{investigation['id']}/findings", json={"findings": "执法检查频次不足"}))
     assert ok(c.get(f"/v1/public/cases/{case_id}/status"))["stage"] == "awaiting_rereport"
@@ -87,7 +87,7 @@ def test_selection_to_close(tracking) -> None:
     assert {m["kind"]: m["status"] for m in public["milestones"]} == {
         "rectification_plan": "done", "rectification_report": "done", "review_meeting_report": "done"}
     assert not any(cm["overdue"] for cm in public["commitments"])
-    timeline = ok(c.get(f"/v1/public/cases/{case_id}/timeline"))
+    timeline = ok(c.get(f"/v1/public/cases/{case_id}/timeline", params={"limit": 100}))["items"]
     kinds = [t["kind"] for t in timeline]
     for kind in ("case_opened", "selected", "commitment_added", "progress_reported", "work_report_heard", "inquiry_question",
                  "unsatisfied", "investigation_opened", "rereport_scheduled", "investigation_completed", "graded", "case_closed"):

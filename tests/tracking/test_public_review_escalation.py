@@ -150,10 +150,10 @@ def test_the_status_counts_overdue_deadlines(tracking) -> None:
 def test_the_timeline_names_the_source_of_every_change(tracking) -> None:
     unsatisfied = marked_unsatisfied(DEPT)
     deliver(tracking, vote_marked_unsatisfied_handler(45, "专项调研组"), unsatisfied)
-    [case] = tracking.client.get("/v1/cases").json()
+    [case] = tracking.client.get("/v1/cases").json()["items"]
     r = tracking.client.get(f"/v1/public/cases/{case['id']}/timeline")
     assert r.status_code == 200
-    entries = r.json()
+    entries = r.json()["items"]
     assert all(set(e) == {"at", "kind", "summary", "source"} for e in entries)
     assert {e["source"] for e in entries} == {f"event:{unsatisfied.event_id}"}
     ats = [e["at"] for e in entries]
@@ -170,7 +170,7 @@ def test_the_work_report_is_recorded_and_fulfils_the_review_meeting_milestone(tr
         "document_url": "https://rd.zibo.gov.cn/report.pdf"})
     assert r.status_code == 201, r.text
     assert r.json()["title"] == "关于生态环境保护工作情况的报告"
-    assert [w["id"] for w in tracking.client.get(f"/v1/cases/{case['id']}/work-reports").json()] == [r.json()["id"]]
+    assert [w["id"] for w in tracking.client.get(f"/v1/cases/{case['id']}/work-reports").json()["items"]] == [r.json()["id"]]
     ms = {m["kind"]: m for m in tracking.client.get(f"/v1/cases/{case['id']}").json()["milestones"]}
     assert (ms["review_meeting_report"]["status"], ms["review_meeting_report"]["completed_on"]) == ("done", "2021-08-27")
     late = tracking.client.post(f"/v1/cases/{case['id']}/work-reports", json={
@@ -195,7 +195,7 @@ def test_an_inquiry_promise_becomes_a_commitment_linked_to_its_question(tracking
     plain = tracking.client.post(f"/v1/cases/{case['id']}/inquiry-questions",
                                  json=question_body(asker_type="npc_deputy", promised_action=None, promised_deadline=None))
     assert plain.status_code == 201 and plain.json()["commitment_id"] is None
-    assert len(tracking.client.get(f"/v1/cases/{case['id']}/inquiry-questions").json()) == 2
+    assert len(tracking.client.get(f"/v1/cases/{case['id']}/inquiry-questions").json()["items"]) == 2
     assert len(tracking.client.get("/v1/commitments").json()["items"]) == 1
 
 
@@ -204,7 +204,7 @@ def test_a_promise_due_before_the_selection_records_neither_question_nor_commitm
     r = tracking.client.post(f"/v1/cases/{case['id']}/inquiry-questions", json=question_body(promised_deadline="2021-01-31"))
     assert r.status_code == 422
     assert r.json()["type"] == "urn:pingyi:problem:deadline-before-selection"
-    assert tracking.client.get(f"/v1/cases/{case['id']}/inquiry-questions").json() == []
+    assert tracking.client.get(f"/v1/cases/{case['id']}/inquiry-questions").json()["items"] == []
     assert tracking.client.get("/v1/commitments").json()["items"] == []
 
 
@@ -229,7 +229,7 @@ def two_unsatisfied(h, policy: str = "admonition_talk"):
 def test_a_second_unsatisfied_applies_the_policy_as_a_recorded_step(tracking) -> None:
     case = open_case(tracking)
     handler, second = two_unsatisfied(tracking)
-    steps = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()
+    steps = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"]
     assert [(s["unsatisfied_round"], s["measure"], s["measure_label"], s["decided_by"], s["source"]) for s in steps] == [
         (2, "admonition_talk", "约谈", ESCALATION_POLICY_DECIDER, f"event:{second.event_id}")]
     detail = tracking.client.get(f"/v1/cases/{case['id']}").json()
@@ -237,7 +237,7 @@ def test_a_second_unsatisfied_applies_the_policy_as_a_recorded_step(tracking) ->
     # Delivered again, and announced again under a new event id: still one step.
     deliver(tracking, handler, second)
     deliver(tracking, handler, marked_unsatisfied(DEPT, unsatisfied_round=2, vote_round=2, meeting_date=dt.date(2021, 10, 28)))
-    assert len(tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()) == 1
+    assert len(tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"]) == 1
     public = tracking.client.get(f"/v1/public/cases/{case['id']}").json()
     assert [s["measure_label"] for s in public["escalation"]] == ["约谈"]
 
@@ -251,7 +251,7 @@ def test_the_year_plans_policy_outranks_the_setting(tracking) -> None:
                             batch=1, seats=6, ranking=[], slate=[], escalation_policy="interpellation_motion")
     deliver(tracking, record_grade, ranking.envelope(producer="scoring", key="plan-2021"))
     _, second = two_unsatisfied(tracking, policy="admonition_talk")  # the setting says 约谈
-    steps = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()
+    steps = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"]
     assert [(s["measure"], s["decided_by"]) for s in steps] == [("interpellation_motion", "2021年评议工作方案（plan-2021）")]
 
 
@@ -260,8 +260,8 @@ def test_the_app_applies_the_configured_policy(tracking) -> None:
     handler = app.state.runtime.handlers["vote.marked_unsatisfied"]
     deliver(tracking, handler, marked_unsatisfied(DEPT))
     deliver(tracking, handler, marked_unsatisfied(DEPT, unsatisfied_round=2, vote_round=2))
-    [case] = tracking.client.get("/v1/cases").json()
-    assert [s["measure"] for s in tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()] == ["interpellation_motion"]
+    [case] = tracking.client.get("/v1/cases").json()["items"]
+    assert [s["measure"] for s in tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"]] == ["interpellation_motion"]
 
 
 def test_a_step_needs_a_second_unsatisfied_vote(tracking) -> None:
@@ -270,7 +270,7 @@ def test_a_step_needs_a_second_unsatisfied_vote(tracking) -> None:
     r = tracking.client.post(f"/v1/cases/{case['id']}/escalation-steps", json={"measure": "admonition_talk", "decided_by": "主任会议"})
     assert r.status_code == 409
     assert r.json()["type"] == "urn:pingyi:problem:escalation-needs-second-unsatisfied"
-    assert tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json() == []
+    assert tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"] == []
 
 
 def test_steps_decided_by_people_are_recorded_with_who_and_when(tracking) -> None:
@@ -296,14 +296,14 @@ def test_an_interpellation_needs_five_distinct_sponsors_and_records_the_answer(t
     body = r.json()
     assert (body["type"], body["rule"], body["sponsors"], body["required"]) == (
         "urn:pingyi:problem:interpellation-too-few-sponsors", "interpellation_needs_5_sponsors", 4, 5)
-    assert tracking.client.get(f"/v1/cases/{case['id']}/interpellation-motions").json() == []
+    assert tracking.client.get(f"/v1/cases/{case['id']}/interpellation-motions").json()["items"] == []
 
     five = ["张一", "李二", "王三", "赵四", "孙五"]
     motion = tracking.client.post(f"/v1/cases/{case['id']}/interpellation-motions",
                                   json={"subject": "关于大气污染治理不力的质询案", "sponsors": five, "filed_on": "2021-11-01"})
     assert motion.status_code == 201, motion.text
     motion = motion.json()
-    [step] = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()
+    [step] = tracking.client.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"]
     assert (motion["sponsors"], motion["escalation_step_id"], motion["answer"]) == (five, step["id"], None)
     answer = {"answered_by": "市生态环境局局长", "answered_on": "2021-11-20", "answer": "已制定专项整改方案"}
     r = tracking.client.post(f"/v1/interpellation-motions/{motion['id']}/answer", json=answer)

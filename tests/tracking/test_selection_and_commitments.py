@@ -22,7 +22,7 @@ def deliver(h, handler, envelope) -> str:
 def cases(h) -> list[dict]:
     r = h.client.get("/v1/cases")
     assert r.status_code == 200, r.text
-    return r.json()
+    return r.json()["items"]
 
 
 def case_detail(h, case_id: str) -> dict:

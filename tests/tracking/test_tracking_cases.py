@@ -90,7 +90,7 @@ def rereport_events(h) -> list[Envelope]:
 def only_case(h) -> dict:
     r = h.client.get("/v1/cases")
     assert r.status_code == 200, r.text
-    [case] = r.json()
+    [case] = r.json()["items"]
     detail = h.client.get(f"/v1/cases/{case['id']}")
     assert detail.status_code == 200, detail.text
     return detail.json()
@@ -109,7 +109,7 @@ def test_a_first_unsatisfied_vote_opens_a_case_with_investigation_and_rereport(t
     event = VoteMarkedUnsatisfied.from_envelope(envelope)
     assert deliver_unsatisfied(tracking, envelope) == HandleOutcome.HANDLED
 
-    listed = tracking.client.get("/v1/cases").json()
+    listed = tracking.client.get("/v1/cases").json()["items"]
     assert len(listed) == 1
     summary = listed[0]
     assert summary["department"] == DEPT
@@ -174,9 +174,9 @@ def test_a_first_unsatisfied_vote_opens_a_case_with_investigation_and_rereport(t
 def test_investigations_are_listed_by_case(tracking) -> None:
     deliver_unsatisfied(tracking, marked_unsatisfied())
     deliver_unsatisfied(tracking, marked_unsatisfied(department="淄博市住房和城乡建设局"))
-    cases = {c["department"]: c["id"] for c in tracking.client.get("/v1/cases").json()}
-    assert len(tracking.client.get("/v1/investigations").json()) == 2
-    mine = tracking.client.get("/v1/investigations", params={"case_id": cases[DEPT]}).json()
+    cases = {c["department"]: c["id"] for c in tracking.client.get("/v1/cases").json()["items"]}
+    assert len(tracking.client.get("/v1/investigations").json()["items"]) == 2
+    mine = tracking.client.get("/v1/investigations", params={"case_id": cases[DEPT]}).json()["items"]
     assert [i["case_id"] for i in mine] == [cases[DEPT]]
 
 
@@ -239,7 +239,7 @@ def test_a_failing_handler_leaves_no_case_and_no_event(tracking) -> None:
 
     with pytest.raises(RuntimeError):
         handle_once(tracking.db, tracking.models.InboxMessage, broken, envelope)
-    assert tracking.client.get("/v1/cases").json() == []
+    assert tracking.client.get("/v1/cases").json()["items"] == []
     assert tracking.outbox() == []
     assert deliver_unsatisfied(tracking, envelope) == HandleOutcome.HANDLED
     assert len(rereport_events(tracking)) == 1
@@ -280,12 +280,12 @@ def test_cases_are_per_department_and_year(tracking) -> None:
     deliver_unsatisfied(tracking, marked_unsatisfied())
     deliver_unsatisfied(tracking, marked_unsatisfied(department="淄博市住房和城乡建设局"))
     deliver_unsatisfied(tracking, marked_unsatisfied(year=2022, meeting_date=dt.date(2022, 8, 26)))
-    listed = tracking.client.get("/v1/cases").json()
+    listed = tracking.client.get("/v1/cases").json()["items"]
     assert sorted((c["department"], c["evaluation_year"]) for c in listed) == sorted(
         [(DEPT, 2021), ("淄博市住房和城乡建设局", 2021), (DEPT, 2022)]
     )
-    assert [c["evaluation_year"] for c in tracking.client.get("/v1/cases", params={"department": DEPT}).json()] == [2021, 2022]
-    assert len(tracking.client.get("/v1/cases", params={"evaluation_year": 2022}).json()) == 1
+    assert [c["evaluation_year"] for c in tracking.client.get("/v1/cases", params={"department": DEPT}).json()["items"]] == [2021, 2022]
+    assert len(tracking.client.get("/v1/cases", params={"evaluation_year": 2022}).json()["items"]) == 1
 
 
 # --- score.computed ----------------------------------------------------------
@@ -330,7 +330,7 @@ def test_a_composite_ranking_score_is_ignored(tracking) -> None:
         producer="scoring", key="plan-2021"
     )
     assert deliver_grade(tracking, envelope) == HandleOutcome.HANDLED
-    assert tracking.client.get("/v1/cases").json() == []
+    assert tracking.client.get("/v1/cases").json()["items"] == []
 
 
 def test_the_app_routes_score_computed_to_record_grade(tracking) -> None:
@@ -354,8 +354,8 @@ def test_an_unknown_case_is_a_404_problem(tracking) -> None:
 
 
 def test_no_cases_at_first(tracking) -> None:
-    assert tracking.client.get("/v1/cases").json() == []
-    assert tracking.client.get("/v1/investigations").json() == []
+    assert tracking.client.get("/v1/cases").json()["items"] == []
+    assert tracking.client.get("/v1/investigations").json()["items"] == []
 
 
 def test_an_oversized_or_odd_case_id_is_still_a_404(tracking) -> None:

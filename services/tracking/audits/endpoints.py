@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from services.tracking import access
+from services.tracking.access import Department, Reader, Staff
 from services.tracking.audits import service
 from services.tracking.audits.schemas import (
     AuditCaseClose,
@@ -13,6 +15,8 @@ from services.tracking.audits.schemas import (
     AuditReport,
 )
 from services.tracking.sources import http_source
+from services.tracking.writes import create_once, refresh
+from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
@@ -21,51 +25,55 @@ router = APIRouter(prefix="/v1", tags=["audit findings"])
 
 
 def _fresh(session, case_id: str) -> AuditCaseOut:
-    session.expire_all()
+    refresh(session)
     return service.audit_case_out(service.get_audit_case(session, case_id))
 
 
 @router.post("/audit-cases", response_model=AuditCaseOut, status_code=201, summary="Open an audit-findings rectification (审计查出问题整改)",
-             responses=problem_responses(422))
-def create_audit_case(body: AuditCaseCreate, request: Request, session: SessionDep) -> AuditCaseOut:
-    case = service.create_audit_case(session, body, http_source(request))
-    session.commit()
-    return _fresh(session, case.id)
+             responses=problem_responses(409, 422))
+def create_audit_case(body: AuditCaseCreate, request: Request, session: SessionDep, idem: IdempotencyDep, _: Staff):
+    return create_once(session, idem, lambda: service.create_audit_case(session, body, http_source(request)),
+                       lambda case: service.audit_case_out(service.get_audit_case(session, case.id)))
 
 
 @router.get("/audit-cases", response_model=Page[AuditCaseOut])
-def list_audit_cases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[AuditCaseOut]:
+def list_audit_cases(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[AuditCaseOut]:
     return service.list_audit_cases(session, limit=limit, cursor=cursor)
 
 
 @router.get("/audit-cases/{case_id}", response_model=AuditCaseOut, responses=problem_responses(404))
-def get_audit_case(case_id: str, session: SessionDep) -> AuditCaseOut:
+def get_audit_case(case_id: str, session: SessionDep, _: Reader) -> AuditCaseOut:
     return service.audit_case_out(service.get_audit_case(session, case_id))
 
 
 @router.post("/audit-cases/{case_id}/findings", response_model=AuditFindingOut, status_code=201, responses=problem_responses(404, 409, 422))
-def add_finding(case_id: str, body: AuditFindingCreate, request: Request, session: SessionDep) -> AuditFindingOut:
-    finding = service.add_finding(session, case_id, body, http_source(request))
-    session.commit()
-    return AuditFindingOut.model_validate(finding, from_attributes=True)
+def add_finding(case_id: str, body: AuditFindingCreate, request: Request, session: SessionDep, idem: IdempotencyDep, _: Staff):
+    return create_once(session, idem, lambda: service.add_finding(session, case_id, body, http_source(request)),
+                       lambda finding: AuditFindingOut.model_validate(finding, from_attributes=True))
 
 
-@router.post("/audit-findings/{finding_id}/rectify", response_model=AuditFindingOut, responses=problem_responses(404, 409, 422))
-def rectify_finding(finding_id: str, body: AuditFindingRectified, request: Request, session: SessionDep) -> AuditFindingOut:
+@router.post("/audit-findings/{finding_id}/rectify", response_model=AuditFindingOut,
+             summary="Record a finding rectified; a department's key, on its own findings only",
+             responses=problem_responses(404, 409, 422))
+def rectify_finding(finding_id: str, body: AuditFindingRectified, request: Request, session: SessionDep,
+                    principal: Department) -> AuditFindingOut:
+    access.for_audit_finding(session, principal, finding_id)
     finding = service.rectify_finding(session, finding_id, body, http_source(request))
     session.commit()
     return AuditFindingOut.model_validate(finding, from_attributes=True)
 
 
 @router.post("/audit-cases/{case_id}/report", response_model=AuditCaseOut, responses=problem_responses(404, 409, 422))
-def submit_report(case_id: str, body: AuditReport, request: Request, session: SessionDep) -> AuditCaseOut:
+def submit_report(case_id: str, body: AuditReport, request: Request, session: SessionDep, _: Staff) -> AuditCaseOut:
     service.submit_report(session, case_id, body, http_source(request))
+    out = _fresh(session, case_id)
     session.commit()
-    return _fresh(session, case_id)
+    return out
 
 
-@router.post("/audit-cases/{case_id}/close", response_model=AuditCaseOut, responses=problem_responses(404, 409))
-def close_audit_case(case_id: str, body: AuditCaseClose, request: Request, session: SessionDep) -> AuditCaseOut:
+@router.post("/audit-cases/{case_id}/close", response_model=AuditCaseOut, responses=problem_responses(404, 409, 422))
+def close_audit_case(case_id: str, body: AuditCaseClose, request: Request, session: SessionDep, _: Staff) -> AuditCaseOut:
     service.close_audit_case(session, case_id, body, http_source(request))
+    out = _fresh(session, case_id)
     session.commit()
-    return _fresh(session, case_id)
+    return out

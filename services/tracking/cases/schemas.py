@@ -86,8 +86,8 @@ class CasePlanUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    complex_case: bool | None = None
-    review_meeting_date: dt.date | None = None
+    complex_case: bool = Field(None, description="six months for the rectification report instead of three; omit to keep")
+    review_meeting_date: dt.date | None = Field(None, description="null withdraws the date; omit to keep")
 
 
 class MilestoneComplete(BaseModel):

@@ -43,6 +43,7 @@ from services.tracking.sources import event_source, today
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
 from shared.events import BallotClosed, Envelope, RereportScheduled, ScoreComputed, VoteMarkedUnsatisfied, utcnow
 from shared.outbox import publish
+from shared.pagination import Page, paginate
 from shared.problems import Problem, not_found
 
 # Who decided an escalation applied from the plan rather than by a person.
@@ -222,20 +223,22 @@ def get_case(session: Session, case_id: str) -> EvaluationCase:
     return case
 
 
-def list_cases(session: Session, department: str | None, year: int | None) -> list[EvaluationCase]:
-    stmt = select(EvaluationCase).order_by(EvaluationCase.evaluation_year, EvaluationCase.department)
+def list_cases(session: Session, *, department: str | None, year: int | None, limit: int, cursor: str | None) -> Page[CaseOut]:
+    stmt = select(EvaluationCase)
     if department:
         stmt = stmt.where(EvaluationCase.department == department)
     if year:
         stmt = stmt.where(EvaluationCase.evaluation_year == year)
-    return list(session.scalars(stmt))
+    return paginate(session, stmt, [EvaluationCase.evaluation_year, EvaluationCase.department, EvaluationCase.id],
+                    limit=limit, cursor=cursor, to_item=case_out)
 
 
-def list_investigations(session: Session, case_id: str | None) -> list[Investigation]:
-    stmt = select(Investigation).order_by(Investigation.opened_at)
+def list_investigations(session: Session, *, case_id: str | None, limit: int, cursor: str | None) -> Page[InvestigationOut]:
+    stmt = select(Investigation)
     if case_id:
         stmt = stmt.where(Investigation.case_id == case_id)
-    return list(session.scalars(stmt))
+    return paginate(session, stmt, [Investigation.opened_at, Investigation.id], limit=limit, cursor=cursor,
+                    to_item=lambda i: InvestigationOut.model_validate(i, from_attributes=True))
 
 
 def _case_fields(case: EvaluationCase) -> dict:
@@ -412,8 +415,6 @@ def update_case_plan(session: Session, case_id: str, body: CasePlanUpdate, sourc
     require_selected(case)
     require_open_case(case)
     changes = body.model_dump(exclude_unset=True)
-    if "complex_case" in changes and changes["complex_case"] is None:
-        raise Problem(422, "validation-error", "Invalid request 请求参数无效", "complex_case must be true or false")
     for field, value in changes.items():
         setattr(case, field, value)
     if changes:

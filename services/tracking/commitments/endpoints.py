@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
+from services.tracking import access
+from services.tracking.access import Department, Reader, Staff
 from services.tracking.commitments import service
 from services.tracking.commitments.schemas import (
     CommitmentCloseWithReason,
@@ -14,6 +16,8 @@ from services.tracking.commitments.schemas import (
     ProgressOut,
 )
 from services.tracking.sources import http_source
+from services.tracking.writes import create_once
+from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
@@ -22,16 +26,19 @@ router = APIRouter(prefix="/v1", tags=["commitments"])
 
 
 @router.post("/cases/{case_id}/commitments", response_model=CommitmentOut, status_code=201,
-             summary="Add a rectification commitment (整改承诺)", responses=problem_responses(404, 409, 422))
-def add_commitment(case_id: str, body: CommitmentCreate, request: Request, session: SessionDep) -> CommitmentOut:
-    commitment = service.add_commitment(session, case_id, body, http_source(request))
-    session.commit()
-    return service.commitment_out(commitment)
+             summary="Add a rectification commitment (整改承诺); a department's key, to its own case only",
+             responses=problem_responses(404, 409, 422))
+def add_commitment(case_id: str, body: CommitmentCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
+                   principal: Department):
+    access.for_case(session, principal, case_id)
+    return create_once(session, idem, lambda: service.add_commitment(session, case_id, body, http_source(request)),
+                       service.commitment_out)
 
 
 @router.get("/commitments", response_model=Page[CommitmentOut], summary="Commitments, each flagged when overdue")
 def list_commitments(
     session: SessionDep,
+    _: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
     case_id: str | None = Query(None, max_length=36),
@@ -41,22 +48,29 @@ def list_commitments(
 
 
 @router.get("/commitments/{commitment_id}", response_model=CommitmentDetail, responses=problem_responses(404))
-def get_commitment(commitment_id: str, session: SessionDep) -> CommitmentDetail:
+def get_commitment(commitment_id: str, session: SessionDep, _: Reader) -> CommitmentDetail:
     return service.commitment_detail(service.get_commitment(session, commitment_id))
 
 
 @router.post("/commitments/{commitment_id}/progress", response_model=ProgressOut, status_code=201,
-             summary="Report progress, with attachments", responses=problem_responses(404, 409, 422))
-def add_progress(commitment_id: str, body: ProgressCreate, request: Request, session: SessionDep) -> ProgressOut:
+             summary="Report progress, with attachments; a department's key, on its own commitments only",
+             responses=problem_responses(404, 409, 422))
+def add_progress(commitment_id: str, body: ProgressCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
+                 principal: Department):
+    access.for_commitment(session, principal, commitment_id)
     settings = request.app.state.settings
-    update = service.add_progress(session, commitment_id, body, http_source(request),
-                                  attachments_dir=settings.attachments_dir, max_bytes=settings.attachment_max_bytes)
-    session.commit()
-    return service.progress_out(update)
+    return create_once(session, idem, lambda: service.add_progress(
+        session, commitment_id, body, http_source(request),
+        attachments_dir=settings.attachments_dir, max_bytes=settings.attachment_max_bytes,
+    ), service.progress_out)
 
 
-@router.post("/commitments/{commitment_id}/complete", response_model=CommitmentOut, responses=problem_responses(404, 409, 422))
-def complete_commitment(commitment_id: str, body: CommitmentComplete, request: Request, session: SessionDep) -> CommitmentOut:
+@router.post("/commitments/{commitment_id}/complete", response_model=CommitmentOut,
+             summary="Mark a commitment done, with evidence; a department's key, on its own commitments only",
+             responses=problem_responses(404, 409, 422))
+def complete_commitment(commitment_id: str, body: CommitmentComplete, request: Request, session: SessionDep,
+                        principal: Department) -> CommitmentOut:
+    access.for_commitment(session, principal, commitment_id)
     commitment = service.complete_commitment(session, commitment_id, body, http_source(request))
     session.commit()
     return service.commitment_out(commitment)
@@ -64,7 +78,8 @@ def complete_commitment(commitment_id: str, body: CommitmentComplete, request: R
 
 @router.post("/commitments/{commitment_id}/close", response_model=CommitmentOut, summary="Close a commitment with a reason (销号)",
              responses=problem_responses(404, 409, 422))
-def close_commitment(commitment_id: str, body: CommitmentCloseWithReason, request: Request, session: SessionDep) -> CommitmentOut:
+def close_commitment(commitment_id: str, body: CommitmentCloseWithReason, request: Request, session: SessionDep,
+                     _: Staff) -> CommitmentOut:
     commitment = service.close_commitment(session, commitment_id, body, http_source(request))
     session.commit()
     return service.commitment_out(commitment)
@@ -72,7 +87,7 @@ def close_commitment(commitment_id: str, body: CommitmentCloseWithReason, reques
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, summary="An attachment's content",
             responses=problem_responses(404))
-def attachment_content(attachment_id: str, request: Request, session: SessionDep) -> FileResponse:
+def attachment_content(attachment_id: str, request: Request, session: SessionDep, _: Reader) -> FileResponse:
     attachment, path = service.attachment_file(session, attachment_id, request.app.state.settings.attachments_dir)
     return FileResponse(path, media_type=attachment.content_type, filename=attachment.file_name,
                         headers={"ETag": f'"{attachment.sha256}"'})

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from services.tracking import access
+from services.tracking.access import Department, Reader, Staff
 from services.tracking.escalation import service
 from services.tracking.escalation.schemas import (
     EscalationStepCreate,
@@ -11,6 +13,9 @@ from services.tracking.escalation.schemas import (
     InterpellationMotionOut,
 )
 from services.tracking.sources import http_source
+from services.tracking.writes import create_once
+from shared.idempotency import IdempotencyDep
+from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
 
@@ -19,33 +24,37 @@ router = APIRouter(prefix="/v1", tags=["escalation"])
 
 @router.post("/cases/{case_id}/escalation-steps", response_model=EscalationStepOut, status_code=201,
              summary="Record an escalation step after a second 不满意", responses=problem_responses(404, 409, 422))
-def add_step(case_id: str, body: EscalationStepCreate, request: Request, session: SessionDep) -> EscalationStepOut:
-    step = service.add_step(session, case_id, body, http_source(request))
-    session.commit()
-    return service.step_out(step)
+def add_step(case_id: str, body: EscalationStepCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
+             _: Staff):
+    return create_once(session, idem, lambda: service.add_step(session, case_id, body, http_source(request)), service.step_out)
 
 
-@router.get("/cases/{case_id}/escalation-steps", response_model=list[EscalationStepOut], responses=problem_responses(404))
-def list_steps(case_id: str, session: SessionDep) -> list[EscalationStepOut]:
-    return [service.step_out(s) for s in service.list_steps(session, case_id)]
+@router.get("/cases/{case_id}/escalation-steps", response_model=Page[EscalationStepOut], responses=problem_responses(404))
+def list_steps(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[EscalationStepOut]:
+    return service.list_steps(session, case_id, limit=limit, cursor=cursor)
 
 
 @router.post("/cases/{case_id}/interpellation-motions", response_model=InterpellationMotionOut, status_code=201,
              summary="File an interpellation motion (质询案, 5+ sponsors)", responses=problem_responses(404, 409, 422))
-def file_motion(case_id: str, body: InterpellationMotionCreate, request: Request, session: SessionDep) -> InterpellationMotionOut:
-    motion = service.file_motion(session, case_id, body, http_source(request))
-    session.commit()
-    return InterpellationMotionOut.model_validate(motion, from_attributes=True)
+def file_motion(case_id: str, body: InterpellationMotionCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
+                _: Staff):
+    return create_once(session, idem, lambda: service.file_motion(session, case_id, body, http_source(request)),
+                       lambda motion: InterpellationMotionOut.model_validate(motion, from_attributes=True))
 
 
-@router.get("/cases/{case_id}/interpellation-motions", response_model=list[InterpellationMotionOut], responses=problem_responses(404))
-def list_motions(case_id: str, session: SessionDep) -> list[InterpellationMotionOut]:
-    return [InterpellationMotionOut.model_validate(m, from_attributes=True) for m in service.list_motions(session, case_id)]
+@router.get("/cases/{case_id}/interpellation-motions", response_model=Page[InterpellationMotionOut],
+            responses=problem_responses(404))
+def list_motions(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50,
+                 cursor: Cursor = None) -> Page[InterpellationMotionOut]:
+    return service.list_motions(session, case_id, limit=limit, cursor=cursor)
 
 
 @router.post("/interpellation-motions/{motion_id}/answer", response_model=InterpellationMotionOut,
+             summary="The department's answer to the interpellation motion on its case",
              responses=problem_responses(404, 409, 422))
-def answer_motion(motion_id: str, body: InterpellationAnswer, request: Request, session: SessionDep) -> InterpellationMotionOut:
+def answer_motion(motion_id: str, body: InterpellationAnswer, request: Request, session: SessionDep,
+                  principal: Department) -> InterpellationMotionOut:
+    access.for_interpellation_motion(session, principal, motion_id)
     motion = service.answer_motion(session, motion_id, body, http_source(request))
     session.commit()
     return InterpellationMotionOut.model_validate(motion, from_attributes=True)

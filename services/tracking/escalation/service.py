@@ -12,9 +12,11 @@ from services.tracking.escalation.schemas import (
     EscalationStepOut,
     InterpellationAnswer,
     InterpellationMotionCreate,
+    InterpellationMotionOut,
 )
 from services.tracking.models import EscalationStep, InterpellationMotion, UnsatisfiedRound
 from shared.events import utcnow
+from shared.pagination import Page, paginate
 from shared.problems import Problem, not_found
 
 
@@ -46,10 +48,10 @@ def add_step(session: Session, case_id: str, body: EscalationStepCreate, source:
     return step
 
 
-def list_steps(session: Session, case_id: str) -> list[EscalationStep]:
+def list_steps(session: Session, case_id: str, *, limit: int, cursor: str | None) -> Page[EscalationStepOut]:
     get_case(session, case_id)
-    return list(session.scalars(select(EscalationStep).where(EscalationStep.case_id == case_id)
-                                .order_by(EscalationStep.decided_at, EscalationStep.id)))
+    return paginate(session, select(EscalationStep).where(EscalationStep.case_id == case_id),
+                    [EscalationStep.decided_at, EscalationStep.id], limit=limit, cursor=cursor, to_item=step_out)
 
 
 def step_out(step: EscalationStep) -> EscalationStepOut:
@@ -96,7 +98,8 @@ def answer_motion(session: Session, motion_id: str, body: InterpellationAnswer, 
     return motion
 
 
-def list_motions(session: Session, case_id: str) -> list[InterpellationMotion]:
+def list_motions(session: Session, case_id: str, *, limit: int, cursor: str | None) -> Page[InterpellationMotionOut]:
     get_case(session, case_id)
-    return list(session.scalars(select(InterpellationMotion).where(InterpellationMotion.case_id == case_id)
-                                .order_by(InterpellationMotion.filed_on, InterpellationMotion.id)))
+    return paginate(session, select(InterpellationMotion).where(InterpellationMotion.case_id == case_id),
+                    [InterpellationMotion.filed_on, InterpellationMotion.id], limit=limit, cursor=cursor,
+                    to_item=lambda m: InterpellationMotionOut.model_validate(m, from_attributes=True))

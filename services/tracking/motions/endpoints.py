@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
+from services.tracking import access
+from services.tracking.access import Department, Reader, Staff
 from services.tracking.motions import service
 from services.tracking.motions.schemas import MotionCreate, MotionExtension, MotionFeedback, MotionOut, MotionReply
 from services.tracking.sources import http_source
+from services.tracking.writes import create_once
+from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
@@ -14,32 +18,34 @@ router = APIRouter(prefix="/v1", tags=["deputies' motions"])
 
 @router.post("/motions", response_model=MotionOut, status_code=201, summary="Register a deputies' motion (议案) and its assignment",
              responses=problem_responses(409, 422))
-def create_motion(body: MotionCreate, request: Request, session: SessionDep) -> MotionOut:
-    motion = service.create_motion(session, body, http_source(request))
-    session.commit()
-    return service.motion_out(motion)
+def create_motion(body: MotionCreate, request: Request, session: SessionDep, idem: IdempotencyDep, _: Staff):
+    return create_once(session, idem, lambda: service.create_motion(session, body, http_source(request)), service.motion_out)
 
 
 @router.get("/motions", response_model=Page[MotionOut], summary="Motions, each flagged when its reply is overdue")
-def list_motions(session: SessionDep, limit: Limit = 50, cursor: Cursor = None,
+def list_motions(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None,
                  status: str | None = Query(None, max_length=20)) -> Page[MotionOut]:
     return service.list_motions(session, status=status, limit=limit, cursor=cursor)
 
 
 @router.get("/motions/{motion_id}", response_model=MotionOut, responses=problem_responses(404))
-def get_motion(motion_id: str, session: SessionDep) -> MotionOut:
+def get_motion(motion_id: str, session: SessionDep, _: Reader) -> MotionOut:
     return service.motion_out(service.get_motion(session, motion_id))
 
 
-@router.post("/motions/{motion_id}/extension", response_model=MotionOut, responses=problem_responses(404, 409, 422))
-def extend(motion_id: str, body: MotionExtension, request: Request, session: SessionDep) -> MotionOut:
+@router.post("/motions/{motion_id}/extension", response_model=MotionOut, summary="A later reply date, approved by the committee",
+             responses=problem_responses(404, 409, 422))
+def extend(motion_id: str, body: MotionExtension, request: Request, session: SessionDep, _: Staff) -> MotionOut:
     motion = service.extend(session, motion_id, body, http_source(request))
     session.commit()
     return service.motion_out(motion)
 
 
-@router.post("/motions/{motion_id}/reply", response_model=MotionOut, responses=problem_responses(404, 409, 422))
-def reply(motion_id: str, body: MotionReply, request: Request, session: SessionDep) -> MotionOut:
+@router.post("/motions/{motion_id}/reply", response_model=MotionOut,
+             summary="The assigned unit's reply; a department's key, on motions assigned to it only",
+             responses=problem_responses(404, 409, 422))
+def reply(motion_id: str, body: MotionReply, request: Request, session: SessionDep, principal: Department) -> MotionOut:
+    access.for_deputy_motion(session, principal, motion_id)
     motion = service.reply(session, motion_id, body, http_source(request))
     session.commit()
     return service.motion_out(motion)
@@ -47,7 +53,7 @@ def reply(motion_id: str, body: MotionReply, request: Request, session: SessionD
 
 @router.post("/motions/{motion_id}/feedback", response_model=MotionOut, summary="The deputy's feedback; 不满意 sends it back",
              responses=problem_responses(404, 409, 422))
-def feedback(motion_id: str, body: MotionFeedback, request: Request, session: SessionDep) -> MotionOut:
+def feedback(motion_id: str, body: MotionFeedback, request: Request, session: SessionDep, _: Staff) -> MotionOut:
     motion = service.feedback(session, motion_id, body, http_source(request))
     session.commit()
     return service.motion_out(motion)

@@ -1,18 +1,29 @@
-"""Read-only, no credentials: what may be published about each case."""
+"""Read-only, no credentials, rate limited per client address: what may be
+published about each case."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.tracking.public import service
 from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
-from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json
+from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json, conditional_json
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
+from shared.ratelimit import rate_limit
 from shared.service import SessionDep
 
-router = APIRouter(prefix="/v1/public", tags=["public"])
+router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
+
+
+def _with_limit_headers(answer: Response, response: Response) -> Response:
+    """An endpoint returning its own Response keeps the X-RateLimit-* headers
+    the rate limit dependency set on the request's response."""
+    for name, value in response.headers.items():
+        if name.lower().startswith("x-ratelimit-"):
+            answer.headers[name] = value
+    return answer
 
 
 @router.get("/cases", response_model=Page[PublicCase], summary="Cases, as published 评议整改公开")
@@ -26,25 +37,27 @@ def list_cases(
     return service.list_public_cases(session, year=evaluation_year, department=department, limit=limit, cursor=cursor)
 
 
-@router.get("/cases/{case_id}", response_model=PublicCaseDetail, responses=problem_responses(404),
-            summary="A case with milestones, commitments, progress, results, report, inquiry")
-def get_case(case_id: str, session: SessionDep) -> PublicCaseDetail:
-    return service.public_case_detail(session, case_id)
+@router.get("/cases/{case_id}", response_model=PublicCaseDetail, responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE},
+            summary="A case with milestones, commitments, progress, results, report, inquiry (ETag/304)")
+def get_case(case_id: str, request: Request, response: Response, session: SessionDep) -> Response:
+    detail = service.public_case_detail(session, case_id)
+    return _with_limit_headers(conditional_json(request, detail, max_age=30), response)
 
 
 @router.get("/cases/{case_id}/status", response_model=CaseStatus, summary="Compact status for mobile polling (ETag/304)",
             responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE})
-async def case_status(case_id: str, request: Request) -> Response:
+async def case_status(case_id: str, request: Request, response: Response) -> Response:
     # The polling hot path: answered from a one-second cache, so a burst of
     # polls costs one database read; no session unless the cache misses.
     def compute():
         with request.app.state.runtime.db.read_sessionmaker() as session:
             return service.case_status(session, case_id)
 
-    return await cached_conditional_json(request, STATUS_CACHE, status_key(case_id), compute, max_age=30)
+    answer = await cached_conditional_json(request, STATUS_CACHE, status_key(case_id), compute, max_age=30)
+    return _with_limit_headers(answer, response)
 
 
-@router.get("/cases/{case_id}/timeline", response_model=list[PublicTimelineEntry], responses=problem_responses(404),
-            summary="Every state change with its time and source")
-def timeline(case_id: str, session: SessionDep) -> list[PublicTimelineEntry]:
-    return service.public_timeline(session, case_id)
+@router.get("/cases/{case_id}/timeline", response_model=Page[PublicTimelineEntry], responses=problem_responses(404),
+            summary="Every state change with its time and source, oldest first")
+def timeline(case_id: str, session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[PublicTimelineEntry]:
+    return service.public_timeline(session, case_id, limit=limit, cursor=cursor)

@@ -149,6 +149,8 @@ def case_status(session: Session, case_id: str) -> CaseStatus:
     )
 
 
-def public_timeline(session: Session, case_id: str) -> list[PublicTimelineEntry]:
-    case = get_case(session, case_id)
-    return [PublicTimelineEntry(at=t.at, kind=t.kind, summary=t.summary, source=t.source) for t in case.timeline]
+def public_timeline(session: Session, case_id: str, *, limit: int, cursor: str | None) -> Page[PublicTimelineEntry]:
+    get_case(session, case_id)
+    return paginate(session, select(TimelineEntry).where(TimelineEntry.case_id == case_id), [TimelineEntry.at, TimelineEntry.id],
+                    limit=limit, cursor=cursor,
+                    to_item=lambda t: PublicTimelineEntry(at=t.at, kind=t.kind, summary=t.summary, source=t.source))

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from services.tracking.access import Reader, Staff
 from services.tracking.review import service
 from services.tracking.review.schemas import InquiryQuestionCreate, InquiryQuestionOut, WorkReportCreate, WorkReportOut
 from services.tracking.sources import http_source
+from services.tracking.writes import create_once
+from shared.idempotency import IdempotencyDep
+from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
 
@@ -13,26 +17,27 @@ router = APIRouter(prefix="/v1", tags=["review meeting"])
 
 @router.post("/cases/{case_id}/work-reports", response_model=WorkReportOut, status_code=201,
              summary="Record the special work report (专项工作报告)", responses=problem_responses(404, 409, 422))
-def add_work_report(case_id: str, body: WorkReportCreate, request: Request, session: SessionDep) -> WorkReportOut:
-    report = service.add_work_report(session, case_id, body, http_source(request))
-    session.commit()
-    return WorkReportOut.model_validate(report, from_attributes=True)
+def add_work_report(case_id: str, body: WorkReportCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
+                    _: Staff):
+    return create_once(session, idem, lambda: service.add_work_report(session, case_id, body, http_source(request)),
+                       lambda report: WorkReportOut.model_validate(report, from_attributes=True))
 
 
-@router.get("/cases/{case_id}/work-reports", response_model=list[WorkReportOut], responses=problem_responses(404))
-def list_work_reports(case_id: str, session: SessionDep) -> list[WorkReportOut]:
-    return [WorkReportOut.model_validate(r, from_attributes=True) for r in service.list_work_reports(session, case_id)]
+@router.get("/cases/{case_id}/work-reports", response_model=Page[WorkReportOut], responses=problem_responses(404))
+def list_work_reports(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[WorkReportOut]:
+    return service.list_work_reports(session, case_id, limit=limit, cursor=cursor)
 
 
 @router.post("/cases/{case_id}/inquiry-questions", response_model=InquiryQuestionOut, status_code=201,
              summary="Record a special inquiry question (专题询问); a promised action becomes a commitment",
              responses=problem_responses(404, 409, 422))
-def add_inquiry_question(case_id: str, body: InquiryQuestionCreate, request: Request, session: SessionDep) -> InquiryQuestionOut:
-    question = service.add_inquiry_question(session, case_id, body, http_source(request))
-    session.commit()
-    return service.question_out(question)
+def add_inquiry_question(case_id: str, body: InquiryQuestionCreate, request: Request, session: SessionDep,
+                         idem: IdempotencyDep, _: Staff):
+    return create_once(session, idem, lambda: service.add_inquiry_question(session, case_id, body, http_source(request)),
+                       service.question_out)
 
 
-@router.get("/cases/{case_id}/inquiry-questions", response_model=list[InquiryQuestionOut], responses=problem_responses(404))
-def list_inquiry_questions(case_id: str, session: SessionDep) -> list[InquiryQuestionOut]:
-    return [service.question_out(q) for q in service.list_inquiry_questions(session, case_id)]
+@router.get("/cases/{case_id}/inquiry-questions", response_model=Page[InquiryQuestionOut], responses=problem_responses(404))
+def list_inquiry_questions(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50,
+                           cursor: Cursor = None) -> Page[InquiryQuestionOut]:
+    return service.list_inquiry_questions(session, case_id, limit=limit, cursor=cursor)

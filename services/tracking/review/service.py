@@ -9,7 +9,14 @@ from services.tracking.cases.service import get_case, record, require_open_case,
 from services.tracking.commitments.schemas import CommitmentCreate, EvidenceLink
 from services.tracking.commitments.service import add_commitment
 from services.tracking.models import InquiryQuestion, Milestone, WorkReport
-from services.tracking.review.schemas import ASKER_TYPE_LABELS, InquiryQuestionCreate, InquiryQuestionOut, WorkReportCreate
+from services.tracking.review.schemas import (
+    ASKER_TYPE_LABELS,
+    InquiryQuestionCreate,
+    InquiryQuestionOut,
+    WorkReportCreate,
+    WorkReportOut,
+)
+from shared.pagination import Page, paginate
 from shared.problems import Problem
 
 
@@ -72,16 +79,16 @@ def add_inquiry_question(session: Session, case_id: str, body: InquiryQuestionCr
     return question
 
 
-def list_work_reports(session: Session, case_id: str) -> list[WorkReport]:
+def list_work_reports(session: Session, case_id: str, *, limit: int, cursor: str | None) -> Page[WorkReportOut]:
     get_case(session, case_id)
-    return list(session.scalars(select(WorkReport).where(WorkReport.case_id == case_id).order_by(WorkReport.meeting_date, WorkReport.id)))
+    return paginate(session, select(WorkReport).where(WorkReport.case_id == case_id), [WorkReport.meeting_date, WorkReport.id],
+                    limit=limit, cursor=cursor, to_item=lambda r: WorkReportOut.model_validate(r, from_attributes=True))
 
 
-def list_inquiry_questions(session: Session, case_id: str) -> list[InquiryQuestion]:
+def list_inquiry_questions(session: Session, case_id: str, *, limit: int, cursor: str | None) -> Page[InquiryQuestionOut]:
     get_case(session, case_id)
-    return list(session.scalars(
-        select(InquiryQuestion).where(InquiryQuestion.case_id == case_id).order_by(InquiryQuestion.created_at, InquiryQuestion.id)
-    ))
+    return paginate(session, select(InquiryQuestion).where(InquiryQuestion.case_id == case_id),
+                    [InquiryQuestion.created_at, InquiryQuestion.id], limit=limit, cursor=cursor, to_item=question_out)
 
 
 def question_out(q: InquiryQuestion) -> InquiryQuestionOut:
