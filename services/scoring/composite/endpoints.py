@@ -1,23 +1,38 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 
 from services.scoring.composite import service
+from services.scoring.composite.ranking_cache import RANKING_CACHE, ranking_key
 from services.scoring.composite.schemas import ComputationOut, SensitivityOut, SourceFiguresSubmit
 from services.scoring.domain.composite import Source
-from services.scoring.models import ScoreComputation
+from services.scoring.models import ScoreComputation, YearPlan
 from services.scoring.plans.service import get_plan
-from shared.caching import conditional_json
+from shared.auth import Principal
+from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json
 from shared.pagination import Cursor, Limit, Page, paginate
 from shared.problems import problem_responses
+from shared.security import require, require_department
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/year-plans/{plan_id}/batches/{batch}", tags=["composite scores"])
 
 Batch = Path(ge=1, le=12)
+Writer = Annotated[Principal, Depends(require("scoring:write"))]
+READ = [Depends(require("read"))]
+# Dashboards poll the ranking: a client may reuse it this long, then revalidates (ETag → 304).
+RANKING_MAX_AGE = 5
+
+
+def acts_for_every_candidate(principal: Principal, plan: YearPlan) -> None:
+    """A source's figures rank every candidate against the others: a credential
+    bound to one department may not set them (403 other-department)."""
+    for department in plan.departments:
+        require_department(principal, department)
 
 
 @router.put(
@@ -26,7 +41,10 @@ Batch = Path(ge=1, le=12)
     responses={**problem_responses(404, 422), 204: {"description": "the same figures again: nothing recomputed"}},
     summary="Submit one source's raw figures and recompute",
 )
-def submit_source(plan_id: str, source: Source, data: SourceFiguresSubmit, session: SessionDep, batch: int = Batch) -> ComputationOut | Response:
+def submit_source(
+    plan_id: str, source: Source, data: SourceFiguresSubmit, session: SessionDep, principal: Writer, batch: int = Batch,
+) -> ComputationOut | Response:
+    acts_for_every_candidate(principal, get_plan(session, plan_id))
     computation = service.submit_figures(session, plan_id, batch, source, data.figures, data.submitted_by)
     session.commit()
     if computation is None:
@@ -43,10 +61,12 @@ def submit_source(plan_id: str, source: Source, data: SourceFiguresSubmit, sessi
 def net_complaints_from_hotline(
     plan_id: str,
     session: SessionDep,
+    principal: Writer,
     batch: int = Batch,
     start: dt.datetime | None = Query(None, description="received at or after (naive = UTC)"),
     end: dt.datetime | None = Query(None, description="received before"),
 ) -> ComputationOut | Response:
+    acts_for_every_candidate(principal, get_plan(session, plan_id))
     start = start.replace(tzinfo=dt.UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=dt.UTC) if end and end.tzinfo is None else end
     computation = service.figures_from_hotline(session, plan_id, batch, start, end)
@@ -56,18 +76,34 @@ def net_complaints_from_hotline(
     return service.computation_out(computation)
 
 
-@router.get("/ranking", response_model=ComputationOut, responses=problem_responses(404), summary="The latest ranking and slate")
-def latest_ranking(plan_id: str, request: Request, session: SessionDep, batch: int = Batch) -> Response:
-    return conditional_json(request, service.computation_out(service.latest_computation(session, plan_id, batch)))
+@router.get(
+    "/ranking",
+    response_model=ComputationOut,
+    responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE},
+    summary="The latest ranking and slate (ETag/304 for polling dashboards)",
+    dependencies=READ,
+)
+async def latest_ranking(plan_id: str, request: Request, batch: int = Batch) -> Response:
+    # Answered from a one-second cache that every recomputation clears on commit,
+    # so a burst of dashboard polls costs one database read.
+    def compute() -> ComputationOut:
+        with request.app.state.runtime.db.read_sessionmaker() as session:
+            return service.computation_out(service.latest_computation(session, plan_id, batch))
+
+    # Behind a credential: private, so shared caches keep no copy.
+    return await cached_conditional_json(request, RANKING_CACHE, ranking_key(plan_id, batch), compute,
+                                         max_age=RANKING_MAX_AGE, public=False)
 
 
-@router.get("/computations", response_model=Page[ComputationOut], responses=problem_responses(404), summary="Every computation kept")
-def list_computations(plan_id: str, session: SessionDep, batch: int = Batch, limit: Limit = 20, cursor: Cursor = None) -> Page[ComputationOut]:
+@router.get("/computations", response_model=Page[ComputationOut], responses=problem_responses(404), summary="Every computation kept",
+            dependencies=READ)
+def list_computations(plan_id: str, session: SessionDep, batch: int = Batch, limit: Limit = 50, cursor: Cursor = None) -> Page[ComputationOut]:
     get_plan(session, plan_id)
     stmt = select(ScoreComputation).where(ScoreComputation.plan_id == plan_id, ScoreComputation.batch == batch)
     return paginate(session, stmt, [ScoreComputation.computed_at, ScoreComputation.id], limit=limit, cursor=cursor, to_item=service.computation_out)
 
 
-@router.get("/sensitivity", response_model=SensitivityOut, responses=problem_responses(404), summary="How far each weight can move")
+@router.get("/sensitivity", response_model=SensitivityOut, responses=problem_responses(404), summary="How far each weight can move",
+            dependencies=READ)
 def weight_sensitivity(plan_id: str, session: SessionDep, batch: int = Batch) -> SensitivityOut:
     return service.sensitivity_of(session, plan_id, batch)

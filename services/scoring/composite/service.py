@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.scoring.composite.ranking_cache import RANKING_CACHE, ranking_key
 from services.scoring.composite.schemas import ComputationOut, SensitivityOut, SourceFiguresOut, WeightSensitivityOut
 from services.scoring.domain.composite import SOURCES, choose_slate, composite_ranking, sensitivity, with_slate
 from services.scoring.models import OutboxMessage, ScoreComputation, SourceFigures, YearPlan
@@ -92,6 +93,8 @@ def recompute(session: Session, plan: YearPlan, batch: int, triggered_by: str, u
     )
     session.add(computation)
     session.flush()
+    # Polls of this batch's ranking must not outlive the new computation.
+    RANKING_CACHE.invalidate_after_commit(session, ranking_key(plan.id, batch))
     publish(
         session,
         OutboxMessage,
@@ -111,6 +114,16 @@ def recompute(session: Session, plan: YearPlan, batch: int, triggered_by: str, u
         key=plan.id,
     )
     return computation
+
+
+def recompute_ranked_batches(session: Session, plan: YearPlan, triggered_by: str) -> list[ScoreComputation]:
+    """After the plan changed: a new computation for each of its batches that
+    has been ranked before (its batches, weights or candidates may differ now)."""
+    batches = {b["batch"] for b in plan.batches}
+    ranked = session.scalars(
+        select(ScoreComputation.batch).where(ScoreComputation.plan_id == plan.id).distinct()
+    ).all()
+    return [recompute(session, plan, batch, triggered_by=triggered_by) for batch in sorted(set(ranked) & batches)]
 
 
 def record_poll(session: Session, envelope: Envelope) -> ScoreComputation | None:

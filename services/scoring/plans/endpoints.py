@@ -1,30 +1,57 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
+from services.scoring.composite.service import recompute_ranked_batches
 from services.scoring.models import YearPlan
 from services.scoring.plans import service
-from services.scoring.plans.schemas import YearPlanCreate, YearPlanOut
+from services.scoring.plans.schemas import YearPlanCreate, YearPlanOut, YearPlanUpdate
+from shared.auth import Principal
+from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page, paginate
 from shared.problems import problem_responses
+from shared.security import require
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/year-plans", tags=["year plans"])
 
+Admin = Annotated[Principal, Depends(require("scoring:admin"))]
+READ = [Depends(require("read"))]
+
 
 @router.post("", status_code=201, response_model=YearPlanOut, responses=problem_responses(409, 422), summary="Create a year plan")
-def create_plan(data: YearPlanCreate, session: SessionDep) -> YearPlanOut:
-    plan = service.create_plan(session, data)
+def create_plan(data: YearPlanCreate, session: SessionDep, idem: IdempotencyDep, principal: Admin) -> YearPlanOut:
+    if (stored := idem.replay(session)) is not None:
+        return stored
+    body = service.plan_out(service.create_plan(session, data))
+    idem.record(session, 201, body)
+    session.commit()
+    return body
+
+
+@router.patch(
+    "/{plan_id}",
+    response_model=YearPlanOut,
+    responses=problem_responses(404, 422),
+    summary="Change a year plan; batches already ranked are recomputed under it",
+)
+def update_plan(plan_id: str, data: YearPlanUpdate, session: SessionDep, principal: Admin) -> YearPlanOut:
+    plan, changed = service.update_plan(session, plan_id, data)
+    if changed & set(service.RANKING_FIELDS):
+        why = f"plan updated by {principal.name} ({', '.join(sorted(changed))})"
+        recompute_ranked_batches(session, plan, triggered_by=why[:200])
     session.commit()
     return service.plan_out(plan)
 
 
-@router.get("", response_model=Page[YearPlanOut], summary="Year plans by year")
-def list_plans(session: SessionDep, limit: Limit = 20, cursor: Cursor = None) -> Page[YearPlanOut]:
+@router.get("", response_model=Page[YearPlanOut], summary="Year plans by year", dependencies=READ)
+def list_plans(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[YearPlanOut]:
     return paginate(session, select(YearPlan), [YearPlan.evaluation_year, YearPlan.id], limit=limit, cursor=cursor, to_item=service.plan_out)
 
 
-@router.get("/{plan_id}", response_model=YearPlanOut, responses=problem_responses(404))
+@router.get("/{plan_id}", response_model=YearPlanOut, responses=problem_responses(404), summary="One year plan", dependencies=READ)
 def get_plan(plan_id: str, session: SessionDep) -> YearPlanOut:
     return service.plan_out(service.get_plan(session, plan_id))

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.domain.composite import DEFAULT_WEIGHTS, Normalisation, Source
 
+# A source's weight in percentage points; the plan's weights sum to 100.
+Weight = Annotated[float, Field(ge=0, le=100)]
+Department = Annotated[str, Field(max_length=200)]
 # What follows a second 不满意 (BRIEF §1.6); tracking applies it.
 EscalationPolicy = Literal["written_self_examination", "admonition_talk", "interpellation_motion", "disciplinary_recommendation"]
 
@@ -33,14 +36,34 @@ class YearPlanCreate(BaseModel):
     evaluation_year: int = Field(ge=2000, le=2100)
     title: str = Field("", max_length=200)
     batches: list[BatchIn] = Field(default_factory=_default_batches, min_length=1, max_length=12)
-    weights: dict[Source, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS), description="percentage points, must sum to 100")
-    departments: list[str] = Field(default_factory=list, max_length=500, description="candidate departments")
+    weights: dict[Source, Weight] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS), description="percentage points, must sum to 100")
+    departments: list[Department] = Field(default_factory=list, max_length=500, description="candidate departments")
     normalisation: Normalisation = "min_max"
     surplus_min_percent: int = Field(20, ge=0, le=200)
     surplus_max_percent: int = Field(50, ge=0, le=200)
     satisfaction_denominator: Literal["all_members", "present", "valid_votes"] = "all_members"
     satisfaction_grades: Literal[2, 3] = 3
     escalation_policy: EscalationPolicy = "written_self_examination"
+
+
+class YearPlanUpdate(BaseModel):
+    """The fields to change; an omitted field keeps its value. The evaluation
+    year is the plan's identity and cannot change. The merged plan is checked
+    like a new one (weights sum to 100, departments, batches, surplus range)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Declared without `| None`: a field may be omitted, not set to null.
+    title: str = Field(None, min_length=1, max_length=200)
+    batches: list[BatchIn] = Field(None, min_length=1, max_length=12)
+    weights: dict[Source, Weight] = Field(None, description="percentage points, must sum to 100")
+    departments: list[Department] = Field(None, max_length=500, description="candidate departments")
+    normalisation: Normalisation = Field(None)
+    surplus_min_percent: int = Field(None, ge=0, le=200)
+    surplus_max_percent: int = Field(None, ge=0, le=200)
+    satisfaction_denominator: Literal["all_members", "present", "valid_votes"] = Field(None)
+    satisfaction_grades: Literal[2, 3] = Field(None)
+    escalation_policy: EscalationPolicy = Field(None)
 
 
 class BatchOut(BaseModel):

@@ -7,27 +7,39 @@ from sqlalchemy.orm import Session
 
 from services.scoring.domain.satisfaction import SatisfactionRule
 from services.scoring.models import YearPlan
-from services.scoring.plans.schemas import YearPlanCreate, YearPlanOut
+from services.scoring.plans.schemas import YearPlanCreate, YearPlanOut, YearPlanUpdate
 from shared.problems import Problem, not_found
 
 
-def create_plan(session: Session, data: YearPlanCreate) -> YearPlan:
-    total = sum(data.weights.values())
+# What a plan's ranking and its score.computed announcement depend on: changing
+# one of these recomputes the batches already ranked.
+RANKING_FIELDS = ("batches", "weights", "departments", "normalisation", "surplus_min_percent", "surplus_max_percent",
+                  "escalation_policy")
+
+
+def _checked_departments(weights: dict, departments: list[str], batches: list[int], surplus: tuple[int, int]) -> list[str]:
+    """The plan's rules, checked before anything is written; the departments as stored."""
+    total = sum(weights.values())
     if abs(total - 100) > 1e-9:
         raise Problem(
             422, "weights-not-100", "Weights must sum to 100 权重之和须为100%",
             f"source weights sum to {total:g}, not 100", weights_sum=total,
         )
-    departments = [d.strip() for d in data.departments if d.strip()]
+    departments = [d.strip() for d in departments if d.strip()]
     if not departments:
         raise Problem(422, "plan-without-departments", "A plan needs candidate departments 方案须列明候选部门", "departments is empty")
     if len(set(departments)) != len(departments):
         raise Problem(422, "duplicate-departments", "Departments listed twice 候选部门重复", "each department may appear once")
-    numbers = [b.batch for b in data.batches]
-    if len(set(numbers)) != len(numbers):
+    if len(set(batches)) != len(batches):
         raise Problem(422, "duplicate-batches", "Batch numbers repeat 批次重复", "each batch number may appear once")
-    if data.surplus_min_percent > data.surplus_max_percent:
+    if surplus[0] > surplus[1]:
         raise Problem(422, "invalid-surplus", "Surplus range reversed 差额比例区间无效", "surplus_min_percent exceeds surplus_max_percent")
+    return departments
+
+
+def create_plan(session: Session, data: YearPlanCreate) -> YearPlan:
+    departments = _checked_departments(data.weights, data.departments, [b.batch for b in data.batches],
+                                       (data.surplus_min_percent, data.surplus_max_percent))
     if session.scalars(select(YearPlan.id).where(YearPlan.evaluation_year == data.evaluation_year)).first():
         raise Problem(409, "plan-exists", "A plan exists for this year 该年度已有方案", f"year {data.evaluation_year} already has a plan")
     plan = YearPlan(
@@ -39,6 +51,26 @@ def create_plan(session: Session, data: YearPlanCreate) -> YearPlan:
     session.add(plan)
     session.flush()
     return plan
+
+
+def update_plan(session: Session, plan_id: str, data: YearPlanUpdate) -> tuple[YearPlan, set[str]]:
+    """Applies the given fields if the merged plan holds; returns the plan and
+    the names of the fields that changed (none: nothing written)."""
+    plan = get_plan(session, plan_id)
+    given = data.model_dump(exclude_unset=True)
+    if "batches" in given:
+        given["batches"] = [b.model_dump() for b in data.batches]
+    merged = {**{key: getattr(plan, key) for key in YearPlanUpdate.model_fields}, **given}
+    merged["departments"] = _checked_departments(
+        merged["weights"], merged["departments"], [b["batch"] for b in merged["batches"]],
+        (merged["surplus_min_percent"], merged["surplus_max_percent"]),
+    )
+    merged["title"] = merged["title"].strip() or plan.title
+    changed = {key for key in YearPlanUpdate.model_fields if merged[key] != getattr(plan, key)}
+    for key in changed:
+        setattr(plan, key, merged[key])
+    session.flush()
+    return plan, changed
 
 
 def get_plan(session: Session, plan_id: str) -> YearPlan:
