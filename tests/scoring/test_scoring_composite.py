@@ -259,7 +259,7 @@ def test_the_plan_is_found_by_year_when_the_ballot_names_none(scoring):
 def test_a_satisfaction_ballot_for_an_unknown_plan_writes_nothing(scoring):
     with pytest.raises(LookupError):
         deliver(scoring, satisfaction_closed({"satisfied": 30}, present=50, members_total=60, plan_id=str(uuid.uuid4())))
-    assert scoring.client.get("/v1/satisfaction-results").json() == []
+    assert scoring.client.get("/v1/satisfaction-results").json()["items"] == []
     assert scoring.outbox() == []
 
 

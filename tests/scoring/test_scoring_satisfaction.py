@@ -239,7 +239,7 @@ def test_other_ballot_kinds_are_ignored(scoring, kind: str) -> None:
     assert deliver(scoring, ballot) == HandleOutcome.HANDLED  # consumed, recorded in the inbox…
     # …but nothing graded and nothing announced.
     assert scoring.client.get(f"/v1/satisfaction-results/{payload(ballot).ballot_id}").status_code == 404
-    assert scoring.client.get("/v1/satisfaction-results").json() == []
+    assert scoring.client.get("/v1/satisfaction-results").json()["items"] == []
     assert scoring.outbox() == []
     with scoring.db.session() as session:
         assert session.get(scoring.models.InboxMessage, str(ballot.event_id)) is not None
@@ -248,7 +248,7 @@ def test_other_ballot_kinds_are_ignored(scoring, kind: str) -> None:
 def test_a_satisfaction_ballot_without_subject_is_ignored(scoring) -> None:
     ballot = ballot_closed(SATISFIED, with_subject=False)
     deliver(scoring, ballot)
-    assert scoring.client.get("/v1/satisfaction-results").json() == []
+    assert scoring.client.get("/v1/satisfaction-results").json()["items"] == []
     assert scoring.outbox() == []
 
 
@@ -260,7 +260,7 @@ def test_the_same_envelope_twice_has_one_effect(scoring) -> None:
     assert deliver(scoring, ballot) == HandleOutcome.HANDLED
     assert deliver(scoring, ballot) == HandleOutcome.DUPLICATE
 
-    results = scoring.client.get("/v1/satisfaction-results").json()
+    results = scoring.client.get("/v1/satisfaction-results").json()["items"]
     assert [r["ballot_id"] for r in results] == [payload(ballot).ballot_id]
     assert results[0]["unsatisfied_round"] == 1
     assert len(events(scoring, Topic.SCORE_COMPUTED)) == 1
@@ -280,7 +280,7 @@ def test_the_same_close_announced_again_under_a_new_event_id_is_graded_once(scor
     assert deliver(scoring, ballot) == HandleOutcome.HANDLED
     assert deliver(scoring, republished) == HandleOutcome.HANDLED
 
-    assert len(scoring.client.get("/v1/satisfaction-results").json()) == 1
+    assert len(scoring.client.get("/v1/satisfaction-results").json()["items"]) == 1
     assert len(events(scoring, Topic.SCORE_COMPUTED)) == 1
     assert [e.payload["unsatisfied_round"] for e in events(scoring, Topic.VOTE_MARKED_UNSATISFIED)] == [1]
 
@@ -294,11 +294,11 @@ def test_a_failing_handler_leaves_no_trace(scoring) -> None:
 
     with pytest.raises(RuntimeError):
         handle_once(scoring.db, scoring.models.InboxMessage, broken, ballot)
-    assert scoring.client.get("/v1/satisfaction-results").json() == []
+    assert scoring.client.get("/v1/satisfaction-results").json()["items"] == []
     assert scoring.outbox() == []
     # The redelivery is then handled normally.
     assert deliver(scoring, ballot) == HandleOutcome.HANDLED
-    assert len(scoring.client.get("/v1/satisfaction-results").json()) == 1
+    assert len(scoring.client.get("/v1/satisfaction-results").json()["items"]) == 1
 
 
 # --- reading -----------------------------------------------------------------
@@ -313,7 +313,7 @@ def test_list_filters_by_department_and_year(scoring) -> None:
     def listed(**params) -> list[tuple[str, int]]:
         r = scoring.client.get("/v1/satisfaction-results", params=params)
         assert r.status_code == 200, r.text
-        return [(x["department"], x["evaluation_year"]) for x in r.json()]
+        return [(x["department"], x["evaluation_year"]) for x in r.json()["items"]]
 
     assert listed() == [(DEPT, 2021), (other, 2021), (DEPT, 2022)]
     assert listed(department=DEPT) == [(DEPT, 2021), (DEPT, 2022)]

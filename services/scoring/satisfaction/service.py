@@ -14,6 +14,7 @@ from services.scoring.plans.service import plan_for, satisfaction_rule
 from services.scoring.satisfaction.schemas import SatisfactionResultOut
 from shared.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, VoteMarkedUnsatisfied
 from shared.outbox import publish
+from shared.pagination import Page, paginate
 from shared.problems import not_found
 
 
@@ -139,13 +140,14 @@ def result_out(result: SatisfactionResult) -> SatisfactionResultOut:
     )
 
 
-def list_results(session: Session, department: str | None, year: int | None) -> list[SatisfactionResult]:
-    stmt = select(SatisfactionResult).order_by(SatisfactionResult.meeting_date, SatisfactionResult.computed_at)
+def list_results(session: Session, department: str | None, year: int | None, *, limit: int, cursor: str | None) -> Page[SatisfactionResultOut]:
+    stmt = select(SatisfactionResult)
     if department:
         stmt = stmt.where(SatisfactionResult.department == department)
     if year:
         stmt = stmt.where(SatisfactionResult.evaluation_year == year)
-    return list(session.scalars(stmt))
+    order = [SatisfactionResult.meeting_date, SatisfactionResult.computed_at, SatisfactionResult.id]
+    return paginate(session, stmt, order, limit=limit, cursor=cursor, to_item=result_out)
 
 
 def get_result_by_ballot(session: Session, ballot_id: str) -> SatisfactionResult:
