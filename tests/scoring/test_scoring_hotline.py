@@ -126,12 +126,12 @@ def test_whole_file_refusals_write_nothing(scoring):
 def test_unmatched_names_are_listed_until_an_alias_maps_them(scoring):
     r = post(scoring, csv_text([order("GD1", final="市教育局"), order("GD2", final="市教育局"), order("GD3", final=EDU)]).encode())
     assert r.json()["unmatched_departments"] == ["市教育局", EDU]
-    assert scoring.client.get("/v1/hotline/unmatched-departments").json() == [{"name": "市教育局", "orders": 2}, {"name": EDU, "orders": 1}]
+    assert scoring.client.get("/v1/hotline/unmatched-departments").json()["items"] == [{"name": "市教育局", "orders": 2}, {"name": EDU, "orders": 1}]
     assert net(scoring)["_unmatched"] == [{"name": "市教育局", "orders": 2}, {"name": EDU, "orders": 1}]
     alias(scoring, "市教育局", EDU)
     alias(scoring, EDU, EDU)
     assert net(scoring)[EDU]["net_complaints"] == 3
-    assert scoring.client.get("/v1/hotline/unmatched-departments").json() == []
+    assert scoring.client.get("/v1/hotline/unmatched-departments").json()["items"] == []
     r = scoring.client.post("/v1/hotline/department-aliases", json={"alias": "市教育局", "department": CIV})
     assert r.status_code == 409 and r.json()["type"] == "urn:pingyi:problem:alias-taken"
     assert [a["alias"] for a in scoring.client.get("/v1/hotline/department-aliases").json()["items"]] == sorted(["市教育局", EDU])

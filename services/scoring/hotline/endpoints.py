@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
@@ -19,14 +19,20 @@ from services.scoring.hotline.schemas import (
     UnmatchedNameOut,
 )
 from services.scoring.models import DepartmentAlias
-from shared.pagination import Cursor, Limit, Page, paginate
-from shared.problems import problem_responses
+from shared.auth import Principal
+from shared.idempotency import IdempotencyDep
+from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, paginate
+from shared.problems import Problem, problem_responses
+from shared.security import require, require_department
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 
 SPOOL_BYTES = 8 << 20
 ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
+READ = [Depends(require("read"))]
+# Aliases decide whose complaints an order counts for: a person's call, not the importer's.
+Writer = Annotated[Principal, Depends(require("scoring:write"))]
 
 
 def summary_out(summary: service.ImportSummary) -> ImportSummaryOut:
@@ -45,6 +51,7 @@ def summary_out(summary: service.ImportSummary) -> ImportSummaryOut:
     response_model=ImportSummaryOut,
     responses=problem_responses(422),
     summary="Import work orders (the request body is the CSV or JSON Lines file)",
+    dependencies=[Depends(require("scoring:import"))],
 )
 async def import_work_orders(
     request: Request,
@@ -71,13 +78,19 @@ async def import_work_orders(
 
 
 @router.post("/department-aliases", status_code=201, response_model=AliasOut, responses=problem_responses(409, 422), summary="Map a hotline name to a department")
-def add_alias(data: AliasCreate, session: SessionDep) -> AliasOut:
+def add_alias(data: AliasCreate, session: SessionDep, idem: IdempotencyDep, principal: Writer) -> AliasOut:
+    # A department's credential maps names to its own department only.
+    require_department(principal, data.department.strip())
+    if (stored := idem.replay(session)) is not None:
+        return stored
     row = service.add_alias(session, data.alias, data.department)
+    body = AliasOut(alias=row.alias, department=row.department, created_at=row.created_at)
+    idem.record(session, 201, body)
     session.commit()
-    return AliasOut(alias=row.alias, department=row.department, created_at=row.created_at)
+    return body
 
 
-@router.get("/department-aliases", response_model=Page[AliasOut])
+@router.get("/department-aliases", response_model=Page[AliasOut], summary="Hotline names mapped to departments", dependencies=READ)
 def list_aliases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[AliasOut]:
     return paginate(
         session, select(DepartmentAlias), [DepartmentAlias.alias], limit=limit, cursor=cursor,
@@ -85,12 +98,27 @@ def list_aliases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) 
     )
 
 
-@router.get("/unmatched-departments", response_model=list[UnmatchedNameOut], summary="Names waiting for a person to map")
-def unmatched(session: SessionDep) -> list[UnmatchedNameOut]:
-    return [UnmatchedNameOut(**r) for r in service.unmatched_names(session)]
+@router.get("/unmatched-departments", response_model=Page[UnmatchedNameOut], summary="Names waiting for a person to map, most orders first",
+            dependencies=READ)
+def unmatched(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[UnmatchedNameOut]:
+    # Counted per name, not rows of a table: the page is cut from the sorted
+    # counts, resuming after the last (orders, name) returned.
+    rows = service.unmatched_names(session)
+    if cursor:
+        orders, name = decode_cursor(cursor, 2)
+        if not isinstance(orders, int) or not isinstance(name, str):
+            raise Problem(422, "invalid-cursor", "Invalid cursor 分页游标无效", "cursor is not one this API returned")
+        rows = [r for r in rows if (-r["orders"], r["name"]) > (-orders, name)]
+    page = rows[:limit]
+    more = len(rows) > limit
+    return Page[UnmatchedNameOut](
+        items=[UnmatchedNameOut(**r) for r in page],
+        next_cursor=encode_cursor([page[-1]["orders"], page[-1]["name"]]) if more else None,
+    )
 
 
-@router.get("/net-complaints", response_model=NetComplaintsReport, summary="群众净投诉量 per department, with every exclusion")
+@router.get("/net-complaints", response_model=NetComplaintsReport, summary="群众净投诉量 per department, with every exclusion",
+            dependencies=READ)
 def net_complaints(
     session: SessionDep,
     start: dt.datetime | None = Query(None, description="received at or after (ISO 8601; naive = UTC)"),
