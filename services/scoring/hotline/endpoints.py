@@ -103,7 +103,7 @@ def list_aliases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) 
 def unmatched(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[UnmatchedNameOut]:
     # Counted per name, not rows of a table: the page is cut from the sorted
     # counts, resuming after the last (orders, name) returned.
-    rows = service.unmatched_names(session)
+    rows = sorted(service.unmatched_names(session), key=lambda r: (-r["orders"], r["name"]))
     if cursor:
         orders, name = decode_cursor(cursor, 2)
         if not isinstance(orders, int) or not isinstance(name, str):
