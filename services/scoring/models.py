@@ -136,6 +136,26 @@ class WorkOrder(Base):
     row_digest: Mapped[str] = mapped_column(String(32))
 
 
+class WorkOrderDayCount(Base):
+    """How many work orders share one UTC day and the facts the net-complaint
+    metric groups by. The import keeps it in the same transaction as the orders
+    (a re-imported order moves from its old group to its new one), so the metric
+    reads these few rows instead of every order."""
+
+    __tablename__ = "work_order_day_counts"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    final_department: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    valid: Mapped[bool] = mapped_column(primary_key=True)
+    duplicate: Mapped[bool] = mapped_column(primary_key=True)
+    unfounded: Mapped[bool] = mapped_column(primary_key=True)
+    # md5 of returned_by, "" when no unit returned the order: keeps the key short.
+    returned_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    returned_by: Mapped[str] = mapped_column(String(1000))
+    orders: Mapped[int] = mapped_column(Integer)
+
+
 class DepartmentAlias(Base):
     """A name the hotline uses (市教育局) for a department (淄博市教育局)."""
 

@@ -202,3 +202,42 @@ def test_net_complaints_count_every_exclusion_and_redispatch():
 def test_net_plus_exclusions_equal_orders_received(orders):
     for entry in net_complaints(orders).values():
         assert entry.net + sum(entry.excluded.values()) == entry.received
+
+
+WRITTEN = {"市教育局": EDU, EDU: EDU, "市民政局": CIV, CIV: CIV, PLAN: PLAN}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["consultation", "help", "complaint", "report", "suggestion"]),
+            st.sampled_from([*WRITTEN, "无名单位", ""]),
+            st.booleans(),
+            st.booleans(),
+            st.booleans(),
+            st.lists(st.sampled_from([*WRITTEN, "无名单位"]), max_size=3),
+            st.integers(min_value=1, max_value=5),
+        )
+    )
+)
+def test_counted_groups_give_what_counting_each_order_gives(groups):
+    """Groups as the day counts keep them (names as written, counts) against the
+    same orders one by one through the per-order rules."""
+    from services.scoring.domain.complaints import net_complaints_from_counts
+
+    canonical = WRITTEN.get
+    grouped = [(final, kind, valid, duplicate, unfounded, n) for kind, final, valid, duplicate, unfounded, _, n in groups]
+    returns = [(final, "|".join(returned), n) for _, final, *_, returned, n in groups if returned]
+    counted, unmatched = net_complaints_from_counts(grouped, returns, canonical)
+    orders = [
+        WorkOrderFacts(kind, canonical(final), valid, "GD1" if duplicate else None, unfounded, tuple(d for r in returned if (d := canonical(r))))
+        for kind, final, valid, duplicate, unfounded, returned, n in groups
+        for _ in range(n)
+    ]
+    expected = net_complaints(orders)
+    assert {d: (c.received, c.net, c.excluded) for d, c in counted.items()} == {d: (c.received, c.net, c.excluded) for d, c in expected.items()}
+    expected_unmatched: dict[str, int] = {}
+    for _, final, *_, n in groups:
+        if canonical(final) is None:
+            expected_unmatched[final] = expected_unmatched.get(final, 0) + n
+    assert unmatched == expected_unmatched

@@ -11,7 +11,7 @@ with another department, records it as `redispatched_away`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,3 +106,50 @@ def net_complaints(orders: Iterable[WorkOrderFacts]) -> dict[str, NetComplaints]
                 entry.received += 1
                 entry.excluded["redispatched_away"] += 1
     return by_department
+
+
+def net_complaints_from_counts(
+    groups: Iterable[tuple[str, RequestType, bool, bool, bool, int]],
+    returns: Iterable[tuple[str, str, int]],
+    canonical: Callable[[str], str | None],
+) -> tuple[dict[str, NetComplaints], dict[str, int]]:
+    """The same figures as `net_complaints()`, from counted groups of orders.
+
+    `groups`: (final responsible unit as written, request type, valid, merged
+    duplicate, unfounded, orders). `returns`: (final unit as written, the units
+    that returned the order joined by "|", orders). `canonical` maps a written
+    name to its department, or None when nothing maps it. A group may come more
+    than once (from different days or sources): counts add up. Returns the
+    figures per department and the orders whose final unit maps to no
+    department, by name."""
+    result: dict[str, NetComplaints] = {}
+    unmatched: dict[str, int] = {}
+
+    def entry(department: str) -> NetComplaints:
+        if department not in result:
+            result[department] = NetComplaints(department)
+        return result[department]
+
+    for name, kind, valid, duplicate, unfounded, n in groups:
+        if not n:
+            continue
+        department = canonical(name)
+        if department is None:
+            unmatched[name] = unmatched.get(name, 0) + n
+            continue
+        reason = classify(WorkOrderFacts(kind, department, valid, "duplicate" if duplicate else None, unfounded))
+        e = entry(department)
+        e.received += n
+        if reason is None:
+            e.net += n
+        else:
+            e.excluded[reason] += n
+    for final_name, returned, n in returns:
+        if not n or not returned:
+            continue
+        final = canonical(final_name)
+        for department in {canonical(r) for r in returned.split("|")} - {final, None}:
+            e = entry(department)
+            e.received += n
+            e.excluded["redispatched_away"] += n
+    return result, unmatched
