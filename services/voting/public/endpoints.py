@@ -1,8 +1,30 @@
+"""Public online vote routes.
+
+Administration (create, move the schedule, tally) needs `voting:admin`; reading a
+poll, its turnout, a ballot paper and voting need no credential. Public reads are
+limited per client address (`public_read`); a vote per client address
+(`public_vote_ip`) and per identity (`public_vote_identity`, keyed by the
+identity's keyed hash, never the identity itself).
+
+A vote is checked here (identity hash, limits, choices against the poll's shape,
+cached in the process: options and max_choices never change) and handed to the
+process's group-commit writer (`writer.VoteWriter`); the 201 is sent only after
+the batch holding it has committed.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+import asyncio
+import threading
+from contextlib import asynccontextmanager
+from typing import Annotated
 
-from services.voting.domain.public import FixedWindowLimiter, identity_hash
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from limits.storage import MemoryStorage
+from starlette.concurrency import run_in_threadpool
+
+from services.voting.domain.public import identity_hash
+from services.voting.models import PublicPoll
 from services.voting.public import service
 from services.voting.public.schemas import (
     BallotPaper,
@@ -14,96 +36,154 @@ from services.voting.public.schemas import (
     PublicVoteCast,
     Turnout,
 )
+from services.voting.public.writer import VoteWriter
+from shared.auth import Principal
 from shared.caching import NOT_MODIFIED_RESPONSE, conditional_json
 from shared.events import utcnow
-from shared.problems import Problem, problem_response, problem_responses
+from shared.idempotency import IdempotencyDep
+from shared.problems import Problem, not_found, problem_responses
+from shared.ratelimit import Verdict, client_address, enforce, rate_limit
+from shared.security import require
 from shared.service import SessionDep
 
-router = APIRouter(prefix="/v1/public-polls", tags=["public online vote"])
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    # Shutdown: write every vote still queued before the process ends.
+    writer = getattr(app.state, "public_vote_writer", None)
+    if writer is not None:
+        del app.state.public_vote_writer  # a later start of the same app gets a new one
+        await asyncio.to_thread(writer.close)
 
 
-def _limiters(request: Request) -> tuple[FixedWindowLimiter, FixedWindowLimiter]:
-    state = request.app.state
-    if not hasattr(state, "public_vote_limiters"):
-        settings = state.settings
-        state.public_vote_limiters = (FixedWindowLimiter(settings.public_vote_identity_limit),
-                                      FixedWindowLimiter(settings.public_vote_ip_limit))
-    return state.public_vote_limiters
+router = APIRouter(prefix="/v1/public-polls", tags=["public online vote"], lifespan=_lifespan)
+
+Admin = Annotated[Principal, Depends(require("voting:admin"))]
+PUBLIC_READ = [Depends(rate_limit("public_read"))]
+
+_writer_lock = threading.Lock()
+_SHAPES_MAX = 10_000
 
 
-def _rate_limited(request: Request, voter_hash: str) -> Response | None:
-    by_identity, by_ip = _limiters(request)
-    ip = request.client.host if request.client else "unknown"
-    for limiter, key, what in ((by_ip, ip, "address"), (by_identity, voter_hash, "identity")):
-        wait = limiter.hit(key)
-        if wait is not None:
-            problem = Problem(429, "rate-limited", "Too many requests 请求过于频繁",
-                              f"too many requests from this {what}; try again later", limit=limiter.limit, per_seconds=int(limiter.window))
-            return problem_response(problem, request, headers={"Retry-After": str(max(1, int(wait + 0.999)))})
-    return None
+def vote_writer(app: FastAPI) -> VoteWriter:
+    """The process's vote writer for this app, started on first use."""
+    writer = getattr(app.state, "public_vote_writer", None)
+    if writer is None:
+        with _writer_lock:
+            writer = getattr(app.state, "public_vote_writer", None)
+            if writer is None:
+                settings = app.state.settings
+                counter = getattr(app.state, "votes_cast", None)
+                writer = VoteWriter(
+                    app.state.runtime.db, max_batch=settings.public_vote_batch_max, max_queue=settings.public_vote_queue_max,
+                    on_recorded=(lambda n: counter.labels("public_vote").inc(n)) if counter is not None else None,
+                )
+                app.state.public_vote_writer = writer
+    return writer
+
+
+def _load_shape(app: FastAPI, poll_id: str) -> service.PollShape:
+    with app.state.runtime.db.read_sessionmaker() as session:
+        poll = session.get(PublicPoll, poll_id)
+        if poll is None:
+            raise not_found("public poll", poll_id)
+        return service.PollShape.of(poll)
+
+
+async def poll_shape(app: FastAPI, poll_id: str) -> service.PollShape:
+    shapes: dict[str, service.PollShape] | None = getattr(app.state, "public_poll_shapes", None)
+    if shapes is None:
+        shapes = app.state.public_poll_shapes = {}
+    shape = shapes.get(poll_id)
+    if shape is None:
+        shape = await run_in_threadpool(_load_shape, app, poll_id)
+        if len(shapes) >= _SHAPES_MAX:
+            shapes.clear()
+        shapes[poll_id] = shape
+    return shape
 
 
 def _hash(request: Request, identity: str) -> str:
     return identity_hash(request.app.state.settings.identity_hash_key, identity)
 
 
+def _vote_limits(request: Request, voter_hash: str) -> Verdict:
+    by_ip = enforce(request, None, "public_vote_ip", client_address(request))
+    by_identity = enforce(request, None, "public_vote_identity", voter_hash)
+    return min(by_ip, by_identity, key=lambda v: (v.remaining, -v.reset_after))
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PublicPollOut,
-             summary="Schedule a public online vote", responses=problem_responses(404, 422))
-def create_poll(data: PublicPollCreate, session: SessionDep) -> PublicPollOut:
+             summary="Schedule a public online vote", responses=problem_responses(404, 409, 422))
+def create_poll(data: PublicPollCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     poll = service.create_poll(session, data)
+    body = service.poll_out(session, poll)
+    idem.record(session, 201, body)
     session.commit()
-    return service.poll_out(session, poll)
+    return body
 
 
 @router.get("/{poll_id}", response_model=PublicPollOut, summary="The poll; results only once tallied",
-            responses=problem_responses(404))
+            responses=problem_responses(404), dependencies=PUBLIC_READ)
 def get_poll(poll_id: str, session: SessionDep) -> PublicPollOut:
     return service.poll_out(session, service.get_poll(session, poll_id))
 
 
 @router.patch("/{poll_id}/schedule", response_model=PublicPollOut, summary="Move the scheduled open or close",
               responses=problem_responses(404, 409, 422))
-def reschedule(poll_id: str, data: PublicPollSchedule, session: SessionDep) -> PublicPollOut:
+def reschedule(poll_id: str, data: PublicPollSchedule, session: SessionDep, principal: Admin) -> PublicPollOut:
     poll = service.reschedule(session, service.get_poll(session, poll_id, lock="update"), data)
     session.commit()
     return service.poll_out(session, poll)
 
 
 @router.get("/{poll_id}/turnout", response_model=Turnout, summary="Live turnout (conditional GET: ETag / 304)",
-            responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE})
+            responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE}, dependencies=PUBLIC_READ)
 def get_turnout(poll_id: str, request: Request, session: SessionDep) -> Response:
     poll = service.get_poll(session, poll_id)
     return conditional_json(request, service.turnout(session, poll, utcnow()), max_age=2)
 
 
 @router.post("/{poll_id}/ballot-papers", response_model=BallotPaper,
-             summary="The options in this voter's own random order", responses=problem_responses(404, 409, 422, 429))
-def ballot_paper(poll_id: str, data: IdentityIn, request: Request, session: SessionDep):
+             summary="The options in this voter's own random order", responses=problem_responses(404, 422),
+             dependencies=PUBLIC_READ)
+async def ballot_paper(poll_id: str, data: IdentityIn, request: Request) -> BallotPaper:
     voter_hash = _hash(request, data.identity)
-    limited = _rate_limited(request, voter_hash)
-    if limited is not None:
-        return limited
-    poll = service.get_poll(session, poll_id)
-    return service.ballot_paper(poll, voter_hash)
+    return service.ballot_paper(await poll_shape(request.app, poll_id), voter_hash)
 
 
 @router.post("/{poll_id}/votes", status_code=status.HTTP_201_CREATED, response_model=PublicVoteAccepted,
-             summary="Cast one identity's vote", responses=problem_responses(404, 409, 422, 429))
-def cast_vote(poll_id: str, data: PublicVoteCast, request: Request, session: SessionDep):
+             summary="Cast one identity's vote (201 once it is committed)",
+             responses=problem_responses(404, 409, 422, 503))
+async def cast_vote(poll_id: str, data: PublicVoteCast, request: Request, response: Response) -> PublicVoteAccepted:
+    app = request.app
+    cast_at = utcnow()
     voter_hash = _hash(request, data.identity)
-    limited = _rate_limited(request, voter_hash)
-    if limited is not None:
-        return limited
-    poll = service.get_poll(session, poll_id, lock="key_share")
-    service.cast(session, poll, voter_hash, data.choices, utcnow())
-    session.commit()
-    request.app.state.votes_cast.labels("public_vote").inc()
+    if isinstance(app.state.rate_limiter.storage, MemoryStorage):
+        verdict = _vote_limits(request, voter_hash)
+    else:  # a network store (Redis): keep the event loop free while it answers
+        verdict = await run_in_threadpool(_vote_limits, request, voter_hash)
+    shape = await poll_shape(app, poll_id)
+    service.check_choices(shape, data.choices)
+    recorded = vote_writer(app).submit(service.VoteIn(poll_id, voter_hash, list(data.choices), cast_at))
+    wait = app.state.settings.public_vote_wait_seconds
+    try:
+        # Shielded: a request that stops waiting does not take its vote out of a batch.
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(recorded)), wait)
+    except TimeoutError:
+        raise Problem(503, "vote-outcome-unknown", "Vote pending 投票结果未知，请重试",
+                      f"the vote was not confirmed within {wait:g} s; it may still be recorded: a retry answers "
+                      "identity-already-voted if it was", headers={"Retry-After": "1"}) from None
+    response.headers.update(verdict.headers())
     return PublicVoteAccepted(poll_id=poll_id)
 
 
 @router.post("/{poll_id}/tally", response_model=PublicPollOut,
              summary="After the close: count, publish the result, announce ballot.closed", responses=problem_responses(404, 409))
-def tally(poll_id: str, session: SessionDep) -> PublicPollOut:
+def tally(poll_id: str, session: SessionDep, principal: Admin) -> PublicPollOut:
     now = utcnow()
     poll = service.tally(session, service.get_poll(session, poll_id, lock="update"), now)
     session.commit()

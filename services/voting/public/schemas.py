@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.voting.ballots.schemas import OptionCount
 
@@ -12,26 +12,25 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A department's name: 1 to 200 characters, not only spaces.
+OptionName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+# A verified identity (phone or ID number) as typed: spaces are ignored and letters compared upper-case.
+Identity = Annotated[str, StringConstraints(min_length=4, max_length=64, pattern=r"\S")]
+
+
 class PublicPollCreate(StrictModel):
     """An online public vote on candidate departments; `meeting_id`: the meeting whose
-    competitive selection it feeds."""
+    competitive selection it feeds. Options must be distinct (`duplicate-options`)."""
 
-    meeting_id: str
+    meeting_id: str = Field(min_length=1, max_length=100)
     title: str | None = Field(None, max_length=500)
     evaluation_year: int = Field(ge=2000, le=2100)
     plan_id: str | None = Field(None, max_length=100)
     batch: int | None = Field(None, ge=1, le=12)
-    options: list[str] = Field(min_length=2, max_length=200)
+    options: list[OptionName] = Field(min_length=2, max_length=200, json_schema_extra={"uniqueItems": True})
     max_choices: int = Field(ge=1, le=100)
     opens_at: AwareDatetime
     closes_at: AwareDatetime
-
-    @field_validator("options")
-    @classmethod
-    def _distinct(cls, options: list[str]) -> list[str]:
-        if any(not o.strip() or len(o) > 200 for o in options) or len(set(options)) != len(options):
-            raise ValueError("options are distinct department names of 1 to 200 characters")
-        return options
 
     @model_validator(mode="after")
     def _consistent(self) -> PublicPollCreate:
@@ -50,11 +49,12 @@ class PublicPollSchedule(StrictModel):
 
 
 class IdentityIn(StrictModel):
-    identity: str = Field(min_length=4, max_length=64, description="the verified identity (phone or ID number); only its keyed hash is kept")
+    identity: Identity = Field(description="the verified identity (phone or ID number); only its keyed hash is kept")
 
 
 class PublicVoteCast(IdentityIn):
-    choices: list[str] = Field(min_length=1, max_length=100)
+    choices: list[OptionName] = Field(min_length=1, max_length=100, json_schema_extra={"uniqueItems": True},
+                                      description="distinct options (`duplicate-choices`), at most the poll's max_choices")
 
 
 class BallotPaper(BaseModel):

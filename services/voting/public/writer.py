@@ -1,0 +1,147 @@
+"""Group commit for the public vote: requests put checked votes on an in-process
+queue; one writer thread takes whatever is waiting (up to `max_batch`), writes it
+in one transaction (`service.record_votes`) and only after the commit resolves each
+request's future: None for a recorded vote, or the refusal it gets.
+
+- Nothing is acknowledged before it is durably committed; a batch that fails is
+  rolled back whole and every vote in it is answered with `vote-not-recorded` (503):
+  no 201 for it, no half-written batch.
+- The queue is bounded: beyond `max_queue` waiting votes a new one is refused
+  (`vote-queue-full`, 503 with Retry-After), never dropped silently.
+- `close()` stops taking votes and writes everything already queued before the
+  thread ends (the service's shutdown calls it).
+
+Batches form by themselves: while one commits, the next requests queue up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+import structlog
+from sqlalchemy.orm import Session
+
+from services.voting.public.service import VoteIn, record_votes
+from shared.db import Database
+from shared.problems import Problem
+
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER = {"Retry-After": "1"}
+
+
+def queue_full(limit: int) -> Problem:
+    return Problem(503, "vote-queue-full", "Too busy 投票繁忙，请稍后重试",
+                   f"{limit} votes are waiting to be written; nothing was recorded, retry shortly", headers=RETRY_AFTER)
+
+
+def writer_stopped() -> Problem:
+    return Problem(503, "vote-writer-stopped", "Shutting down 服务正在停止",
+                   "this process is stopping and takes no more votes; nothing was recorded, retry", headers=RETRY_AFTER)
+
+
+def not_recorded() -> Problem:
+    return Problem(503, "vote-not-recorded", "Vote not recorded 投票未记录，请重试",
+                   "the vote could not be written and nothing was recorded; retry (a retry of a vote that was in "
+                   "fact recorded answers identity-already-voted)", headers=RETRY_AFTER)
+
+
+Write = Callable[[Session, Sequence[VoteIn]], list[Problem | None]]
+
+
+class VoteWriter:
+    def __init__(self, db: Database, *, max_batch: int = 500, max_queue: int = 20_000,
+                 on_recorded: Callable[[int], None] | None = None, write: Write = record_votes) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self.on_recorded = on_recorded
+        self.write = write
+        self._pending: deque[tuple[VoteIn, Future]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        # Figures for the benchmark and logs.
+        self.batches = 0
+        self.recorded = 0
+        self.largest_batch = 0
+
+    def submit(self, vote: VoteIn) -> Future:
+        """Queue a vote; the future resolves after its batch commits (or fails)."""
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise writer_stopped()
+            if len(self._pending) >= self.max_queue:
+                raise queue_full(self.max_queue)
+            self._pending.append((vote, future))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="public-vote-writer", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return future
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+    def close(self, timeout: float = 60) -> None:
+        """Take no more votes; write what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._cond:  # only if the thread could not finish: answer, never leave a request waiting
+            left = list(self._pending)
+            self._pending.clear()
+        for _, future in left:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(not_recorded())
+        if left:
+            log.error("public_vote_writer_stopped_with_votes_waiting", votes=len(left))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                taken = [self._pending.popleft() for _ in range(min(len(self._pending), self.max_batch))]
+            # A vote whose requester cancelled before it was taken is not written.
+            batch = [(vote, future) for vote, future in taken if future.set_running_or_notify_cancel()]
+            if batch:
+                self._write_batch(batch)
+
+    def _write_batch(self, batch: list[tuple[VoteIn, Future]]) -> None:
+        try:
+            with self.db.sessionmaker() as session:
+                outcomes = self.write(session, [vote for vote, _ in batch])
+                if len(outcomes) != len(batch):
+                    raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} votes")
+                session.commit()
+        except Exception as exc:  # the whole batch rolled back: nobody gets a 201
+            log.error("public_vote_batch_failed", votes=len(batch), error=repr(exc))
+            for _, future in batch:
+                future.set_exception(not_recorded())
+            return
+        recorded = 0
+        for (_, future), outcome in zip(batch, outcomes):
+            if outcome is None:
+                recorded += 1
+                future.set_result(None)
+            else:
+                future.set_exception(outcome)
+        self.batches += 1
+        self.recorded += recorded
+        self.largest_batch = max(self.largest_batch, len(batch))
+        if recorded and self.on_recorded is not None:
+            try:
+                self.on_recorded(recorded)
+            except Exception as exc:  # a metric must not fail votes already committed
+                log.warning("public_vote_metric_failed", error=repr(exc))
