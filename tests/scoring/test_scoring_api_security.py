@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from shared.events import Topic
 from tests.conftest import BACKENDS, ServiceHarness, create_app_for, settings_for
-from tests.scoring.test_scoring_composite import CIV, EDU, HOUSE, PLAN, YEAR, create_plan
+from tests.scoring.test_scoring_composite import CIV, EDU, HOUSE, PLAN, YEAR, create_plan, poll_closed
+from tests.scoring.test_scoring_composite import deliver as deliver_poll
 from tests.scoring.test_scoring_hotline import csv_text, order
 from tests.scoring.test_scoring_satisfaction import BASICALLY, SATISFIED, UNSATISFIED, ballot_closed, deliver
 
@@ -299,7 +300,11 @@ def test_the_ranking_answers_304_until_a_recomputation_changes_it(scoring):
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert changed.json()["inputs"]["figures"]["public"] == {HOUSE: 500}
     assert changed.json()["id"] == computations(scoring, pid)[-1]["id"]
-    assert len(scoring.outbox(Topic.SCORE_COMPUTED.value)) == 2
+    # So is one a closed poll's event caused (the consumer's transaction, not a request).
+    deliver_poll(scoring, poll_closed(pid, "npc_deputies", {CIV: 9}))
+    polled = scoring.client.get(url, headers={"If-None-Match": changed.headers["etag"]})
+    assert polled.status_code == 200 and polled.json()["inputs"]["figures"]["npc_deputies"] == {CIV: 9}
+    assert len(scoring.outbox(Topic.SCORE_COMPUTED.value)) == 3
 
 
 # --- rate limits ---------------------------------------------------------------------------
