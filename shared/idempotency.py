@@ -133,7 +133,9 @@ async def idempotency(
     except ValueError:
         pass
     principal = getattr(request.state, "principal_name", None) or "anonymous"
-    digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body).hexdigest()
+    # The query is part of the request: the same key with other parameters is another request.
+    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    digest = hashlib.sha256(request.method.encode() + b" " + target.encode() + b"\n" + body).hexdigest()
     models = getattr(request.app.state, "security_models", None)
     return Idempotency(key=key, principal=principal, method=request.method, path=request.url.path, request_hash=digest,
                        model=models.idempotency_key if models is not None else None)
