@@ -17,6 +17,7 @@ from services.voting.selection.endpoints import router as selection_router
 from services.voting.selection.service import handle_score_computed
 from services.voting.models import SECURITY_MODELS, Ballot, InboxMessage, OutboxMessage
 from services.voting.settings import VotingSettings
+from shared.caching import ResponseCache
 from shared.db import Database
 from shared.events import Topic
 from shared.service import ServiceRuntime, create_service_app
@@ -51,4 +52,6 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
         extra_metrics=[open_ballots_metric],
     )
     app.state.votes_cast = app.state.metrics.counter("pingyi_votes_cast", "Votes accepted", ["kind"])
+    # Ballot status as members' devices poll it, dropped when a change to the ballot commits.
+    app.state.ballot_cache = ResponseCache(ttl=1.0)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
+from shared.auth import create_api_key, issue_member_token
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
@@ -66,8 +67,31 @@ def get_ballot(client: TestClient, ballot_id: str) -> dict:
     return resp.json()
 
 
-def cast(client: TestClient, ballot_id: str, member_id: str, choice: str):
-    return client.post(f"/v1/ballots/{ballot_id}/votes", json={"member_id": member_id, "choice": choice})
+def member_headers(client: TestClient, member_id: str, meeting_id: str, *, clerk: bool = False) -> dict[str, str]:
+    """A member token for `member_id` on `meeting_id`, as the clerk's system would issue it."""
+    scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+    token = issue_member_token(client.app.state.settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id,
+                               scopes=scopes)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def meeting_of(client: TestClient, ballot_id: str) -> str:
+    resp = client.get(f"/v1/ballots/{ballot_id}")
+    return resp.json()["meeting_id"] if resp.status_code == 200 else "no-such-meeting"
+
+
+def vote(client: TestClient, ballot_id: str, body: dict, *, headers: dict[str, str] | None = None):
+    """POST a vote as its member does: with their own token for the ballot's meeting."""
+    headers = headers or member_headers(client, body["member_id"], meeting_of(client, ballot_id))
+    return client.post(f"/v1/ballots/{ballot_id}/votes", json=body, headers=headers)
+
+
+def cast(client: TestClient, ballot_id: str, member_id: str, choice: str | None, **kwargs):
+    return vote(client, ballot_id, {"member_id": member_id, "choice": choice}, **kwargs)
+
+
+def mark(client: TestClient, ballot_id: str, member_id: str, marks: list[str], **kwargs):
+    return vote(client, ballot_id, {"member_id": member_id, "marks": marks}, **kwargs)
 
 
 def open_meeting_ballot(client: TestClient, *, members: int = 4, present: int | None = None, **ballot_fields) -> tuple[dict, dict]:
@@ -112,6 +136,10 @@ def committed_voting(url: str) -> Iterator[CommittedVoting]:
     app = create_app_for("voting", settings_for("voting", db.url), db)
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
+            with db.session() as session:  # the client acts as the operator, as the harness's does
+                key = create_api_key(session, app.state.security_models.api_key, name="voting-operator",
+                                     scopes=["voting:admin", "read"])
+            client.headers.update({"Authorization": f"Bearer {key}"})
             yield CommittedVoting(app, client, db)
     finally:
         db.dispose()

@@ -311,7 +311,7 @@ def test_agenda_items_in_order_with_their_kind(voting):
         resp = voting.client.post(f"/v1/meetings/{meeting['id']}/agenda", json=body)
         assert resp.status_code == 201, resp.text
         created.append(resp.json())
-    agenda = voting.client.get(f"/v1/meetings/{meeting['id']}/agenda").json()
+    agenda = voting.client.get(f"/v1/meetings/{meeting['id']}/agenda").json()["items"]
     assert [(a["position"], a["kind"], a["title"]) for a in agenda] == [(i + 1, b["kind"], b["title"]) for i, b in enumerate(items)]
     # A satisfaction ballot takes department and year from its agenda item.
     check_in(voting.client, meeting["id"], member_ids(3))

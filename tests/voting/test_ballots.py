@@ -7,7 +7,7 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from services.voting.models import BallotParticipation, BallotVote, OutboxMessage
 from shared.events import BallotClosed, Envelope
@@ -77,7 +77,7 @@ def test_unknown_ballot_is_404(voting):
         voting.client.get("/v1/ballots/no-such-ballot"),
         voting.client.post("/v1/ballots/no-such-ballot/open"),
         voting.client.post("/v1/ballots/no-such-ballot/close"),
-        voting.client.post("/v1/ballots/no-such-ballot/votes", json={"member_id": "m01", "choice": "satisfied"}),
+        cast(voting.client, "no-such-ballot", "m01", "satisfied"),
         voting.client.get("/v1/ballots/no-such-ballot/receipts/abc"),
     ):
         body = assert_problem(resp, 404, "not-found")
@@ -200,10 +200,7 @@ def test_member_who_checked_out_cannot_vote(voting):
 @pytest.mark.parametrize("choice", ["very_satisfied", "满意", "", None])
 def test_unknown_grade_is_refused_and_nothing_recorded(voting, choice):
     _, ballot = open_meeting_ballot(voting.client, members=4)
-    body = assert_problem(
-        voting.client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m01", "choice": choice}),
-        422, "validation-error",
-    )
+    body = assert_problem(cast(voting.client, ballot["id"], "m01", choice), 422, "validation-error")
     assert [e["field"] for e in body["errors"]] == ["choice"]
     assert get_ballot(voting.client, ballot["id"])["votes_cast"] == 0
     assert vote_rows(voting, ballot["id"]) == 0 and participation_rows(voting, ballot["id"]) == 0
@@ -471,3 +468,55 @@ def test_concurrent_closes_announce_once(backend, fresh_database_url):
 def outbox_rows(v) -> list:
     with v.db.session() as session:
         return list(session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "ballot.closed")))
+
+
+def test_nothing_in_the_vote_rows_joins_an_audit_entry_to_a_choice(voting):
+    """Each cast is audited with its member and time, in order. The vote rows must
+    carry nothing that follows that order: not their length while sealed, not their
+    ids or (SQLite) rowids once readable."""
+    _, ballot = open_meeting_ballot(voting.client, members=6)
+    order = [("m01", "satisfied"), ("m02", "basically_satisfied"), ("m03", "unsatisfied"),
+             ("m04", "satisfied"), ("m05", "unsatisfied"), ("m06", "basically_satisfied")]
+    receipts = [cast(voting.client, ballot["id"], m, c).json()["receipt_code"] for m, c in order]
+    rowid = "rowid" if voting.backend == "sqlite" else "NULL"
+    with voting.db.session() as session:
+        sealed = session.execute(text(f"SELECT id, {rowid} AS r, sealed FROM ballot_votes WHERE ballot_id = :b"),
+                                 {"b": ballot["id"]}).all()
+    # A choice does not show through the length of its sealed text.
+    assert len({len(row.sealed) for row in sealed}) == 1
+
+    assert voting.client.post(f"/v1/ballots/{ballot['id']}/close").status_code == 200
+    with voting.db.session() as session:
+        readable = session.execute(text(f"SELECT id, {rowid} AS r, choice FROM ballot_votes WHERE ballot_id = :b"),
+                                   {"b": ballot["id"]}).all()
+    assert sorted(row.choice for row in readable) == sorted(c for _, c in order)
+    # Written anew by the close, in random order: no id of the casting remains, and the
+    # (SQLite) rowids are handed out again in that random order.
+    assert not {row.id for row in readable} & {row.id for row in sealed}
+
+    entries = voting.client.get("/v1/admin/audit-log", params={"limit": 100}).json()["items"]
+    casts = [e for e in entries if e["action"] == "POST /v1/ballots/{ballot_id}/votes"]
+    assert [e["actor"] for e in casts] == [f"member:{m}" for m, _ in order]
+    flat = repr(entries)
+    for code in ("basically_satisfied", "unsatisfied", "'satisfied'", *receipts):
+        assert code not in flat
+
+
+def test_sealed_votes_have_one_length_per_ballot_whatever_is_marked(voting):
+    meeting = create_meeting(voting.client, members=4)
+    check_in(voting.client, meeting["id"], member_ids(4))
+    ballot = voting.client.post(f"/v1/meetings/{meeting['id']}/resolution-ballots", json={
+        "title": "人事任免", "questions": [{"text": "任命甲"}, {"text": "任命乙"}, {"text": "任命丙"}]}).json()
+    open_ballot(voting.client, ballot["id"])
+    q = [x["id"] for x in ballot["questions"]]
+    for member, answers in (("m01", {q[0]: "yes"}), ("m02", {q[0]: "abstain", q[1]: "abstain", q[2]: "abstain"}),
+                            ("m03", {q[1]: "no"})):
+        resp = voting.client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": member, "answers": answers},
+                                  headers=voting.member_token(member, meeting["id"]))
+        assert resp.status_code == 201, resp.text
+    with voting.db.session() as session:
+        lengths = session.scalars(select(voting.models.BallotVote.sealed).where(voting.models.BallotVote.ballot_id == ballot["id"])).all()
+    assert len(lengths) == 3 and len({len(s) for s in lengths}) == 1
+    closed = voting.client.post(f"/v1/ballots/{ballot['id']}/close").json()
+    assert [{r["code"]: r["votes"] for r in question["results"]} for question in closed["questions"]] == [
+        {"yes": 1, "no": 0, "abstain": 1}, {"yes": 0, "no": 1, "abstain": 1}, {"yes": 0, "no": 0, "abstain": 1}]

@@ -7,7 +7,7 @@ import pytest
 
 from shared.events import BallotClosed, Envelope
 
-from ._support import assert_problem, create_meeting, get_ballot
+from ._support import assert_problem, count_rows, create_meeting, get_ballot, mark
 
 DEPTS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会"]
 A, B, C, D = DEPTS
@@ -26,7 +26,8 @@ def poll(voting, *, voters: int = 5, max_choices: int = 2, constituency: str = "
 
 
 def choose(voting, poll_id: str, voter: str, marks: list[str]):
-    return voting.client.post(f"/v1/ballots/{poll_id}/votes", json={"member_id": voter, "marks": marks})
+    """A voter of the poll casts with their own member token for the poll's meeting."""
+    return mark(voting.client, poll_id, voter, marks)
 
 
 def test_poll_runs_without_a_sitting_and_announces_counts(voting):
@@ -73,9 +74,12 @@ def test_bad_poll_definitions(voting):
     meeting = create_meeting(voting.client, members=3)
     base = {"meeting_id": meeting["id"], "constituency": "npc_deputies", "evaluation_year": 2022, "departments": DEPTS,
             "max_choices": 2, "voters": [{"voter_id": "d1", "name": "甲"}]}
-    for change in ({"constituency": "public"}, {"max_choices": 5}, {"departments": [A, A]},
-                   {"voters": [{"voter_id": "d1", "name": "甲"}, {"voter_id": "d1", "name": "乙"}]}):
+    for change in ({"constituency": "public"}, {"departments": [A, A]}, {"departments": [A, "  "]}):
         assert_problem(voting.client.post("/v1/nomination-polls", json=base | change), 422, "validation-error")
+    # Rules across fields or entries (no schema can say them) are inconsistent requests.
+    for change in ({"max_choices": 5}, {"voters": [{"voter_id": "d1", "name": "甲"}, {"voter_id": "d1", "name": "乙"}]}):
+        assert_problem(voting.client.post("/v1/nomination-polls", json=base | change), 422, "inconsistent-request")
+    assert count_rows(voting.db, voting.models.Ballot) == 0
     assert_problem(voting.client.post("/v1/nomination-polls", json=base | {"meeting_id": "nope"}), 404, "not-found")
 
 

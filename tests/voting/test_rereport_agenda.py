@@ -17,6 +17,7 @@ from shared.inbox import HandleOutcome, handle_once
 from ._support import (
     Background,
     assert_problem,
+    cast,
     check_in,
     committed_voting,
     count_rows,
@@ -51,7 +52,8 @@ def deliver(voting, envelope: Envelope) -> str:
 def agenda(voting, meeting: dict) -> list[dict]:
     resp = voting.client.get(f"/v1/meetings/{meeting['id']}/agenda")
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    assert resp.json()["next_cursor"] is None
+    return resp.json()["items"]
 
 
 def assert_rereport_item(item: dict, *, department: str = DEPARTMENT, year: int = 2021, vote_round: int = 2) -> None:
@@ -178,7 +180,7 @@ def test_revote_ballot_takes_its_subject_from_the_agenda_item(voting):
     check_in(voting.client, nxt["id"], member_ids(4))
     open_ballot(voting.client, ballot["id"])
     for member in member_ids(4):
-        assert voting.client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": member, "choice": "satisfied"}).status_code == 201
+        assert cast(voting.client, ballot["id"], member, "satisfied").status_code == 201
     assert voting.client.post(f"/v1/ballots/{ballot['id']}/close").status_code == 200
     (row,) = voting.outbox("ballot.closed")
     payload = Envelope.model_validate_json(row.body).payload
@@ -191,7 +193,7 @@ def test_revote_ballot_takes_its_subject_from_the_agenda_item(voting):
 def _agenda_of(v, meeting_id: str) -> list[dict]:
     resp = v.client.get(f"/v1/meetings/{meeting_id}/agenda")
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    return resp.json()["items"]
 
 
 def test_event_arriving_while_the_next_meeting_is_being_created(backend, fresh_database_url):

@@ -7,7 +7,7 @@ import pytest
 
 from shared.events import BallotClosed, Envelope
 
-from ._support import assert_problem, check_in, create_meeting, get_ballot, member_ids, open_ballot
+from ._support import assert_problem, check_in, create_meeting, get_ballot, member_ids, open_ballot, vote
 
 APPOINTMENTS = ["任命张三为市发展和改革委员会主任", "任命李四为市教育局局长"]
 
@@ -22,7 +22,7 @@ def resolution_ballot(voting, *, members: int, present: int, questions=APPOINTME
 
 
 def answer(voting, ballot_id: str, member: str, answers: dict):
-    return voting.client.post(f"/v1/ballots/{ballot_id}/votes", json={"member_id": member, "answers": answers})
+    return vote(voting.client, ballot_id, {"member_id": member, "answers": answers})
 
 
 def vote_all(voting, ballot: dict, per_question: list[list[str | None]]) -> None:
@@ -115,8 +115,7 @@ def test_refused_answers_record_nothing(voting):
     assert_problem(answer(voting, ballot["id"], "m01", {"no-such-question": "yes"}), 422, "unknown-question")
     assert_problem(answer(voting, ballot["id"], "m01", {q1: "maybe"}), 422, "validation-error")
     assert_problem(answer(voting, ballot["id"], "m01", {}), 422, "validation-error")
-    body = assert_problem(voting.client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m01", "choice": "satisfied"}),
-                          422, "validation-error")
+    body = assert_problem(vote(voting.client, ballot["id"], {"member_id": "m01", "choice": "satisfied"}), 422, "validation-error")
     assert [e["field"] for e in body["errors"]] == ["choice"]
     assert_problem(answer(voting, ballot["id"], "x99", {q1: "yes"}), 403, "not-a-member")
     assert get_ballot(voting.client, ballot["id"])["votes_cast"] == 0

@@ -15,7 +15,8 @@ from services.voting.selection.service import handle_score_computed
 from shared.events import BallotClosed, Envelope, ScoreComputed
 from shared.inbox import handle_once
 
-from ._support import assert_problem, check_in, create_meeting, get_ballot, member_ids, open_ballot
+from ._support import assert_problem, cast, check_in, create_meeting, get_ballot, member_ids, open_ballot
+from ._support import mark as mark_as_member
 
 DEPTS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局"]
 A, B, C, D, E = DEPTS
@@ -75,7 +76,7 @@ def selection(voting, *, members: int = 9, present: int | None = None, **body) -
 
 
 def mark(voting, ballot_id: str, member: str, marks: list[str]):
-    return voting.client.post(f"/v1/ballots/{ballot_id}/votes", json={"member_id": member, "marks": marks})
+    return mark_as_member(voting.client, ballot_id, member, marks)
 
 
 def run_round(voting, ballot: dict, ballots: list[list[str]]) -> dict:
@@ -157,8 +158,7 @@ def test_refusals_record_nothing(voting):
     open_ballot(voting.client, ballot["id"])
     assert_problem(mark(voting, ballot["id"], "m01", ["市财政局"]), 422, "unknown-candidate")
     assert_problem(mark(voting, ballot["id"], "m01", [A, A]), 422, "validation-error")
-    assert_problem(voting.client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m01", "choice": "satisfied"}),
-                   422, "validation-error")
+    assert_problem(cast(voting.client, ballot["id"], "m01", "satisfied"), 422, "validation-error")
     assert get_ballot(voting.client, ballot["id"])["votes_cast"] == 0
     assert_problem(voting.client.post(f"/v1/ballots/{ballot['id']}/show-of-hands", json={"counts": {A: 2}}),
                    409, "show-of-hands-not-allowed")

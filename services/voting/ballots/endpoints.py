@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response, status
+from sqlalchemy.orm import Session
 
 from services.voting.ballots import service
 from services.voting.ballots.schemas import (
@@ -13,26 +16,54 @@ from services.voting.ballots.schemas import (
     VoteCast,
     VoteReceipt,
 )
+from services.voting.meetings.access import Admin, Caster, Reader, Runner, require_meeting, require_own_token
 from services.voting.meetings.service import get_meeting
+from shared.auth import Principal
+from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
+from shared.idempotency import IdempotencyDep
 from shared.problems import problem_responses
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["ballots"])
+
+# Members' devices poll a ballot during a vote: a private (credentialed) answer,
+# revalidated every few seconds, 304 while nothing changed.
+BALLOT_MAX_AGE = 2
 
 
 def _seal_secret(request: Request) -> str:
     return request.app.state.settings.ballot_seal_secret
 
 
+def ballot_cache(request: Request) -> ResponseCache:
+    return request.app.state.ballot_cache
+
+
+def _changed(request: Request, session: Session, ballot_id: str) -> None:
+    """The polled status of `ballot_id` is stale once this session commits."""
+    ballot_cache(request).invalidate_after_commit(session, ballot_id)
+
+
+def _ballot_for_run(session: Session, principal: Principal, ballot_id: str):
+    """The ballot, locked, for the clerk of its meeting (or an admin key)."""
+    ballot = service.get_ballot(session, ballot_id, for_update=True)
+    require_meeting(principal, ballot.meeting_id)
+    return ballot
+
+
 @router.post(
     "/meetings/{meeting_id}/ballots", status_code=status.HTTP_201_CREATED, response_model=BallotOut,
     summary="Create a satisfaction ballot (draft)", responses=problem_responses(404, 422),
 )
-def create_ballot(meeting_id: str, data: SatisfactionBallotCreate, session: SessionDep) -> BallotOut:
+def create_ballot(meeting_id: str, data: SatisfactionBallotCreate, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     meeting = get_meeting(session, meeting_id)
     ballot = service.create_satisfaction_ballot(session, meeting, data)
+    body = service.ballot_out(session, ballot)
+    idem.record(session, 201, body)
     session.commit()
-    return service.ballot_out(session, ballot)
+    return body
 
 
 @router.post(
@@ -40,48 +71,83 @@ def create_ballot(meeting_id: str, data: SatisfactionBallotCreate, session: Sess
     summary="Create a yes/no/abstain ballot (赞成/反对/弃权) with one or several questions (draft)",
     responses=problem_responses(404, 422),
 )
-def create_resolution_ballot(meeting_id: str, data: ResolutionBallotCreate, session: SessionDep) -> BallotOut:
+def create_resolution_ballot(meeting_id: str, data: ResolutionBallotCreate, session: SessionDep, idem: IdempotencyDep,
+                             _: Admin):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     meeting = get_meeting(session, meeting_id)
     ballot = service.create_resolution_ballot(session, meeting, data)
+    body = service.ballot_out(session, ballot)
+    idem.record(session, 201, body)
     session.commit()
-    return service.ballot_out(session, ballot)
+    return body
 
 
-@router.get("/ballots/{ballot_id}", response_model=BallotOut, responses=problem_responses(404))
-def get_ballot(ballot_id: str, session: SessionDep) -> BallotOut:
-    return service.ballot_out(session, service.get_ballot(session, ballot_id))
+@router.get(
+    "/ballots/{ballot_id}", response_model=BallotOut,
+    summary="A ballot and its status (turnout while open, results once closed); poll it with If-None-Match",
+    responses={**NOT_MODIFIED_RESPONSE, **problem_responses(404)},
+)
+async def get_ballot(
+    ballot_id: str, request: Request, _: Reader,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match", description="the ETag of the copy held: 304 while it is current")] = None,
+) -> Response:
+    db = request.app.state.runtime.db
+
+    def compute() -> BallotOut:
+        with db.read_sessionmaker() as session:
+            return service.ballot_out(session, service.get_ballot(session, ballot_id))
+
+    return await cached_conditional_json(request, ballot_cache(request), ballot_id, compute,
+                                         max_age=BALLOT_MAX_AGE, public=False)
 
 
 @router.post(
     "/ballots/{ballot_id}/open", response_model=BallotOut,
     summary="Open voting; needs a quorum", responses=problem_responses(404, 409),
 )
-def open_ballot(ballot_id: str, request: Request, session: SessionDep) -> BallotOut:
-    ballot = service.open_ballot(session, service.get_ballot(session, ballot_id, for_update=True), seal_secret=_seal_secret(request))
+def open_ballot(ballot_id: str, request: Request, session: SessionDep, principal: Runner) -> BallotOut:
+    ballot = service.open_ballot(session, _ballot_for_run(session, principal, ballot_id), seal_secret=_seal_secret(request))
+    _changed(request, session, ballot_id)
     session.commit()
     return service.ballot_out(session, ballot)
 
 
 @router.post(
     "/ballots/{ballot_id}/votes", status_code=status.HTTP_201_CREATED, response_model=VoteReceipt,
-    summary="Cast one member's vote", responses=problem_responses(403, 404, 409, 422),
+    summary="Cast one's own vote, with one's member token for the ballot's meeting",
+    description="An API key cannot cast (403 member-token-required), nor a token of another member (403 "
+                "not-your-vote) or meeting (403 other-meeting). With an Idempotency-Key a retry gets the same "
+                "receipt while the ballot is open.",
+    responses=problem_responses(403, 404, 409, 422),
 )
-def cast_vote(ballot_id: str, data: VoteCast, request: Request, session: SessionDep) -> VoteReceipt:
+def cast_vote(ballot_id: str, data: VoteCast, request: Request, session: SessionDep, idem: IdempotencyDep,
+              principal: Caster):
+    require_own_token(principal, data.member_id)  # before reading anything
     ballot = service.get_ballot(session, ballot_id, key_share=True)
-    code = service.cast_vote(session, ballot, data, seal_secret=_seal_secret(request))
+    require_own_token(principal, data.member_id, ballot.meeting_id)
+    seal_secret = _seal_secret(request)
+    idem = service.cast_idempotency(idem, ballot, seal_secret)
+    if (stored := service.replay_cast(session, idem, ballot, seal_secret)) is not None:
+        return stored
+    code = service.cast_vote(session, ballot, data, seal_secret=seal_secret)
+    receipt = {"ballot_id": ballot_id, "receipt_code": code}
+    service.record_cast(session, idem, ballot, seal_secret, receipt)
     kind = ballot.kind
+    _changed(request, session, ballot_id)
     session.commit()
     request.app.state.votes_cast.labels(kind).inc()
-    return VoteReceipt(ballot_id=ballot_id, receipt_code=code)
+    return receipt
 
 
 @router.post(
     "/ballots/{ballot_id}/close", response_model=BallotOut,
     summary="Close voting, tally, and announce ballot.closed", responses=problem_responses(404, 409),
 )
-def close_ballot(ballot_id: str, request: Request, session: SessionDep) -> BallotOut:
-    ballot = service.get_ballot(session, ballot_id, for_update=True)
+def close_ballot(ballot_id: str, request: Request, session: SessionDep, principal: Runner) -> BallotOut:
+    ballot = _ballot_for_run(session, principal, ballot_id)
     service.close_ballot(session, ballot, seal_secret=_seal_secret(request))
+    _changed(request, session, ballot_id)
     session.commit()
     return service.ballot_out(session, ballot)
 
@@ -91,9 +157,11 @@ def close_ballot(ballot_id: str, request: Request, session: SessionDep) -> Ballo
     summary="Record a show-of-hands result (counts only) when devices fail; closes and announces ballot.closed",
     responses=problem_responses(404, 409, 422),
 )
-def record_show_of_hands(ballot_id: str, data: ShowOfHandsRecord, session: SessionDep) -> BallotOut:
-    ballot = service.get_ballot(session, ballot_id, for_update=True)
+def record_show_of_hands(ballot_id: str, data: ShowOfHandsRecord, request: Request, session: SessionDep,
+                         principal: Runner) -> BallotOut:
+    ballot = _ballot_for_run(session, principal, ballot_id)
     service.record_show_of_hands(session, ballot, data)
+    _changed(request, session, ballot_id)
     session.commit()
     return service.ballot_out(session, ballot)
 
@@ -102,8 +170,9 @@ def record_show_of_hands(ballot_id: str, data: ShowOfHandsRecord, session: Sessi
     "/ballots/{ballot_id}/publish", response_model=BallotOut,
     summary="Publish (announce) a closed ballot's result", responses=problem_responses(404, 409),
 )
-def publish_ballot(ballot_id: str, session: SessionDep) -> BallotOut:
+def publish_ballot(ballot_id: str, request: Request, session: SessionDep, _: Admin) -> BallotOut:
     ballot = service.publish_ballot(session, service.get_ballot(session, ballot_id, for_update=True))
+    _changed(request, session, ballot_id)
     session.commit()
     return service.ballot_out(session, ballot)
 
@@ -113,8 +182,9 @@ def publish_ballot(ballot_id: str, session: SessionDep) -> BallotOut:
     summary="Void a ballot that has no result yet, with a reason; it stays on record",
     responses=problem_responses(404, 409, 422),
 )
-def void_ballot(ballot_id: str, data: BallotVoid, session: SessionDep) -> BallotOut:
+def void_ballot(ballot_id: str, data: BallotVoid, request: Request, session: SessionDep, _: Admin) -> BallotOut:
     ballot = service.void_ballot(session, service.get_ballot(session, ballot_id, for_update=True), data.reason)
+    _changed(request, session, ballot_id)
     session.commit()
     return service.ballot_out(session, ballot)
 
@@ -123,16 +193,21 @@ def void_ballot(ballot_id: str, data: BallotVoid, session: SessionDep) -> Ballot
     "/ballots/{ballot_id}/rerun", status_code=status.HTTP_201_CREATED, response_model=BallotOut,
     summary="Create the draft ballot that re-runs a voided one", responses=problem_responses(404, 409),
 )
-def rerun_ballot(ballot_id: str, session: SessionDep) -> BallotOut:
+def rerun_ballot(ballot_id: str, request: Request, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     rerun = service.rerun_ballot(session, service.get_ballot(session, ballot_id, for_update=True))
+    body = service.ballot_out(session, rerun)
+    idem.record(session, 201, body)
+    _changed(request, session, ballot_id)  # the voided ballot now names its re-run
     session.commit()
-    return service.ballot_out(session, rerun)
+    return body
 
 
 @router.get(
     "/ballots/{ballot_id}/receipts/{receipt_code}", response_model=ReceiptCheck,
     summary="Confirm that a vote with this receipt was counted", responses=problem_responses(404),
 )
-def check_receipt(ballot_id: str, receipt_code: str, session: SessionDep) -> ReceiptCheck:
+def check_receipt(ballot_id: str, receipt_code: str, session: SessionDep, _: Reader) -> ReceiptCheck:
     ballot = service.get_ballot(session, ballot_id)
     return ReceiptCheck(ballot_id=ballot_id, counted=service.receipt_counted(session, ballot, receipt_code))

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 YesNoAbstain = Literal["yes", "no", "abstain"]
@@ -14,6 +14,19 @@ BallotStatus = Literal["draft", "open", "closed", "published", "void"]
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# A department named on a ballot: 1 to 200 characters, not only blanks.
+DepartmentName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+Hands = Annotated[int, Field(ge=0, le=10_000)]
+UNIQUE_ITEMS = {"uniqueItems": True}
+
+
+def distinct(values: list[str] | None, what: str) -> list[str] | None:
+    """The schema says uniqueItems; pydantic does not check it by itself."""
+    if values is not None and len(set(values)) != len(values):
+        raise ValueError(f"{what} is listed twice")
+    return values
 
 
 class SatisfactionBallotCreate(StrictModel):
@@ -52,10 +65,16 @@ class VoteCast(StrictModel):
     yes/no/abstain ballot, where a question left out is not counted; `marks` on a
     competitive selection, where marking more than the seats makes the ballot invalid."""
 
-    member_id: str = Field(min_length=1, max_length=100)
+    member_id: str = Field(min_length=1, max_length=100, description="the member casting: the token's own")
     choice: SatisfactionChoice | None = None
     answers: dict[str, YesNoAbstain] | None = None
-    marks: list[str] | None = Field(None, max_length=200, description="competitive selection: the candidates marked")
+    marks: list[str] | None = Field(None, max_length=200, description="competitive selection: the candidates marked",
+                                    json_schema_extra=UNIQUE_ITEMS)
+
+    @field_validator("marks")
+    @classmethod
+    def _distinct_marks(cls, marks: list[str] | None) -> list[str] | None:
+        return distinct(marks, "a candidate")
 
 
 # The name the first issue used for the body of a satisfaction vote.
@@ -71,9 +90,9 @@ class ShowOfHandsRecord(StrictModel):
     `counts` (option code -> votes) for a satisfaction ballot; `questions`
     (question id -> option code -> votes) for a yes/no/abstain ballot."""
 
-    counts: dict[str, int] | None = None
-    invalid: int = Field(0, ge=0, le=10_000)
-    questions: dict[str, dict[str, int]] | None = None
+    counts: dict[str, Hands] | None = None
+    invalid: Hands = 0
+    questions: dict[str, dict[str, Hands]] | None = None
 
 
 class VoteReceipt(BaseModel):

@@ -3,11 +3,14 @@ quorum, cast (sealed), close and tally, publish; void and re-run; show of hands.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import json
 import secrets
 
-from sqlalchemy import func, select, update
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +45,9 @@ from services.voting.models import (
     PollVoter,
     RosterMember,
 )
+from shared.db import new_id
 from shared.events import BallotClosed, BallotOption, BallotSubject, QuestionTally, Tally, utcnow
+from shared.idempotency import REPLAYED_HEADER, Idempotency
 from shared.outbox import publish
 from shared.problems import Problem, not_found
 
@@ -182,6 +187,30 @@ def open_ballot(session: Session, ballot: Ballot, *, seal_secret: str) -> Ballot
     return ballot
 
 
+# Sealed votes are padded to one length per ballot: a choice must not show
+# through the length of its ciphertext (满意 and 不满意 differ by two letters).
+SEAL_BLOCK = 64
+LONGEST_CHOICE = max(SATISFACTION_OPTIONS, key=len)
+
+
+def _sealed_length(ballot: Ballot) -> int:
+    """The longest content a vote on this ballot can have, rounded up to a block."""
+    if ballot.kind in MARKING_KINDS:
+        longest = {"marks": list(ballot.candidates or [])}
+    elif ballot.kind == RESOLUTION_KIND:
+        longest = {"answers": {q.id: "abstain" for q in ballot.questions}}
+    else:
+        longest = {"choice": LONGEST_CHOICE}
+    size = len(json.dumps({"ballot": ballot.id, **longest}).encode())
+    return -(-size // SEAL_BLOCK) * SEAL_BLOCK
+
+
+def _seal_content(ballot: Ballot, key: bytes, content: dict) -> str:
+    # Trailing spaces: json.loads reads the content back unchanged.
+    plaintext = json.dumps({"ballot": ballot.id, **content}).encode()
+    return seal(key, plaintext.ljust(_sealed_length(ballot)))
+
+
 def _receipt_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
@@ -248,7 +277,7 @@ def cast_vote(session: Session, ballot: Ballot, data: VoteCast, *, seal_secret: 
         raise Problem(403, "not-present", "Not present 未签到出席",
                       f"{data.member_id} has not checked in to meeting {ballot.meeting_id}", member_id=data.member_id)
     content = _checked_content(session, ballot, data)
-    sealed = seal(_data_key(ballot, seal_secret), json.dumps({"ballot": ballot.id, **content}).encode())
+    sealed = _seal_content(ballot, _data_key(ballot, seal_secret), content)
     receipt_code = secrets.token_urlsafe(12)
     session.add(BallotParticipation(ballot_id=ballot.id, member_id=data.member_id, voted_at=utcnow()))
     try:
@@ -261,6 +290,53 @@ def cast_vote(session: Session, ballot: Ballot, data: VoteCast, *, seal_secret: 
     session.add(BallotVote(ballot_id=ballot.id, sealed=sealed, receipt_hash=_receipt_hash(receipt_code)))
     session.flush()
     return receipt_code
+
+
+# --- Idempotency-Key on a cast, without a trace of the choice ------------------------
+#
+# The shared idempotency row keeps the caller (the member), the time, a SHA-256
+# of the request body and the response. For a cast the body holds the choice
+# (three possible bodies: a plain hash is reversed by trying them) and the
+# response holds the receipt code (whose hash is on the vote row). So here the
+# request hash is keyed, and the receipt sealed, under the ballot's data key,
+# which is erased at close: afterwards neither can be tied to a vote by anyone.
+
+_CAST_KEY_PURPOSE = b"pingyi-cast-idempotency:"
+
+
+def cast_idempotency(idem: Idempotency, ballot: Ballot, seal_secret: str) -> Idempotency:
+    """`idem` with its request hash keyed under the ballot's sealing key (while it has one)."""
+    if idem.key is None or ballot.wrapped_seal_key is None:
+        return idem
+    keyed = hmac.new(_data_key(ballot, seal_secret), _CAST_KEY_PURPOSE + idem.request_hash.encode(), hashlib.sha256)
+    return dataclasses.replace(idem, request_hash=keyed.hexdigest())
+
+
+def replay_cast(session: Session, idem: Idempotency, ballot: Ballot, seal_secret: str) -> JSONResponse | None:
+    """The first response to this key again (its receipt unsealed), or None to cast."""
+    if idem.key is None:
+        return None
+    if ballot.wrapped_seal_key is None:
+        # Closed or voided since: the sealed receipt can no longer be opened.
+        stored = session.get(idem.model, (idem.principal, idem.key))
+        if stored is not None and (stored.method, stored.path) == (idem.method, idem.path):
+            raise Problem(409, "already-voted", "Already voted 已投票",
+                          f"this vote on ballot {ballot.id} was recorded; the ballot is {ballot.status} and its "
+                          "receipt can no longer be shown again", ballot_status=ballot.status)
+        return None
+    stored = idem.replay(session)
+    if stored is None:
+        return None
+    body = json.loads(stored.body)
+    body["receipt_code"] = unseal(_data_key(ballot, seal_secret), body["receipt_code"]).decode()
+    return JSONResponse(body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"})
+
+
+def record_cast(session: Session, idem: Idempotency, ballot: Ballot, seal_secret: str, receipt: dict) -> None:
+    if idem.key is None:
+        return
+    sealed = seal(_data_key(ballot, seal_secret), receipt["receipt_code"].encode())
+    idem.record(session, 201, {**receipt, "receipt_code": sealed})
 
 
 def receipt_counted(session: Session, ballot: Ballot, code: str) -> bool:
@@ -278,36 +354,46 @@ def votes_cast(session: Session, ballot: Ballot) -> int:
 
 
 def _unseal_all(session: Session, ballot: Ballot, seal_secret: str) -> list[dict]:
-    """Open every sealed vote and write it back readable in this (the close's)
-    transaction; then forget the key. Returns the contents."""
+    """Open every sealed vote and write the readable votes anew in this (the
+    close's) transaction, in random order and under new ids; then forget the key.
+    Returns the contents.
+
+    Written anew rather than updated in place: on SQLite a row keeps its rowid,
+    which follows the order of casting, and the order of casting is the order of
+    the participations and of the audit entries (member, time). Re-inserted in
+    random order, the readable rows carry nothing of when or by whom."""
     rows = session.execute(
-        select(BallotVote.id, BallotVote.sealed, BallotVote.choice, BallotVote.answers).where(BallotVote.ballot_id == ballot.id)
+        select(BallotVote.sealed, BallotVote.choice, BallotVote.answers, BallotVote.receipt_hash)
+        .where(BallotVote.ballot_id == ballot.id)
     ).all()
     key = _data_key(ballot, seal_secret) if any(r.sealed for r in rows) else None
-    contents, updates = [], []
+    contents, readable = [], []
     for row in rows:
         if row.sealed is None:  # written before votes were sealed
             contents.append({"choice": row.choice, "answers": row.answers,
                              "marks": (row.answers or {}).get("marks") if ballot.kind in MARKING_KINDS else None})
-            continue
-        try:
-            content = json.loads(unseal(key, row.sealed))
-        except SealBroken:
-            content = {}
-        if content.get("ballot") != ballot.id:
-            content = {}  # a tampered or misplaced row: counted as invalid
-        if ballot.kind in MARKING_KINDS:
-            marks = content.get("marks")
-            contents.append({"choice": None, "answers": None, "marks": marks})
-            stored = {"marks": marks} if marks is not None else None
+            stored = row.answers
         else:
-            contents.append({"choice": content.get("choice", "") if ballot.kind != RESOLUTION_KIND else None,
-                             "answers": content.get("answers"), "marks": None})
-            stored = contents[-1]["answers"]
-        updates.append({"id": row.id, "sealed": None, "choice": contents[-1]["choice"], "answers": stored})
-    if updates:
-        secrets.SystemRandom().shuffle(updates)
-        session.execute(update(BallotVote), updates)
+            try:
+                content = json.loads(unseal(key, row.sealed))
+            except (SealBroken, ValueError):
+                content = {}
+            if content.get("ballot") != ballot.id:
+                content = {}  # a tampered or misplaced row: counted as invalid
+            if ballot.kind in MARKING_KINDS:
+                marks = content.get("marks")
+                contents.append({"choice": None, "answers": None, "marks": marks})
+                stored = {"marks": marks} if marks is not None else None
+            else:
+                contents.append({"choice": content.get("choice", "") if ballot.kind != RESOLUTION_KIND else None,
+                                 "answers": content.get("answers"), "marks": None})
+                stored = contents[-1]["answers"]
+        readable.append({"id": new_id(), "ballot_id": ballot.id, "sealed": None, "choice": contents[-1]["choice"],
+                         "answers": stored, "receipt_hash": row.receipt_hash})
+    if readable:
+        secrets.SystemRandom().shuffle(readable)
+        session.execute(delete(BallotVote).where(BallotVote.ballot_id == ballot.id))
+        session.execute(insert(BallotVote), readable)
     ballot.wrapped_seal_key = None
     return contents
 

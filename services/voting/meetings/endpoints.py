@@ -1,11 +1,27 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import datetime as dt
 
-from services.voting.meetings import service
+from fastapi import APIRouter, Request, status
+
 from services.voting.agenda.service import add_agenda_item
-from services.voting.meetings.schemas import AgendaItemCreate, AgendaItemOut, AttendanceChange, MeetingCreate, MeetingDetail, MeetingOut, NonVotingAttendance
+from services.voting.meetings import service
+from services.voting.meetings.access import Admin, Reader, Runner, require_meeting
+from services.voting.meetings.schemas import (
+    AgendaItemCreate,
+    AgendaItemOut,
+    AttendanceChange,
+    MeetingCreate,
+    MeetingDetail,
+    MeetingOut,
+    MemberTokenCreate,
+    MemberTokenOut,
+    NonVotingAttendance,
+)
+from shared.idempotency import IdempotencyDep
+from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
+from shared.security import AuditContext, set_audit_context
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
@@ -16,45 +32,77 @@ router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
     summary="Create a meeting with its roster of all members",
     responses=problem_responses(409, 422),
 )
-def create_meeting(data: MeetingCreate, session: SessionDep) -> MeetingDetail:
+def create_meeting(data: MeetingCreate, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     meeting = service.create_meeting(session, data)
+    body = service.meeting_out(meeting, detail=True)
+    idem.record(session, 201, body)
     session.commit()
-    return service.meeting_out(meeting, detail=True)
+    return body
 
 
-@router.get("", response_model=list[MeetingOut], summary="Meetings by date")
-def list_meetings(session: SessionDep) -> list[MeetingOut]:
-    return [service.meeting_out(m) for m in service.list_meetings(session)]
+@router.get("", response_model=Page[MeetingOut], summary="Meetings by date")
+def list_meetings(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[MeetingOut]:
+    return service.list_meetings(session, limit=limit, cursor=cursor)
 
 
 @router.get("/{meeting_id}", response_model=MeetingDetail, responses=problem_responses(404))
-def get_meeting(meeting_id: str, session: SessionDep) -> MeetingDetail:
+def get_meeting(meeting_id: str, session: SessionDep, _: Reader) -> MeetingDetail:
     return service.meeting_out(service.get_meeting(session, meeting_id), detail=True)
 
 
-@router.get("/{meeting_id}/agenda", response_model=list[AgendaItemOut], responses=problem_responses(404))
-def get_agenda(meeting_id: str, session: SessionDep) -> list[AgendaItemOut]:
-    meeting = service.get_meeting(session, meeting_id)
-    return [AgendaItemOut.model_validate(a, from_attributes=True) for a in meeting.agenda]
+@router.get("/{meeting_id}/agenda", response_model=Page[AgendaItemOut], summary="The agenda in order",
+            responses=problem_responses(404))
+def get_agenda(meeting_id: str, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[AgendaItemOut]:
+    return service.list_agenda(session, meeting_id, limit=limit, cursor=cursor)
 
 
 @router.post(
     "/{meeting_id}/agenda", status_code=status.HTTP_201_CREATED, response_model=AgendaItemOut,
     summary="Add an item at the end of the agenda", responses=problem_responses(404, 422),
 )
-def add_item(meeting_id: str, data: AgendaItemCreate, session: SessionDep) -> AgendaItemOut:
+def add_item(meeting_id: str, data: AgendaItemCreate, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     meeting = service.get_meeting(session, meeting_id)
     item = add_agenda_item(session, meeting, kind=data.kind, title=data.title, department=data.department,
                            evaluation_year=data.evaluation_year, vote_round=1 if data.kind == "satisfaction" else None)
+    body = AgendaItemOut.model_validate(item, from_attributes=True)
+    idem.record(session, 201, body)
     session.commit()
-    return AgendaItemOut.model_validate(item, from_attributes=True)
+    return body
+
+
+@router.post(
+    "/{meeting_id}/member-tokens", response_model=MemberTokenOut,
+    summary="Issue a member token (JWT) for a member's voting device, or a clerk's",
+    description="Nothing is stored: a retry simply issues another token, equally valid, so no Idempotency-Key is "
+                "taken (a replay would need the live credential kept in the database). The issue is audited.",
+    responses=problem_responses(403, 404, 422),
+)
+def issue_member_token(meeting_id: str, data: MemberTokenCreate, request: Request, session: SessionDep,
+                       principal: Admin) -> MemberTokenOut:
+    meeting = service.get_meeting(session, meeting_id)
+    settings = request.app.state.settings
+    out = service.issue_token(session, meeting, data, secret=settings.auth_token_secret,
+                              ttl=dt.timedelta(hours=settings.member_token_ttl_hours))
+    # Audited like a write (who got which token, until when), never the token itself.
+    set_audit_context(session, AuditContext(
+        actor=principal.name, action=f"POST {request.scope['route'].path}", subject=request.url.path,
+        detail={"member_id": out.member_id, "meeting_id": out.meeting_id, "scopes": out.scopes,
+                "expires_at": out.expires_at.isoformat(), "request_id": getattr(request.state, "request_id", None)},
+    ), pending=True)
+    session.commit()
+    return out
 
 
 @router.post(
     "/{meeting_id}/check-ins", response_model=MeetingDetail,
     summary="Record members as present", responses=problem_responses(403, 404, 422),
 )
-def check_in(meeting_id: str, data: AttendanceChange, session: SessionDep) -> MeetingDetail:
+def check_in(meeting_id: str, data: AttendanceChange, session: SessionDep, principal: Runner) -> MeetingDetail:
+    require_meeting(principal, meeting_id)
     meeting = service.get_meeting(session, meeting_id)
     service.set_attendance(session, meeting, data.member_ids, present=True)
     session.commit()
@@ -65,7 +113,8 @@ def check_in(meeting_id: str, data: AttendanceChange, session: SessionDep) -> Me
     "/{meeting_id}/check-outs", response_model=MeetingDetail,
     summary="Record members as having left", responses=problem_responses(403, 404, 422),
 )
-def check_out(meeting_id: str, data: AttendanceChange, session: SessionDep) -> MeetingDetail:
+def check_out(meeting_id: str, data: AttendanceChange, session: SessionDep, principal: Runner) -> MeetingDetail:
+    require_meeting(principal, meeting_id)
     meeting = service.get_meeting(session, meeting_id)
     service.set_attendance(session, meeting, data.member_ids, present=False)
     session.commit()
@@ -74,10 +123,17 @@ def check_out(meeting_id: str, data: AttendanceChange, session: SessionDep) -> M
 
 @router.post(
     "/{meeting_id}/nonvoting-attendees", response_model=MeetingDetail,
-    summary="Record people attending without a vote (列席)", responses=problem_responses(404, 422),
+    summary="Record people attending without a vote (列席)", responses=problem_responses(403, 404, 422),
 )
-def add_nonvoting_attendees(meeting_id: str, data: NonVotingAttendance, session: SessionDep) -> MeetingDetail:
+def add_nonvoting_attendees(meeting_id: str, data: NonVotingAttendance, session: SessionDep, idem: IdempotencyDep,
+                            principal: Runner):
+    # Not a 201, but each call adds people: a retry with the same key adds no one twice.
+    require_meeting(principal, meeting_id)
+    if (stored := idem.replay(session)) is not None:
+        return stored
     meeting = service.get_meeting(session, meeting_id)
     service.add_nonvoting_attendees(session, meeting, data.attendees)
+    body = service.meeting_out(meeting, detail=True)
+    idem.record(session, 200, body)
     session.commit()
-    return service.meeting_out(meeting, detail=True)
+    return body

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MemberId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class StrictModel(BaseModel):
@@ -11,7 +13,7 @@ class StrictModel(BaseModel):
 
 
 class RosterMemberIn(StrictModel):
-    member_id: str = Field(min_length=1, max_length=100)
+    member_id: MemberId
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -21,14 +23,14 @@ class MeetingCreate(StrictModel):
     place: str | None = Field(None, max_length=200)
     members: list[RosterMemberIn] = Field(min_length=1, max_length=1000, description="all members of the committee")
 
-    @field_validator("members")
-    @classmethod
-    def _unique_members(cls, members: list[RosterMemberIn]) -> list[RosterMemberIn]:
-        ids = [m.member_id for m in members]
+    @model_validator(mode="after")
+    def _unique_members(self) -> MeetingCreate:
+        # A rule across the roster's entries (JSON Schema cannot say it): inconsistent-request.
+        ids = [m.member_id for m in self.members]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"member_id listed twice: {', '.join(duplicates)}")
-        return members
+            raise ValueError(f"members: member_id listed twice: {', '.join(duplicates)}")
+        return self
 
 
 # Agenda item kinds the clerk enters; re-report items (rereport_revote) come from tracking.
@@ -43,7 +45,24 @@ class AgendaItemCreate(StrictModel):
 
 
 class AttendanceChange(StrictModel):
-    member_ids: list[str] = Field(min_length=1, max_length=1000)
+    member_ids: list[MemberId] = Field(min_length=1, max_length=1000)
+
+
+class MemberTokenCreate(StrictModel):
+    """A token for one roster member of this meeting (or a voter of one of its
+    nomination polls), for their voting device; `clerk` adds `voting:run` for
+    running this meeting's votes (roster members only)."""
+
+    member_id: MemberId
+    clerk: bool = False
+
+
+class MemberTokenOut(BaseModel):
+    token: str = Field(description="send as `Authorization: Bearer <token>`; shown once, not stored")
+    member_id: str
+    meeting_id: str
+    scopes: list[str]
+    expires_at: dt.datetime
 
 
 class NonVotingAttendeeIn(StrictModel):

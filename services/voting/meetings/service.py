@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import jwt
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from services.voting.agenda.service import attach_waiting_rereports
 from services.voting.domain.tally import has_quorum
+from services.voting.meetings.access import CLERK_SCOPES, MEMBER_SCOPES
 from services.voting.meetings.schemas import (
     AgendaItemOut,
     MeetingCreate,
     MeetingDetail,
     MeetingOut,
+    MemberTokenCreate,
+    MemberTokenOut,
     NonVotingAttendeeIn,
     NonVotingAttendeeOut,
     RosterMemberOut,
 )
-from services.voting.models import Meeting, NonVotingAttendee, RosterMember
+from services.voting.models import AgendaItem, Ballot, Meeting, NonVotingAttendee, PollVoter, RosterMember
+from shared.auth import issue_member_token
 from shared.events import utcnow
+from shared.pagination import Page, paginate
 from shared.problems import Problem, not_found
 
 
@@ -99,9 +107,35 @@ def meeting_out(meeting: Meeting, *, detail: bool = False) -> MeetingOut:
     return MeetingOut(**data)
 
 
-def list_meetings(session: Session) -> list[Meeting]:
-    return list(
-        session.scalars(
-            select(Meeting).options(selectinload(Meeting.members), selectinload(Meeting.agenda)).order_by(Meeting.held_on, Meeting.number)
-        )
-    )
+def list_meetings(session: Session, *, limit: int, cursor: str | None) -> Page[MeetingOut]:
+    """By date, then number (unique)."""
+    stmt = select(Meeting).options(selectinload(Meeting.members), selectinload(Meeting.agenda))
+    return paginate(session, stmt, [Meeting.held_on, Meeting.number], limit=limit, cursor=cursor, to_item=meeting_out)
+
+
+def list_agenda(session: Session, meeting_id: str, *, limit: int, cursor: str | None) -> Page[AgendaItemOut]:
+    """In agenda order (position is unique within a meeting)."""
+    if session.get(Meeting, meeting_id) is None:
+        raise not_found("meeting", meeting_id)
+    return paginate(session, select(AgendaItem).where(AgendaItem.meeting_id == meeting_id), [AgendaItem.position],
+                    limit=limit, cursor=cursor, to_item=lambda a: AgendaItemOut.model_validate(a, from_attributes=True))
+
+
+def issue_token(session: Session, meeting: Meeting, data: MemberTokenCreate, *, secret: str, ttl: dt.timedelta) -> MemberTokenOut:
+    """A member token for a roster member (or a voter of one of the meeting's
+    nomination polls); a clerk's token runs the meeting's votes too."""
+    on_roster = any(m.member_id == data.member_id for m in meeting.members)
+    if not on_roster and not data.clerk:
+        on_roster = session.scalar(
+            select(PollVoter.id).join(Ballot, Ballot.id == PollVoter.ballot_id)
+            .where(Ballot.meeting_id == meeting.id, PollVoter.voter_id == data.member_id).limit(1)
+        ) is not None
+    if not on_roster:
+        raise Problem(403, "not-a-member", "Not a member 非本次会议组成人员",
+                      f"{data.member_id} is not on the roster of meeting {meeting.number}"
+                      + ("" if data.clerk else " nor of its nomination polls"), member_id=data.member_id)
+    scopes = CLERK_SCOPES if data.clerk else MEMBER_SCOPES
+    token = issue_member_token(secret, member_id=data.member_id, meeting_id=meeting.id, scopes=scopes, ttl=ttl)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    return MemberTokenOut(token=token, member_id=data.member_id, meeting_id=meeting.id, scopes=sorted(scopes),
+                          expires_at=dt.datetime.fromtimestamp(expires, dt.UTC))

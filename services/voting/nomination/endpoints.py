@@ -4,8 +4,10 @@ from fastapi import APIRouter, status
 
 from services.voting.ballots.schemas import BallotOut
 from services.voting.ballots.service import ballot_out
+from services.voting.meetings.access import Admin
 from services.voting.nomination import service
 from services.voting.nomination.schemas import NominationPollCreate
+from shared.idempotency import IdempotencyDep
 from shared.problems import problem_responses
 from shared.service import SessionDep
 
@@ -15,9 +17,15 @@ router = APIRouter(prefix="/v1", tags=["nomination polls"])
 @router.post(
     "/nomination-polls", status_code=status.HTTP_201_CREATED, response_model=BallotOut,
     summary="Create a constituency's nomination poll (draft); open, vote and close it under /v1/ballots/{id}",
+    description="Each voter on the poll's roster casts with a member token for the poll's meeting "
+                "(POST /v1/meetings/{meeting_id}/member-tokens with the voter_id).",
     responses=problem_responses(404, 422),
 )
-def create_poll(data: NominationPollCreate, session: SessionDep) -> BallotOut:
+def create_poll(data: NominationPollCreate, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    if (stored := idem.replay(session)) is not None:
+        return stored
     poll = service.create_poll(session, data)
+    body = ballot_out(session, poll)
+    idem.record(session, 201, body)
     session.commit()
-    return ballot_out(session, poll)
+    return body

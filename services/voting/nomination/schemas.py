@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.voting.ballots.schemas import UNIQUE_ITEMS, DepartmentName, distinct
+
 # The four constituencies whose polls feed the composite score; the public votes online.
 PollConstituency = Literal["npc_deputies", "working_committees", "districts_and_enterprises"]
 CONSTITUENCY_LABELS = {
@@ -33,26 +35,23 @@ class NominationPollCreate(StrictModel):
     evaluation_year: int = Field(ge=2000, le=2100)
     plan_id: str | None = Field(None, max_length=100)
     batch: int | None = Field(None, ge=1, le=12)
-    departments: list[str] = Field(min_length=2, max_length=200)
+    departments: list[DepartmentName] = Field(min_length=2, max_length=200, json_schema_extra=UNIQUE_ITEMS)
     max_choices: int = Field(ge=1, le=100)
     voters: list[PollVoterIn] = Field(min_length=1, max_length=5000)
 
     @field_validator("departments")
     @classmethod
     def _distinct_departments(cls, departments: list[str]) -> list[str]:
-        if any(not d.strip() or len(d) > 200 for d in departments):
-            raise ValueError("a department name has 1 to 200 characters")
-        if len(set(departments)) != len(departments):
-            raise ValueError("a department is listed twice")
-        return departments
+        return distinct(departments, "a department")
 
-    @field_validator("voters")
-    @classmethod
-    def _distinct_voters(cls, voters: list[PollVoterIn]) -> list[PollVoterIn]:
-        ids = [v.voter_id for v in voters]
-        if len(set(ids)) != len(ids):
-            raise ValueError("a voter_id is listed twice")
-        return voters
+    # Rules across fields or entries (JSON Schema cannot say them): inconsistent-request.
+    @model_validator(mode="after")
+    def _distinct_voters(self) -> NominationPollCreate:
+        ids = [v.voter_id for v in self.voters]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"voters: voter_id listed twice: {', '.join(duplicates)}")
+        return self
 
     @model_validator(mode="after")
     def _choices_fewer_than_departments(self) -> NominationPollCreate:

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.voting.ballots.schemas import FloorRule
+from services.voting.ballots.schemas import UNIQUE_ITEMS, DepartmentName, FloorRule, distinct
 
 
 class StrictModel(BaseModel):
@@ -23,7 +23,7 @@ class SelectionBallotCreate(StrictModel):
     agenda_item_id: str | None = None
     title: str | None = Field(None, max_length=500)
     evaluation_year: int | None = Field(None, ge=2000, le=2100)
-    candidates: list[str] | None = Field(None, min_length=2, max_length=100)
+    candidates: list[DepartmentName] | None = Field(None, min_length=2, max_length=100, json_schema_extra=UNIQUE_ITEMS)
     slate: SlateRef | None = None
     seats: int | None = Field(None, ge=1, le=99)
     floor_rule: FloorRule = Field("majority_of_members", description="default: more than half of all members; or plurality")
@@ -31,12 +31,7 @@ class SelectionBallotCreate(StrictModel):
     @field_validator("candidates")
     @classmethod
     def _distinct(cls, candidates: list[str] | None) -> list[str] | None:
-        if candidates is not None:
-            if any(not c.strip() or len(c) > 200 for c in candidates):
-                raise ValueError("a candidate is a department name of 1 to 200 characters")
-            if len(set(candidates)) != len(candidates):
-                raise ValueError("a candidate is listed twice")
-        return candidates
+        return distinct(candidates, "a candidate")
 
 
 class SlateOut(BaseModel):
