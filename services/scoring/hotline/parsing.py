@@ -1,6 +1,21 @@
 """Reading 12345 work-order files (CSV or JSON Lines, UTF-8 or GB18030) one row
 at a time: the file is never held whole in memory. Each row comes out as a
-validated record or a rejection with its line number and reason."""
+validated record or a rejection with its line number and reason.
+
+A record is a plain tuple in `STORED` order. `received_at` is kept as the text
+of the UTC time exactly as `str(datetime)` writes it ("2021-03-01
+01:00:00+00:00"): that text is what the row digest hashes, what COPY sends to
+Postgres, and `record_values()` turns it back into a datetime for SQLite.
+
+`to_record()` states the rules field by field and serves JSON Lines; CSV rows,
+where every value is text, go through `CsvRowConverter`, the same rules with
+the column positions, lookups and time conversions worked out once per file
+instead of once per row. The tests hold the two to the same output.
+
+For Postgres, `copy_chunks()` turns the rows into chunks of COPY text, in this
+process or, for a large file, in a parser process of its own
+(`chunks_in_worker()`) so that parsing runs on another core beside the
+database. This module imports nothing heavy: the parser process starts fast."""
 
 from __future__ import annotations
 
@@ -10,13 +25,19 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from operator import itemgetter
+from typing import Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
 from services.scoring.domain.complaints import REQUEST_TYPES
-from shared.problems import Problem
 
 FileFormat = Literal["csv", "jsonl"]
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -37,9 +58,16 @@ HEADER_ALIASES = {
     "回访满意度": "satisfaction",
 }
 FIELDS = ("order_id", "received_at", "channel", "request_type", "dispatched_to", "returned_by", "final_department", "valid", "duplicate_of", "unfounded", "satisfaction")
+STORED = (*FIELDS, "row_digest")
 REQUIRED = ("order_id", "received_at", "request_type", "final_department")
 ENGLISH_TYPES = {v: v for v in REQUEST_TYPES.values()}
+KINDS = {**REQUEST_TYPES, **ENGLISH_TYPES}
 FLAGS = {**dict.fromkeys(("1", "true", "yes", "是", "y", "t"), True), **dict.fromkeys(("0", "false", "no", "否", "n", "f"), False)}
+ORDER_ID_MAX = 64
+
+# A record: (order_id, received_at UTC text, channel, request_type, dispatched_to,
+# returned_by, final_department, valid, duplicate_of, unfounded, satisfaction, row_digest)
+Record = tuple
 
 
 @dataclass(frozen=True)
@@ -47,6 +75,19 @@ class Rejection:
     line: int
     order_id: str | None
     reason: str
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be read (encoding, header): nothing is imported."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail, self.extensions = status, slug, title, detail, extensions
+
+    def problem(self):
+        from shared.problems import Problem  # imported here: the parser process needs no web framework
+
+        return Problem(self.status, self.slug, self.title, self.detail, **self.extensions)
 
 
 def detect_encoding(stream: BinaryIO) -> str:
@@ -86,51 +127,181 @@ def _flag(value, name: str, default: bool) -> bool:
     raise ValueError(f"{name}: '{value}' is not yes/no")
 
 
-def _time(value) -> dt.datetime:
-    text = str(value or "").strip()
-    if not text:
-        raise ValueError("received_at is empty")
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("/", "-"))
-    except ValueError:
-        raise ValueError(f"received_at: '{text}' is not a date and time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=CHINA)  # the platform writes Beijing time
-    return parsed.astimezone(dt.UTC)
+class _UtcText:
+    """received_at text → the UTC time as `str(datetime)` writes it. The platform
+    writes Beijing time without an offset. Asia/Shanghai moves by whole hours
+    only (since 1901), so within one local hour the UTC text differs from the
+    local one only in its date and hour: those are worked out once per hour
+    seen and the minutes and seconds are copied."""
+
+    CACHE_LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self.hours: dict[str, str] = {}
+
+    @staticmethod
+    def full(text: str) -> str:
+        """The general rule, one row at a time; raises ValueError with the reason."""
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("/", "-"))
+        except ValueError:
+            raise ValueError(f"received_at: '{text}' is not a date and time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=CHINA)  # the platform writes Beijing time
+        try:
+            return str(parsed.astimezone(dt.UTC))
+        except OverflowError:
+            raise ValueError(f"received_at: '{text}' is out of range") from None
+
+    def __call__(self, text: str) -> str:
+        # "YYYY-MM-DD HH:MM:SS" without an offset: the platform's usual shape.
+        if len(text) != 19 or text[13] != ":" or text[16] != ":":
+            return self.full(text)
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("/", "-"))
+        except ValueError:
+            raise ValueError(f"received_at: '{text}' is not a date and time") from None
+        if parsed.tzinfo is not None:
+            return self.full(text)
+        prefix = text[:13]
+        utc_prefix = self.hours.get(prefix)
+        if utc_prefix is not None:
+            return f"{utc_prefix}{text[13:]}+00:00"
+        utc = self.full(text)
+        if parsed.replace(tzinfo=CHINA).utcoffset() % dt.timedelta(hours=1) or utc[13:19] != text[13:] or len(utc) != 25:
+            return utc  # not a whole-hour offset (before 1901): no shortcut
+        if len(self.hours) >= self.CACHE_LIMIT:
+            self.hours.clear()
+        self.hours[prefix] = utc[:13]
+        return utc
 
 
-def to_record(raw: dict) -> dict:
+def _digest(order_id, received_at, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction) -> str:
+    """The stored row digest: md5 of the fields as str() writes them, joined by
+    \\x1f. A NUL character anywhere refuses the row."""
+    source = f"{order_id}\x1f{received_at}\x1f{channel}\x1f{kind}\x1f{dispatched}\x1f{returned}\x1f{final}\x1f{valid}\x1f{duplicate_of}\x1f{unfounded}\x1f{satisfaction}"
+    if "\x00" in source:
+        raise ValueError("contains a NUL character")  # no database text can hold it
+    return hashlib.md5(source.encode(), usedforsecurity=False).hexdigest()
+
+
+def _check_duplicate_of(value: str | None) -> None:
+    if value is not None and len(value) > ORDER_ID_MAX:
+        raise ValueError(f"duplicate_of is longer than {ORDER_ID_MAX} characters")
+
+
+def to_record(raw: dict, utc_text: _UtcText | None = None) -> Record:
     """A validated row ready to store; raises ValueError with the reason."""
     order_id = str(raw.get("order_id") or "").strip()
     if not order_id:
         raise ValueError("order_id is empty")
-    if len(order_id) > 64:
-        raise ValueError("order_id is longer than 64 characters")
+    if len(order_id) > ORDER_ID_MAX:
+        raise ValueError(f"order_id is longer than {ORDER_ID_MAX} characters")
     kind_text = str(raw.get("request_type") or "").strip()
     kind = REQUEST_TYPES.get(kind_text) or ENGLISH_TYPES.get(kind_text)
     if kind is None:
         raise ValueError(f"request_type: unknown '{kind_text}'")
-    record = {
-        "order_id": order_id,
-        "received_at": _time(raw.get("received_at")),
-        "channel": str(raw.get("channel") or "").strip()[:40],
-        "request_type": kind,
-        "dispatched_to": _names(raw.get("dispatched_to"))[:1000],
-        "returned_by": _names(raw.get("returned_by"))[:1000],
-        "final_department": str(raw.get("final_department") or "").strip()[:200],
-        "valid": _flag(raw.get("valid"), "valid", True),
-        "duplicate_of": (str(raw.get("duplicate_of") or "").strip() or None),
-        "unfounded": _flag(raw.get("unfounded"), "unfounded", False),
-        "satisfaction": (str(raw.get("satisfaction") or "").strip()[:20] or None),
-    }
-    digest_source = "\x1f".join(map(str, record.values()))
-    record["row_digest"] = hashlib.md5(digest_source.encode(), usedforsecurity=False).hexdigest()
-    return record
+    received_text = str(raw.get("received_at") or "").strip()
+    if not received_text:
+        raise ValueError("received_at is empty")
+    values = (
+        order_id,
+        (utc_text or _UtcText.full)(received_text),
+        str(raw.get("channel") or "").strip()[:40],
+        kind,
+        _names(raw.get("dispatched_to"))[:1000],
+        _names(raw.get("returned_by"))[:1000],
+        str(raw.get("final_department") or "").strip()[:200],
+        _flag(raw.get("valid"), "valid", True),
+        (str(raw.get("duplicate_of") or "").strip() or None),
+        _flag(raw.get("unfounded"), "unfounded", False),
+        (str(raw.get("satisfaction") or "").strip()[:20] or None),
+    )
+    _check_duplicate_of(values[8])
+    return (*values, _digest(*values))
 
 
-def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = None) -> Iterator[tuple[int, dict | Rejection]]:
+class CsvRowConverter:
+    """`to_record()` for one CSV file's rows (lists of text), compiled once for its
+    header: the same checks in the same order, the same record."""
+
+    def __init__(self, columns: list[str]) -> None:
+        position = {name: i for i, name in enumerate(columns)}  # a repeated column: the last wins, as dict(zip()) does
+        missing = len(columns)  # an absent column reads as "" (the row gets one "" appended)
+        self.width = len(columns)
+        self.pick = itemgetter(*(position.get(f, missing) for f in FIELDS))
+        self.utc_text = _UtcText()
+
+    def __call__(self, values: list[str]) -> Record:
+        values.append("")
+        order_id, received, channel, kind_text, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction = self.pick(values)
+        order_id = order_id.strip()
+        if not order_id:
+            raise ValueError("order_id is empty")
+        if len(order_id) > ORDER_ID_MAX:
+            raise ValueError(f"order_id is longer than {ORDER_ID_MAX} characters")
+        kind = KINDS.get(kind_text)
+        if kind is None:
+            kind_text = kind_text.strip()
+            kind = KINDS.get(kind_text)
+            if kind is None:
+                raise ValueError(f"request_type: unknown '{kind_text}'")
+        received = received.strip()
+        if not received:
+            raise ValueError("received_at is empty")
+        received = self.utc_text(received)
+        channel = channel.strip()[:40]
+        dispatched = (_names(dispatched) if "|" in dispatched or ";" in dispatched or "；" in dispatched else dispatched.strip())[:1000]
+        returned = (_names(returned) if "|" in returned or ";" in returned or "；" in returned else returned.strip())[:1000]
+        final = final.strip()[:200]
+        flag = FLAGS.get(valid)
+        valid = _flag(valid, "valid", True) if flag is None else flag
+        duplicate_of = duplicate_of.strip() or None
+        flag = FLAGS.get(unfounded)
+        unfounded = _flag(unfounded, "unfounded", False) if flag is None else flag
+        satisfaction = satisfaction.strip()[:20] or None
+        if duplicate_of is not None and len(duplicate_of) > ORDER_ID_MAX:
+            _check_duplicate_of(duplicate_of)
+        return (
+            order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction,
+            _digest(order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction),
+        )
+
+
+def record_values(record: Record) -> dict:
+    """A record as column values for SQLAlchemy (received_at as a UTC datetime)."""
+    values = dict(zip(STORED, record, strict=True))
+    values["received_at"] = dt.datetime.fromisoformat(record[1])
+    return values
+
+
+NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line(record: Record) -> str:
+    """The record as one line of Postgres COPY text format. Raises ValueError for
+    a NUL character, which Postgres text cannot hold."""
+    order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction, digest = record
+    valid_text = "t" if valid else "f"
+    duplicate_text = NULL if duplicate_of is None else duplicate_of
+    unfounded_text = "t" if unfounded else "f"
+    satisfaction_text = NULL if satisfaction is None else satisfaction
+    line = (
+        f"{order_id}\t{received}\t{channel}\t{kind}\t{dispatched}\t{returned}\t{final}\t{valid_text}\t"
+        f"{duplicate_text}\t{unfounded_text}\t{satisfaction_text}\t{digest}"
+    )
+    if line.count("\\") != (duplicate_of is None) + (satisfaction is None) or "\n" in line or "\r" in line or "\x00" in line or line.count("\t") != 11:
+        if any("\x00" in v for v in record if isinstance(v, str)):
+            raise ValueError("contains a NUL character")
+        line = "\t".join(NULL if v is None else ("t" if v else "f") if isinstance(v, bool) else v.translate(_COPY_ESCAPES) for v in record)
+    return line + "\n"
+
+
+def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = None) -> Iterator[tuple[int, Record | Rejection]]:
     """(line number, record or rejection) for each data row. A file without
-    the required columns, or not in the encoding, is refused as a whole."""
+    the required columns, or not in the encoding, is refused as a whole
+    (FileRefused)."""
     encoding = encoding or detect_encoding(stream)
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
     line = 0
@@ -140,24 +311,29 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
             header = next(reader, None)
             line = 1
             if header is None:
-                raise Problem(422, "empty-file", "Empty file 文件为空", "the file has no header row")
+                raise FileRefused(422, "empty-file", "Empty file 文件为空", "the file has no header row")
             columns = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
             missing = [c for c in REQUIRED if c not in columns]
             if missing:
-                raise Problem(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
+                raise FileRefused(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
+            convert = CsvRowConverter(columns)
+            width = len(columns)
+            order_id_at = max(i for i, c in enumerate(columns) if c == "order_id")
             for values in reader:
                 line = reader.line_num
-                if not any(v.strip() for v in values):
+                if len(values) != width:
+                    if not any(v.strip() for v in values):
+                        continue
+                    yield line, Rejection(line, values[0] if values else None, f"expected {width} fields, found {len(values)}")
                     continue
-                if len(values) != len(columns):
-                    yield line, Rejection(line, values[0] if values else None, f"expected {len(columns)} fields, found {len(values)}")
-                    continue
-                raw = dict(zip(columns, values, strict=True))
                 try:
-                    yield line, to_record(raw)
+                    yield line, convert(values)
                 except ValueError as exc:
-                    yield line, Rejection(line, raw.get("order_id") or None, str(exc))
+                    if not any(v.strip() for v in values):
+                        continue  # a blank row (only separators)
+                    yield line, Rejection(line, values[order_id_at] or None, str(exc))
         else:
+            utc_text = _UtcText()
             for line, text_line in enumerate(text, start=1):
                 if not text_line.strip():
                     continue
@@ -170,13 +346,145 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
                     continue
                 raw = {HEADER_ALIASES.get(k, k): v for k, v in raw.items()}
                 try:
-                    yield line, to_record(raw)
+                    yield line, to_record(raw, utc_text)
                 except ValueError as exc:
                     yield line, Rejection(line, str(raw.get("order_id") or "") or None, str(exc))
     except UnicodeDecodeError:
-        raise Problem(
+        raise FileRefused(
             422, "wrong-encoding", "File is not UTF-8 or GB18030 文件编码无法识别",
             f"cannot decode the file as {encoding} after line {line}", encoding=encoding, line=line + 1,
         ) from None
     finally:
-        text.detach()
+        try:
+            text.detach()
+        except ValueError:
+            pass  # the stream was closed under us
+
+
+@dataclass
+class Chunk:
+    """Accepted rows as COPY text (no order twice), and what was refused or seen on the way."""
+
+    data: bytes
+    rows: int
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)  # the first ones only, across all chunks
+    names: list[str] = field(default_factory=list)  # name fields as written, each once across all chunks
+
+
+def copy_chunks(rows: Iterator[tuple[int, Record | Rejection]], encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
+    """Chunks of at most `chunk_rows` rows. A chunk ends early before an order it
+    already holds: the earlier row is stored first and the later one stands.
+    The last chunk may hold no rows (only rejections)."""
+    lines: list[str] = []
+    ids: set[str] = set()
+    names_seen: set[str] = set()
+    chunk = Chunk(b"", 0)
+    listed = 0
+
+    def finish() -> Chunk:
+        nonlocal chunk, lines, ids
+        done = chunk
+        done.data, done.rows = "".join(lines).encode(encoding), len(lines)
+        chunk, lines, ids = Chunk(b"", 0), [], set()
+        return done
+
+    for line, row in rows:
+        if row.__class__ is not Rejection:
+            order_id = row[0]
+            if order_id in ids:
+                yield finish()
+            try:
+                text = copy_line(row)
+            except ValueError as exc:
+                row = Rejection(line, order_id, str(exc))
+            else:
+                ids.add(order_id)
+                lines.append(text)
+                for names in (row[4], row[5], row[6]):
+                    if names not in names_seen:
+                        names_seen.add(names)
+                        chunk.names.append(names)
+                if len(lines) >= chunk_rows:
+                    yield finish()
+                continue
+        chunk.rejected += 1
+        if listed < list_at_most:
+            chunk.rejections.append(row)
+            listed += 1
+    if lines or chunk.rejected or chunk.names:
+        yield finish()
+
+
+# The parser process: reads the file's bytes on its stdin, answers with pickled
+# messages on its stdout: ("chunk", Chunk) …, then ("end",), ("refused", FileRefused
+# fields) or ("error", traceback).
+
+_WORKER = "from services.scoring.hotline.parsing import _worker_main; _worker_main()"
+FEED_BYTES = 1 << 20
+
+
+def _worker_main() -> None:
+    out = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # a stray print goes to stderr, not into the answers
+    file_format, encoding, db_encoding, chunk_rows, list_at_most = json.loads(sys.argv[1])
+    try:
+        for chunk in copy_chunks(read_rows(sys.stdin.buffer, file_format, encoding), db_encoding, chunk_rows, list_at_most):
+            out.send(("chunk", chunk))
+        out.send(("end",))
+    except FileRefused as exc:
+        out.send(("refused", (exc.status, exc.slug, exc.title, exc.detail), exc.extensions))
+    except BrokenPipeError:
+        pass  # the importer is gone
+    except BaseException:
+        import traceback
+
+        out.send(("error", traceback.format_exc()))
+
+
+def _feed(stream: BinaryIO, pipe) -> None:
+    try:
+        shutil.copyfileobj(stream, pipe, FEED_BYTES)
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the parser ended first (a refused file, or the import stopped)
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, db_encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
+    """`copy_chunks(read_rows(stream, …))` computed in a parser process: the same
+    chunks, rejections and line numbers. This process only moves bytes (a
+    thread feeds the file to the parser), so the caller's thread is free to talk
+    to the database. At most one chunk waits in the pipe: memory stays bounded.
+    Closing the generator early stops the parser."""
+    paths = [p for p in sys.path if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    args = json.dumps([file_format, encoding, db_encoding, chunk_rows, list_at_most])
+    proc = subprocess.Popen([sys.executable, "-c", _WORKER, args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
+    proc.stdout.close()
+    feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)
+    feeder.start()
+    try:
+        while True:
+            try:
+                message = answers.recv()
+            except EOFError:
+                raise RuntimeError(f"the work-order parser process ended without an answer (exit code {proc.wait()})") from None
+            if message[0] == "chunk":
+                yield message[1]
+            elif message[0] == "end":
+                return
+            elif message[0] == "refused":
+                raise FileRefused(*message[1], **message[2])
+            else:
+                raise RuntimeError(f"the work-order parser process failed:\n{message[1]}")
+    finally:
+        answers.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        feeder.join()

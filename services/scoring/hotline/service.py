@@ -1,23 +1,50 @@
 """12345 work-order import (streaming, idempotent by order id), the department
-alias table and the net-complaint metric."""
+alias table and the net-complaint metric.
+
+Postgres: the rows become chunks of COPY text (in a parser process of their
+own for a large file), each COPY'd into a temporary staging table and merged
+by one statement. SQLite: batched INSERT/UPDATE by primary key. Either way the
+import keeps `work_order_day_counts` (orders per UTC day and the facts the
+metric groups by) in the same transaction as the orders, so the metric reads
+those groups instead of every order."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import and_, func, insert, select, true, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from services.scoring.domain.complaints import EXCLUSIONS, NetComplaints, WorkOrderFacts, classify
-from services.scoring.hotline.parsing import FileFormat, Rejection, read_rows
-from services.scoring.models import DepartmentAlias, WorkOrder, YearPlan
+from services.scoring.domain.complaints import EXCLUSIONS, NetComplaints, net_complaints_from_counts
+from services.scoring.hotline.parsing import (
+    STORED,
+    FileFormat,
+    FileRefused,
+    Record,
+    Rejection,
+    chunks_in_worker,
+    copy_chunks,
+    detect_encoding,
+    read_rows,
+    record_values,
+)
+from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCount, YearPlan
 from shared.problems import Problem
 
-BATCH = 2000
+BATCH = 2000  # SQLite rows per INSERT/UPDATE
+COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
+WORKER_MIN_BYTES = 8 << 20  # from this size on, parse in a parser process
 MAX_REJECTIONS_LISTED = 1000
+ANALYZE_ORDERS_FROM = 10_000  # orders written by one import
+# pg_advisory_xact_lock key: one import at a time keeps the day counts exact.
+IMPORT_LOCK = 0x50_79_6E_67_79_31_32_33
 
 
 @dataclass
@@ -29,6 +56,11 @@ class ImportSummary:
     rejections: list[Rejection] = field(default_factory=list)
     unmatched_departments: list[str] = field(default_factory=list)
 
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS_LISTED:
+            self.rejections.append(rejection)
+
 
 def department_names(session: Session) -> tuple[dict[str, str], set[str]]:
     """(alias → department, the known department names)."""
@@ -39,12 +71,81 @@ def department_names(session: Session) -> tuple[dict[str, str], set[str]]:
     return aliases, known
 
 
-def _store(session: Session, batch: dict[str, dict], summary: ImportSummary) -> None:
-    stored = dict(
-        session.execute(select(WorkOrder.order_id, WorkOrder.row_digest).where(WorkOrder.order_id.in_(list(batch)))).all()
-    )
-    new = [r for oid, r in batch.items() if oid not in stored]
-    changed = [r for oid, r in batch.items() if oid in stored and stored[oid] != r["row_digest"]]
+def import_work_orders(
+    session: Session,
+    stream: BinaryIO,
+    file_format: FileFormat,
+    encoding: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Imports in the caller's transaction: a file refused as a whole (encoding,
+    columns) raises Problem and the caller rolls back, so nothing is half-written.
+    The day counts of the net-complaint metric change in the same transaction."""
+    summary = ImportSummary()
+    aliases, known = department_names(session)
+    written: set[str] = set()  # name fields as written; split once at the end
+    encoding = encoding or detect_encoding(stream)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    try:
+        if postgres:
+            _import_by_copy(session, stream, file_format, encoding, summary, written, progress)
+        else:
+            rows = read_rows(stream, file_format, encoding)
+            try:
+                _import_by_batches(session, rows, summary, written, progress)
+            finally:
+                rows.close()  # after a failure: release the stream while it is open
+    except FileRefused as refused:
+        raise refused.problem() from None
+    session.execute(delete(WorkOrderDayCount).where(WorkOrderDayCount.orders == 0))
+    if postgres and summary.accepted + summary.updated:
+        # Fresh statistics, so the metric's plan fits the counts it reads right
+        # after a large import (ANALYZE blocks neither readers nor writers).
+        session.execute(text("ANALYZE work_order_day_counts"))
+        if summary.accepted + summary.updated >= ANALYZE_ORDERS_FROM:
+            session.execute(text("ANALYZE work_orders"))
+    seen_names: set[str] = set()
+    for names in written:
+        if names:
+            seen_names.update(names.split("|"))
+    summary.unmatched_departments = sorted(n for n in seen_names if n not in aliases and n not in known)
+    return summary
+
+
+# SQLite: batched INSERT/UPDATE by primary key; the day counts move in Python.
+
+DayKey = tuple  # (day, final_department, request_type, valid, duplicate, unfounded, returned_by)
+
+
+def _day_key(record: Record) -> DayKey:
+    return (dt.date.fromisoformat(record[1][:10]), record[6], record[3], record[7], record[8] is not None, record[9], record[5])
+
+
+def returned_key(returned_by: str) -> str:
+    return hashlib.md5(returned_by.encode(), usedforsecurity=False).hexdigest() if returned_by else ""
+
+
+def _store(session: Session, batch: dict[str, Record], summary: ImportSummary, moved: Counter) -> None:
+    w = WorkOrder
+    stored = {
+        row[0]: row[1:]
+        for row in session.execute(
+            select(w.order_id, w.row_digest, w.received_at, w.final_department, w.request_type, w.valid, w.duplicate_of, w.unfounded, w.returned_by)
+            .where(w.order_id.in_(list(batch)))
+        )
+    }
+    new, changed = [], []
+    for order_id, record in batch.items():
+        old = stored.get(order_id)
+        if old is None:
+            new.append(record_values(record))
+        elif old[0] != record[-1]:
+            changed.append(record_values(record))
+            digest, received_at, final, kind, valid, duplicate_of, unfounded, returned = old
+            moved[(received_at.astimezone(dt.UTC).date(), final, kind, valid, duplicate_of is not None, unfounded, returned)] -= 1
+        else:
+            continue
+        moved[_day_key(record)] += 1
     if new:
         session.execute(insert(WorkOrder), new)
     if changed:
@@ -54,107 +155,158 @@ def _store(session: Session, batch: dict[str, dict], summary: ImportSummary) -> 
     summary.unchanged += len(batch) - len(new) - len(changed)
 
 
-def import_work_orders(
-    session: Session,
-    stream: BinaryIO,
-    file_format: FileFormat,
-    encoding: str | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> ImportSummary:
-    """Imports in the caller's transaction: a file refused as a whole (encoding,
-    columns) raises Problem and the caller rolls back, so nothing is half-written."""
-    summary = ImportSummary()
-    aliases, known = department_names(session)
-    seen_names: set[str] = set()
-    rows = read_rows(stream, file_format, encoding)
-    if session.get_bind().dialect.name == "postgresql":
-        _import_by_copy(session, rows, summary, seen_names, progress)
-    else:
-        _import_by_batches(session, rows, summary, seen_names, progress)
-    summary.unmatched_departments = sorted(n for n in seen_names if n not in aliases and n not in known)
-    return summary
+def _add_day_counts(session: Session, moved: Counter) -> None:
+    values = [
+        {"day": day, "final_department": final, "request_type": kind, "valid": valid, "duplicate": duplicate, "unfounded": unfounded,
+         "returned_key": returned_key(returned), "returned_by": returned, "orders": n}
+        for (day, final, kind, valid, duplicate, unfounded, returned), n in moved.items()
+        if n
+    ]
+    moved.clear()
+    if not values:
+        return
+    statement = sqlite_insert(WorkOrderDayCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=[c.name for c in WorkOrderDayCount.__table__.primary_key.columns],
+        set_={"orders": WorkOrderDayCount.orders + statement.excluded.orders},
+    )
+    session.execute(statement, values)
 
 
-def _note(row: dict | Rejection, summary: ImportSummary, seen_names: set[str]) -> bool:
-    """Counts a rejection (False) or collects an accepted row's department names (True)."""
-    if isinstance(row, Rejection):
-        summary.rejected += 1
-        if len(summary.rejections) < MAX_REJECTIONS_LISTED:
-            summary.rejections.append(row)
-        return False
-    for names in (row["final_department"], row["returned_by"], row["dispatched_to"]):
-        if names:
-            seen_names.update(names.split("|"))
-    return True
-
-
-def _import_by_batches(session: Session, rows, summary: ImportSummary, seen_names: set[str], progress) -> None:
-    batch: dict[str, dict] = {}
+def _import_by_batches(session: Session, rows, summary: ImportSummary, written: set[str], progress) -> None:
+    batch: dict[str, Record] = {}
+    moved: Counter = Counter()
     for _, row in rows:
-        if not _note(row, summary, seen_names):
+        if row.__class__ is Rejection:
+            summary.reject(row)
             continue
-        if row["order_id"] in batch:
+        written.update((row[4], row[5], row[6]))
+        if row[0] in batch:
             # The same order twice in one file: the later row stands.
-            _store(session, batch, summary)
+            _store(session, batch, summary, moved)
             batch = {}
-        batch[row["order_id"]] = row
+        batch[row[0]] = row
         if len(batch) >= BATCH:
-            _store(session, batch, summary)
+            _store(session, batch, summary, moved)
             if progress:
                 progress(len(batch))
             batch = {}
+            if len(moved) >= 10 * BATCH:
+                _add_day_counts(session, moved)
     if batch:
-        _store(session, batch, summary)
+        _store(session, batch, summary, moved)
         if progress:
             progress(len(batch))
+    _add_day_counts(session, moved)
 
 
-STORED = ("order_id", "received_at", "channel", "request_type", "dispatched_to", "returned_by", "final_department", "valid", "duplicate_of", "unfounded", "satisfaction", "row_digest")
-COPY_CHUNK = 100_000
-_STAGING = f"""CREATE TEMP TABLE IF NOT EXISTS work_order_staging (seq bigint, {", ".join(f"{c} {t}" for c, t in zip(STORED, (
+# Postgres: COPY into a temporary staging table, one merge statement per chunk.
+
+_STAGING = f"""CREATE TEMP TABLE IF NOT EXISTS work_order_staging ({", ".join(f"{c} {t}" for c, t in zip(STORED, (
     "varchar(64)", "timestamptz", "varchar(40)", "varchar(20)", "varchar(1000)", "varchar(1000)", "varchar(200)", "boolean", "varchar(64)", "boolean", "varchar(20)", "varchar(32)"), strict=True))}) ON COMMIT DROP"""
+_DAY_FACTS = "final_department, request_type, valid, duplicate, unfounded, returned_by"
+# One statement: the upsert writes new and changed orders and returns them; `old`
+# reads the changed orders as they were (every part of one statement sees the
+# table as it was before the statement); the day counts take +1 for each new
+# version and -1 for each replaced one.
 _MERGE = f"""
-WITH src AS (
-    SELECT DISTINCT ON (order_id) {", ".join(STORED)} FROM work_order_staging ORDER BY order_id, seq DESC
-), up AS (
-    INSERT INTO work_orders ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM src
+WITH up AS (
+    INSERT INTO work_orders AS w ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM work_order_staging
     ON CONFLICT (order_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in STORED[1:])}
-    WHERE work_orders.row_digest <> EXCLUDED.row_digest
-    RETURNING (xmax = 0) AS inserted
+    WHERE w.row_digest <> EXCLUDED.row_digest
+    RETURNING w.order_id, w.received_at, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL AS duplicate,
+        w.unfounded, w.returned_by, (w.xmax = 0) AS inserted
+), old AS (
+    SELECT o.received_at, o.final_department, o.request_type, o.valid, o.duplicate_of IS NOT NULL AS duplicate, o.unfounded, o.returned_by
+    FROM work_orders AS o JOIN up ON o.order_id = up.order_id AND NOT up.inserted
+), moved AS (
+    SELECT (received_at AT TIME ZONE 'UTC')::date AS day, {_DAY_FACTS}, sum(n) AS n FROM (
+        SELECT received_at, {_DAY_FACTS}, 1 AS n FROM up
+        UNION ALL
+        SELECT received_at, {_DAY_FACTS}, -1 AS n FROM old
+    ) AS changes
+    GROUP BY day, {_DAY_FACTS}
+), counted AS (
+    INSERT INTO work_order_day_counts AS c (day, {_DAY_FACTS}, returned_key, orders)
+    SELECT day, {_DAY_FACTS}, CASE WHEN returned_by = '' THEN '' ELSE md5(returned_by) END, n FROM moved WHERE n <> 0
+    ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 )
-SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """
 
 
-def _import_by_copy(session: Session, rows, summary: ImportSummary, seen_names: set[str], progress) -> None:
-    """Postgres: COPY each chunk into a staging table, then one INSERT … ON CONFLICT
-    that inserts new orders and updates only those whose digest changed."""
-    cursor = session.connection().connection.driver_connection.cursor()
+def _worker_wanted(stream: BinaryIO) -> bool:
+    """A parser process pays off for a large file (it costs a Python start)."""
+    try:
+        position = stream.tell()
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return size - position >= WORKER_MIN_BYTES
+
+
+def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress) -> None:
+    """Chunks of COPY text, each merged by one statement: new orders inserted,
+    changed ones (another digest) updated, the rest left alone. A large file is
+    parsed in a parser process while this thread feeds Postgres."""
+    connection = session.connection().connection.driver_connection
+    cursor = connection.cursor()
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
+    cursor.execute("SET LOCAL work_mem = '32MB'")  # the merge's grouping stays in memory
     cursor.execute(_STAGING)
     cursor.execute("TRUNCATE work_order_staging")
-    seq, exhausted = 0, False
-    while not exhausted:
-        staged = 0
-        with cursor.copy(f"COPY work_order_staging (seq, {', '.join(STORED)}) FROM STDIN") as copy:
-            for _, row in rows:
-                if not _note(row, summary, seen_names):
-                    continue
-                seq += 1
-                staged += 1
-                copy.write_row((seq, *(row[c] for c in STORED)))
-                if staged >= COPY_CHUNK:
-                    break
-            else:
-                exhausted = True
-        if staged:
-            cursor.execute(_MERGE)
-            distinct, inserted, updated = cursor.fetchone()
-            summary.accepted += inserted
-            summary.updated += updated
-            summary.unchanged += distinct - inserted - updated
-            cursor.execute("TRUNCATE work_order_staging")
+    db_encoding = connection.info.encoding
+    if _worker_wanted(stream):
+        chunks = chunks_in_worker(stream, file_format, encoding, db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
+    else:
+        chunks = copy_chunks(read_rows(stream, file_format, encoding), db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
+    copy_sql = f"COPY work_order_staging ({', '.join(STORED)}) FROM STDIN"
+    try:
+        for chunk in chunks:
+            summary.rejected += chunk.rejected
+            summary.rejections += chunk.rejections[: MAX_REJECTIONS_LISTED - len(summary.rejections)]
+            written.update(chunk.names)
+            if chunk.rows:
+                with cursor.copy(copy_sql) as copy:
+                    copy.write(chunk.data)
+                cursor.execute(_MERGE)
+                inserted, updated = cursor.fetchone()
+                cursor.execute("TRUNCATE work_order_staging")
+                summary.accepted += inserted
+                summary.updated += updated
+                summary.unchanged += chunk.rows - inserted - updated
             if progress:
-                progress(staged)
+                progress(chunk.rows)
+    finally:
+        chunks.close()
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def split_period(start: dt.datetime | None, end: dt.datetime | None) -> tuple[tuple[dt.date | None, dt.date | None] | None, list[tuple[dt.datetime | None, dt.datetime | None]]]:
+    """[start, end) as the whole UTC days in it (first day, day after the last),
+    read from the day counts, and the parts of days at either end, read from
+    the orders. None instead of the days when the period holds no whole day."""
+    start, end = _utc(start), _utc(end)
+    first = None if start is None else start.date() + dt.timedelta(days=0 if start == _midnight(start.date()) else 1)
+    last = None if end is None else end.date()
+    if first is not None and last is not None and first >= last:
+        return None, [(start, end)]
+    edges = []
+    if start is not None and start != _midnight(first):
+        edges.append((start, _midnight(first)))
+    if end is not None and end != _midnight(last):
+        edges.append((_midnight(last), end))
+    return (first, last), edges
 
 
 def add_alias(session: Session, alias: str, department: str) -> DepartmentAlias:
@@ -175,70 +327,45 @@ def add_alias(session: Session, alias: str, department: str) -> DepartmentAlias:
 def unmatched_names(session: Session) -> list[dict]:
     """Final responsible units no alias or plan names, with how many orders each."""
     aliases, known = department_names(session)
-    rows = session.execute(select(WorkOrder.final_department, func.count()).group_by(WorkOrder.final_department))
+    c = WorkOrderDayCount
+    rows = session.execute(select(c.final_department, func.sum(c.orders)).group_by(c.final_department))
     return sorted(
-        ({"name": name, "orders": n} for name, n in rows if name and name not in aliases and name not in known),
+        ({"name": name, "orders": n} for name, n in rows if name and n and name not in aliases and name not in known),
         key=lambda r: (-r["orders"], r["name"]),
     )
 
 
 def net_complaints(session: Session, start: dt.datetime | None, end: dt.datetime | None) -> tuple[dict[str, NetComplaints], dict[str, int]]:
     """Per matched department, the net figure and every exclusion; plus the
-    orders whose responsible unit matches no department, by name."""
+    orders whose responsible unit matches no department, by name. Whole days
+    come from the day counts, the hours at either end of the period from the
+    orders themselves."""
     aliases, known = department_names(session)
 
     def canonical(name: str) -> str | None:
         return aliases.get(name) or (name if name in known else None)
 
-    period = []
-    if start:
-        period.append(WorkOrder.received_at >= start)
-    if end:
-        period.append(WorkOrder.received_at < end)
-    where = and_(true(), *period)
-    result: dict[str, NetComplaints] = {}
-    unmatched: dict[str, int] = {}
-
-    def entry(department: str) -> NetComplaints:
-        return result.setdefault(department, NetComplaints(department))
-
-    # The grouped counts come from SQL; only the few groups are classified here.
-    groups = session.execute(
-        select(
-            WorkOrder.final_department,
-            WorkOrder.request_type,
-            WorkOrder.valid,
-            WorkOrder.duplicate_of.is_not(None),
-            WorkOrder.unfounded,
-            func.count(),
-        )
-        .where(where)
-        .group_by(WorkOrder.final_department, WorkOrder.request_type, WorkOrder.valid, WorkOrder.duplicate_of.is_not(None), WorkOrder.unfounded)
-    )
-    for name, kind, valid, duplicate, unfounded, n in groups:
-        department = canonical(name)
-        if department is None:
-            unmatched[name] = unmatched.get(name, 0) + n
-            continue
-        reason = classify(WorkOrderFacts(kind, department, valid, "dup" if duplicate else None, unfounded))
-        e = entry(department)
-        e.received += n
-        if reason is None:
-            e.net += n
-        else:
-            e.excluded[reason] += n
-    returns = session.execute(
-        select(WorkOrder.final_department, WorkOrder.returned_by, func.count())
-        .where(where, WorkOrder.returned_by != "")
-        .group_by(WorkOrder.final_department, WorkOrder.returned_by)
-    )
-    for final_name, returned, n in returns:
-        final = canonical(final_name)
-        for department in {canonical(r) for r in returned.split("|")} - {final, None}:
-            e = entry(department)
-            e.received += n
-            e.excluded["redispatched_away"] += n
-    return result, unmatched
+    days, edges = split_period(start, end)
+    groups: list = []
+    returns: list = []
+    if days is not None:
+        c = WorkOrderDayCount
+        first, last = days
+        where = [*([c.day >= first] if first else []), *([c.day < last] if last else [])]
+        facts = (c.final_department, c.request_type, c.valid, c.duplicate, c.unfounded)
+        groups += session.execute(select(*facts, func.sum(c.orders)).where(*where).group_by(*facts)).all()
+        returns += session.execute(
+            select(c.final_department, c.returned_by, func.sum(c.orders)).where(*where, c.returned_key != "").group_by(c.final_department, c.returned_by)
+        ).all()
+    w = WorkOrder
+    for edge_start, edge_end in edges:
+        where = [*([w.received_at >= edge_start] if edge_start else []), *([w.received_at < edge_end] if edge_end else [])]
+        facts = (w.final_department, w.request_type, w.valid, w.duplicate_of.is_not(None), w.unfounded)
+        groups += session.execute(select(*facts, func.count()).where(*where).group_by(*facts)).all()
+        returns += session.execute(
+            select(w.final_department, w.returned_by, func.count()).where(*where, w.returned_by != "").group_by(w.final_department, w.returned_by)
+        ).all()
+    return net_complaints_from_counts(groups, returns, canonical)
 
 
 __all__ = ["EXCLUSIONS", "ImportSummary", "add_alias", "import_work_orders", "net_complaints", "unmatched_names"]

@@ -1,0 +1,259 @@
+"""The import paths on SQLite and Postgres: the Postgres pipeline (several
+chunks, a chunk cut by a repeated order, odd characters, a failure halfway or
+in the merge thread) counts and rejects like SQLite, and the day counts the
+net-complaint metric reads agree with counting the orders one by one after an
+import, a re-import, an update, a migration and for any period."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import func, select, text
+
+from bench.scoring_workorders import COLUMNS, work_orders
+from services.scoring.domain.complaints import WorkOrderFacts
+from services.scoring.domain.complaints import net_complaints as count_one_by_one
+from services.scoring.hotline import parsing, service
+from services.scoring.hotline.parsing import read_rows
+from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCount
+from shared.problems import Problem
+
+EDU, CIV = "淄博市教育局", "淄博市民政局"
+
+
+def csv_bytes(rows: list[dict], encoding: str = "utf-8") -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def generated(rows: int, seed: int) -> list[dict]:
+    return list(work_orders(rows, seed=seed))
+
+
+def import_bytes(h, body: bytes, file_format="csv", encoding=None):
+    with h.db.session() as session:
+        return service.import_work_orders(session, io.BytesIO(body), file_format, encoding)
+
+
+def add_aliases(h) -> None:
+    from bench.scoring_workorders import DEPARTMENTS
+
+    with h.db.session() as session:
+        for short in DEPARTMENTS[:-2]:  # the last two stay unmatched
+            session.add(DepartmentAlias(alias=f"淄博市{short}", department=f"淄博市{short}"))
+            session.add(DepartmentAlias(alias=f"市{short}", department=f"淄博市{short}"))
+
+
+def counted_one_by_one(h, start=None, end=None):
+    """The metric over every stored order, through the domain's per-order rules."""
+    with h.db.session() as session:
+        aliases, known = service.department_names(session)
+        query = select(WorkOrder)
+        if start:
+            query = query.where(WorkOrder.received_at >= start)
+        if end:
+            query = query.where(WorkOrder.received_at < end)
+        orders = list(session.scalars(query))
+
+    def canonical(name):
+        return aliases.get(name) or (name if name in known else None)
+
+    facts = []
+    unmatched: dict[str, int] = {}
+    for o in orders:
+        final = canonical(o.final_department)
+        if final is None:
+            unmatched[o.final_department] = unmatched.get(o.final_department, 0) + 1
+        returned = tuple(d for d in (canonical(r) for r in o.returned_by.split("|")) if d) if o.returned_by else ()
+        facts.append(WorkOrderFacts(o.request_type, final, o.valid, o.duplicate_of, o.unfounded, returned))
+    return {d: (c.received, c.net, c.excluded) for d, c in count_one_by_one(facts).items()}, unmatched
+
+
+def counted_from_day_counts(h, start=None, end=None):
+    with h.db.session() as session:
+        counts, unmatched = service.net_complaints(session, start, end)
+    return {d: (c.received, c.net, c.excluded) for d, c in counts.items()}, unmatched
+
+
+def assert_day_counts_match_the_orders(h):
+    w, c = WorkOrder, WorkOrderDayCount
+    with h.db.session() as session:
+        orders = {}
+        for o in session.scalars(select(w)):
+            key = (o.received_at.date(), o.final_department, o.request_type, o.valid, o.duplicate_of is not None, o.unfounded, o.returned_by)
+            orders[key] = orders.get(key, 0) + 1
+        kept = {}
+        for r in session.scalars(select(c)):
+            key = (r.day, r.final_department, r.request_type, r.valid, r.duplicate, r.unfounded, r.returned_by)
+            assert r.returned_key == service.returned_key(r.returned_by)
+            kept[key] = kept.get(key, 0) + r.orders
+        assert session.scalar(select(func.count()).select_from(c).where(c.orders <= 0)) == 0
+    assert kept == orders
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Several COPY chunks and a full pipeline even for a few hundred rows."""
+    monkeypatch.setattr(service, "COPY_CHUNK", 37)
+    monkeypatch.setattr(service, "BATCH", 23)
+
+
+def test_day_counts_agree_with_counting_every_order_through_import_reimport_and_update(scoring, small_chunks):
+    add_aliases(scoring)
+    rows = generated(600, seed=11)
+    first = import_bytes(scoring, csv_bytes(rows))
+    assert (first.accepted, first.updated, first.unchanged, first.rejected) == (600, 0, 0, 0)
+    assert_day_counts_match_the_orders(scoring)
+    assert counted_from_day_counts(scoring) == counted_one_by_one(scoring)
+
+    again = import_bytes(scoring, csv_bytes(rows))
+    assert (again.accepted, again.updated, again.unchanged) == (0, 0, 600)
+    assert counted_from_day_counts(scoring) == counted_one_by_one(scoring)
+
+    # Every fact the metric groups by changes somewhere, including the day.
+    rng = random.Random(3)
+    changed = [dict(r) for r in rows[:300]]
+    for r in changed[::3]:
+        r["channel"] = "改"
+        r["request_type"] = rng.choice(["投诉", "咨询", "举报"])
+        r["valid"] = rng.choice(["是", "否"])
+        r["duplicate_of"] = rng.choice(["", "GD202100000001"])
+        r["unfounded"] = rng.choice(["是", "否"])
+        r["returned_by"] = rng.choice(["", CIV, f"{CIV}|{EDU}"])
+        r["final_department"] = rng.choice([EDU, "市民政局", "无名单位"])
+        r["received_at"] = (dt.datetime.fromisoformat(r["received_at"]) + dt.timedelta(hours=rng.randrange(-30, 30))).strftime("%Y-%m-%d %H:%M:%S")
+    for r in changed[1::3]:
+        r["satisfaction"] = "不满意" if r["satisfaction"] != "不满意" else "满意"  # changes the row, not the metric
+    extra = generated(700, seed=12)[600:]
+    update = import_bytes(scoring, csv_bytes(changed + extra))
+    assert (update.accepted, update.updated, update.unchanged) == (100, 200, 100)
+    assert_day_counts_match_the_orders(scoring)
+    assert counted_from_day_counts(scoring) == counted_one_by_one(scoring)
+    assert counted_from_day_counts(scoring)[1]  # some names stay unmatched, and are counted
+
+
+def test_any_period_agrees_with_counting_every_order_in_it(scoring):
+    add_aliases(scoring)
+    import_bytes(scoring, csv_bytes(generated(800, seed=5)))
+    utc = dt.UTC
+    periods = [
+        (None, None),
+        (dt.datetime(2021, 3, 1, tzinfo=utc), dt.datetime(2021, 9, 1, tzinfo=utc)),  # whole days only
+        (dt.datetime(2021, 3, 1, 7, 13, tzinfo=utc), dt.datetime(2021, 9, 1, 16, 0, 1, tzinfo=utc)),  # a part day at each end
+        (dt.datetime(2021, 2, 28, 16, tzinfo=utc), None),  # Beijing midnight
+        (None, dt.datetime(2021, 6, 30, 16, tzinfo=utc)),
+        (dt.datetime(2021, 5, 5, 1, tzinfo=utc), dt.datetime(2021, 5, 5, 23, tzinfo=utc)),  # inside one day
+        (dt.datetime(2021, 5, 5, 1, tzinfo=utc), dt.datetime(2021, 5, 6, 0, 30, tzinfo=utc)),  # no whole day
+        (dt.datetime(2021, 5, 6, tzinfo=utc), dt.datetime(2021, 5, 5, tzinfo=utc)),  # backwards: nothing
+        (dt.datetime(2021, 3, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))), dt.datetime(2021, 4, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))),
+    ]
+    rng = random.Random(9)
+    for _ in range(6):
+        a = dt.datetime(2021, 1, 1, tzinfo=utc) + dt.timedelta(seconds=rng.randrange(365 * 86400))
+        periods.append((a, a + dt.timedelta(seconds=rng.randrange(90 * 86400))))
+    for start, end in periods:
+        assert counted_from_day_counts(scoring, start, end) == counted_one_by_one(scoring, start, end), (start, end)
+
+
+def test_the_endpoint_reads_the_day_counts_with_every_exclusion(scoring):
+    add_aliases(scoring)
+    import_bytes(scoring, csv_bytes(generated(400, seed=8)))
+    body = scoring.client.get("/v1/hotline/net-complaints", params={"start": "2021-02-01T03:00:00", "end": "2021-11-15T00:00:00"}).json()
+    expected, unmatched = counted_one_by_one(scoring, dt.datetime(2021, 2, 1, 3, tzinfo=dt.UTC), dt.datetime(2021, 11, 15, tzinfo=dt.UTC))
+    assert {d["department"]: (d["received"], d["net_complaints"], d["excluded"]) for d in body["departments"]} == expected
+    assert {u["name"]: u["orders"] for u in body["unmatched"]} == unmatched
+    for d in body["departments"]:
+        assert d["net_complaints"] + sum(d["excluded"].values()) == d["received"]
+
+
+def test_a_repeated_order_and_odd_characters_import_alike_on_both_backends(scoring, small_chunks):
+    base = generated(120, seed=2)
+    odd = dict(base[0], order_id="GD\\odd", channel="a\tb", final_department="淄博市\n教育局", satisfaction="\\N")
+    later = dict(base[5], channel="later")
+    # base[5] and its later row fall in one COPY chunk: the chunk is cut between them.
+    rows = [*base[:10], later, *base[10:50], odd, *base[50:], dict(odd, channel="a\tc"), dict(base[1], duplicate_of="d" * 65)]
+    summary = import_bytes(scoring, csv_bytes(rows))
+    # base[5] twice: the first is accepted, the later row updates it; odd twice: accepted, then updated.
+    assert (summary.accepted, summary.updated, summary.unchanged, summary.rejected) == (121, 2, 0, 1)
+    # The header, and two rows of two lines each.
+    assert [(r.line, r.order_id) for r in summary.rejections] == [(len(rows) + 3, base[1]["order_id"])]
+    with scoring.db.session() as session:
+        stored = session.get(WorkOrder, "GD\\odd")
+        assert (stored.channel, stored.final_department, stored.satisfaction) == ("a\tc", "淄博市\n教育局", "\\N")
+        assert session.get(WorkOrder, base[5]["order_id"]).channel == "later"
+    assert_day_counts_match_the_orders(scoring)
+
+
+def test_a_file_refused_halfway_leaves_nothing_behind(scoring, small_chunks):
+    """Chunks already merged by the pipeline go when a later byte is bad."""
+    good = csv_bytes(generated(300, seed=4))
+    bad = good + "GD9,2021-03-01 09:00:00,电话,投诉,x,,x,是,,否,\n".encode("gb18030")
+    with pytest.raises(Problem) as refused, scoring.db.session() as session:
+        service.import_work_orders(session, io.BytesIO(bad), "csv", "utf-8-sig")
+    assert refused.value.slug == "wrong-encoding"
+    with scoring.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(WorkOrder)) == 0
+        assert session.scalar(select(func.count()).select_from(WorkOrderDayCount)) == 0
+
+
+def test_the_parser_process_imports_exactly_what_this_process_imports(scoring, small_chunks, monkeypatch):
+    if scoring.backend != "postgres":
+        pytest.skip("the parser process feeds COPY: the Postgres path")
+    add_aliases(scoring)
+    rows = generated(400, seed=21)
+    rows[17]["request_type"] = "闲聊"
+    rows[80]["received_at"] = "2021-02-30 10:00:00"
+    rows[81]["final_department"] = "淄博市\n民政局"
+    rows.insert(200, dict(rows[190], channel="again"))  # a repeated order cuts a chunk
+    body = csv_bytes(rows)
+
+    def run(threshold):
+        monkeypatch.setattr(service, "WORKER_MIN_BYTES", threshold)
+        with scoring.db.session() as session:
+            summary = service.import_work_orders(session, io.BytesIO(body), "csv")
+            stored = session.execute(select(WorkOrder).order_by(WorkOrder.order_id)).scalars().all()
+            facts = [(o.order_id, o.received_at, o.final_department, o.channel, o.row_digest) for o in stored]
+            counts = counted_from_day_counts(scoring)
+            session.rollback()  # the next run starts from the same empty table
+        return summary, facts, counts
+
+    in_process, in_worker = run(1 << 40), run(0)
+    assert in_worker == in_process
+    summary = in_worker[0]
+    assert (summary.accepted, summary.updated, summary.rejected) == (398, 1, 2)
+    assert [(r.line, r.order_id) for r in summary.rejections] == [(19, rows[17]["order_id"]), (82, rows[80]["order_id"])]
+
+
+def test_the_migration_fills_the_day_counts_from_orders_already_stored(backend, fresh_database_url):
+    from shared.db import Database
+    from shared.migrations import upgrade
+
+    url = fresh_database_url(backend, "daycounts")
+    upgrade("scoring", url, "0004")
+    db = Database(url)
+    try:
+        records = [r for _, r in read_rows(io.BytesIO(csv_bytes(generated(500, seed=13))), "csv")]
+        with db.session() as session:
+            session.execute(WorkOrder.__table__.insert(), [parsing.record_values(r) for r in records])
+        upgrade("scoring", url)
+        with db.session() as session:
+            assert session.scalar(select(func.sum(WorkOrderDayCount.orders))) == 500
+            assert session.scalar(text("SELECT count(*) FROM work_order_day_counts WHERE returned_key <> ''")) > 0
+
+        h = SimpleNamespace(db=db)
+        assert_day_counts_match_the_orders(h)
+        # The next import continues from the filled counts: nothing moves.
+        with db.session() as session:
+            again = service.import_work_orders(session, io.BytesIO(csv_bytes(generated(500, seed=13))), "csv")
+        assert (again.accepted, again.updated, again.unchanged) == (0, 0, 500)
+        assert_day_counts_match_the_orders(h)
+    finally:
+        db.dispose()

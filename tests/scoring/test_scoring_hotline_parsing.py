@@ -1,0 +1,202 @@
+"""Reading work-order files fast and to the same rules: the compiled CSV row
+converter gives what `to_record()` gives, Beijing time becomes UTC text like
+`str(datetime)` writes it (the old summer times too), COPY text survives any
+character, and line numbers stay right across quoted line breaks."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.scoring_workorders import COLUMNS, work_orders
+from services.scoring.hotline import parsing
+from services.scoring.hotline.parsing import (
+    FIELDS,
+    CsvRowConverter,
+    FileRefused,
+    Rejection,
+    _UtcText,
+    chunks_in_worker,
+    copy_chunks,
+    copy_line,
+    read_rows,
+    to_record,
+)
+
+EDU, CIV = "淄博市教育局", "淄博市民政局"
+
+
+def csv_bytes(rows: list[dict], encoding: str = "utf-8") -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except ValueError as exc:
+        return ("rejected", str(exc))
+
+
+TIMES = [
+    "2021-03-01 09:00:00", "2021/03/01 09:05:07", "2021-03-01T23:59:59", "2021-01-01 07:59:59", "1990-07-01 02:30:00",
+    "1986-05-04 02:30:00", "1991-09-15 01:30:00", "1900-05-01 10:11:12", "0001-01-01 00:00:00", "9999-12-31 23:59:59",
+    "2021-03-01 09:00:00.5", "2021-03-01 09:00+08", "2021-03-01T09:00:00+00:00", "2021-13-01 09:00:00", "2021-03-01 09:61:00",
+    "", "  ", " 2021-03-01 09:00:00 ", "2021-W09-1 09:00:00", "20210301T090000", "2021-03-01", "2021-03-01 09:00:0x",
+]
+field_values = {
+    "order_id": st.sampled_from(["GD1", "", " GD2 ", "x" * 64, "x" * 65, "a\tb", "GD\x003"]),
+    "received_at": st.one_of(st.sampled_from(TIMES), st.datetimes(min_value=dt.datetime(1899, 1, 1), max_value=dt.datetime(2100, 1, 1)).map(
+        lambda d: d.strftime("%Y-%m-%d %H:%M:%S"))),
+    "channel": st.sampled_from(["电话", "", " 网站 ", "y" * 50]),
+    "request_type": st.sampled_from(["投诉", "咨询", " 举报 ", "complaint", "闲聊", "", "建议", "意见建议", "help"]),
+    "dispatched_to": st.sampled_from([EDU, " 市教育局 ", "a|b", "a；b; c", "", "|", "z" * 1100]),
+    "returned_by": st.sampled_from([CIV, "", "a|b|a", " 市民政局 ;", "\\"]),
+    "final_department": st.sampled_from([EDU, "市教育局 ", "", "z" * 300, "a\nb"]),
+    "valid": st.sampled_from(["是", "否", "", " YES ", "也许", "1", "f", "TRUE"]),
+    "duplicate_of": st.sampled_from(["", "GD1", " GD3 ", "d" * 65]),
+    "unfounded": st.sampled_from(["是", "否", "", "No", "?"]),
+    "satisfaction": st.sampled_from(["满意", "", "s" * 30, "None"]),
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.fixed_dictionaries(field_values), st.permutations(list(FIELDS)))
+def test_the_csv_converter_gives_what_to_record_gives(raw, order):
+    convert = CsvRowConverter(order)
+    assert outcome(convert, [raw[f] for f in order]) == outcome(to_record, raw)
+
+
+def test_a_missing_optional_column_reads_as_empty_and_a_repeated_one_takes_the_last():
+    columns = ["order_id", "received_at", "request_type", "final_department", "valid", "valid"]
+    record = CsvRowConverter(columns)(["GD1", "2021-03-01 09:00:00", "投诉", EDU, "否", "是"])
+    assert record == to_record({"order_id": "GD1", "received_at": "2021-03-01 09:00:00", "request_type": "投诉", "final_department": EDU, "valid": "是"})
+    assert record[2] == "" and record[7] is True and record[8] is None
+
+
+def test_beijing_time_becomes_utc_text_including_the_old_summer_times():
+    utc_text = _UtcText()
+    rng = random.Random(7)
+    moments = [dt.datetime(1901, 1, 1) + dt.timedelta(seconds=rng.randrange(200 * 365 * 86400)) for _ in range(20_000)]
+    moments += [dt.datetime(y, m, d, h, 30, 15) for y in range(1986, 1992) for m in (4, 5, 9) for d in range(10, 19) for h in range(4)]
+    for moment in moments:
+        local = moment.strftime("%Y-%m-%d %H:%M:%S")
+        expected = str(moment.replace(tzinfo=parsing.CHINA).astimezone(dt.UTC))
+        assert utc_text(local) == expected == _UtcText.full(local), local
+        assert utc_text(local.replace("-", "/")) == expected
+    assert utc_text("1900-05-01 10:11:12") == "1900-05-01 02:05:29+00:00"  # local mean time, +8:05:43
+    assert utc_text("2021-03-01T09:00:00+00:00") == "2021-03-01 09:00:00+00:00"
+    assert utc_text("2021-03-01 09:00:00.250") == "2021-03-01 01:00:00.250000+00:00"
+    with pytest.raises(ValueError, match="is out of range"):
+        utc_text("0001-01-01 00:00:00")
+
+
+def test_copy_text_escapes_what_postgres_would_misread():
+    record = ("G\\1", "2021-03-01 01:00:00+00:00", "a\tb", "complaint", "x\ny", "r\rs", EDU, True, None, False, None, "d" * 32)
+    assert copy_line(record) == "G\\\\1\t2021-03-01 01:00:00+00:00\ta\\tb\tcomplaint\tx\\ny\tr\\rs\t" + EDU + "\tt\t\\N\tf\t\\N\t" + "d" * 32 + "\n"
+    plain = ("GD1", "2021-03-01 01:00:00+00:00", "电话", "report", EDU, "", EDU, False, "GD0", True, "满意", "d" * 32)
+    assert copy_line(plain) == "\t".join(["GD1", "2021-03-01 01:00:00+00:00", "电话", "report", EDU, "", EDU, "f", "GD0", "t", "满意", "d" * 32]) + "\n"
+
+
+def test_rejected_rows_keep_their_line_numbers_across_quoted_line_breaks():
+    body = (
+        "order_id,received_at,request_type,final_department,channel\n"
+        'GD1,2021-03-01 09:00:00,投诉,"淄博市\n教育局",电话\n'  # lines 2-3
+        "GD2,2021-03-01 09:00:00,闲聊,x,电话\n"  # line 4
+        ",,,,\n"  # line 5: blank, skipped
+        "\n"
+        'GD3,2021-03-01 09:00:00,投诉,"a\n\nb",电话\n'  # lines 7-9
+        "GD4,0001-01-01 00:00:00,投诉,x,电话\n"  # line 10
+        "GD\x005,2021-03-01 09:00:00,投诉,x,电话\n"  # line 11
+        "GD6,2021-03-01 09:00:00,投诉\n"  # line 12
+    ).encode()
+    rows = list(read_rows(io.BytesIO(body), "csv"))
+    assert [(line, type(r).__name__) for line, r in rows] == [
+        (3, "tuple"), (4, "Rejection"), (9, "tuple"), (10, "Rejection"), (11, "Rejection"), (12, "Rejection"),
+    ]
+    reasons = {line: r.reason for line, r in rows if isinstance(r, Rejection)}
+    assert "request_type" in reasons[4] and "out of range" in reasons[10] and "NUL" in reasons[11] and "expected 5 fields" in reasons[12]
+
+
+def test_jsonl_and_gb18030_give_the_same_records_as_csv():
+    rows = list(work_orders(300, seed=6))
+    from_csv = [r for _, r in read_rows(io.BytesIO(csv_bytes(rows)), "csv")]
+    from_gb = [r for _, r in read_rows(io.BytesIO(csv_bytes(rows, "gb18030")), "csv")]
+    from_jsonl = [r for _, r in read_rows(io.BytesIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()), "jsonl")]
+    assert from_csv == from_gb == from_jsonl
+    assert len(from_csv) == 300 and all(isinstance(r, tuple) for r in from_csv)
+
+
+
+
+# -- chunks of COPY text, here or in the parser process -----------------------------
+
+
+def chunks_here(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows=50, list_at_most=1000):
+    return list(copy_chunks(read_rows(io.BytesIO(body), file_format, encoding), "utf-8", chunk_rows, list_at_most))
+
+
+def chunks_there(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows=50, list_at_most=1000):
+    return list(chunks_in_worker(io.BytesIO(body), file_format, encoding, "utf-8", chunk_rows, list_at_most))
+
+
+def test_chunks_hold_each_order_once_and_list_the_first_rejections_only():
+    rows = list(work_orders(300, seed=31))
+    for i in (3, 40, 41, 250):
+        rows[i]["request_type"] = "闲聊"
+    rows.insert(20, dict(rows[10], channel="again"))  # cuts the first chunk short
+    chunks = chunks_here(csv_bytes(rows), list_at_most=3)
+    assert [c.rows for c in chunks] == [19, 50, 50, 50, 50, 50, 28]  # 301 rows, 4 refused
+    assert sum(c.rejected for c in chunks) == 4
+    assert [r.line for c in chunks for r in c.rejections] == [5, 43, 44]
+    for c in chunks:
+        ids = [line.split("\t")[0] for line in c.data.decode().splitlines()]
+        assert len(ids) == len(set(ids)) == c.rows
+    names = [n for c in chunks for n in c.names]
+    assert len(names) == len(set(names)) and EDU in names
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_the_parser_process_gives_the_same_chunks_and_line_numbers(encoding):
+    rows = list(work_orders(2000, seed=32))
+    rows[5]["received_at"] = "昨天"
+    rows[6]["final_department"] = "两行\n的单位"  # quoted over two lines: later line numbers move by one
+    rows[900]["valid"] = "也许"
+    rows.insert(1000, dict(rows[999], channel="again"))
+    body = csv_bytes(rows, encoding)
+    codec = "utf-8-sig" if encoding == "utf-8" else encoding
+    here, there = chunks_here(body, encoding=codec, chunk_rows=300), chunks_there(body, encoding=codec, chunk_rows=300)
+    assert there == here
+    assert [(r.line, r.reason.split(":")[0]) for c in there for r in c.rejections] == [(7, "received_at"), (903, "valid")]
+    jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(encoding)
+    assert chunks_there(jsonl, "jsonl", codec, 300) == chunks_here(jsonl, "jsonl", codec, 300)
+
+
+def test_the_parser_process_refuses_a_file_like_this_process():
+    good = csv_bytes(list(work_orders(3000, seed=33)))
+    bad = good + "GD9,2021-03-01 09:00:00,电话,投诉,x,,x,是,,否,\n".encode("gb18030")
+    refusals = []
+    for chunks in (chunks_here, chunks_there):
+        with pytest.raises(FileRefused) as refused:
+            chunks(bad)
+        refusals.append((refused.value.slug, refused.value.detail, refused.value.extensions))
+    assert refusals[0] == refusals[1] and refusals[0][0] == "wrong-encoding"
+    with pytest.raises(FileRefused) as refused:
+        chunks_there(b"order_id,channel\nGD1,x\n")
+    assert refused.value.slug == "missing-columns" and refused.value.extensions == {"columns": ["received_at", "request_type", "final_department"]}
+    assert refused.value.problem().body()["type"] == "urn:pingyi:problem:missing-columns"
+
+
+def test_a_parser_process_failure_reaches_the_importer():
+    with pytest.raises(RuntimeError, match="LookupError"):
+        chunks_there(csv_bytes(list(work_orders(10))), encoding="no-such-codec")
