@@ -40,7 +40,8 @@ def cache_control(max_age: int, public: bool = True) -> str:
 
 
 def _respond(request: Request, etag: str, body: bytes, max_age: int, public: bool) -> Response:
-    headers = {"ETag": etag, "Cache-Control": cache_control(max_age, public)}
+    headers = {"ETag": etag, "Cache-Control": cache_control(max_age, public),
+               **getattr(request.state, "rate_limit_headers", {})}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

@@ -156,6 +156,10 @@ def keys_create(
     if not scopes or unknown:
         typer.echo(f"give at least one --scope from: {', '.join(KNOWN_SCOPES)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""), err=True)
         raise typer.Exit(2)
+    if "tracking:write" in scopes and not department:
+        # A department's key acts for its department only; without one it would act for all.
+        typer.echo("tracking:write is a department's scope: give --department", err=True)
+        raise typer.Exit(2)
     targets = _services_option(services)
     _, key = new_api_key()
     opened = [(_security_parts(svc)) for svc in targets]

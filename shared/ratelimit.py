@@ -80,6 +80,9 @@ def enforce(request: Request, response: Response | None, name: str, key: str) ->
         raise too_many_requests(name, verdict)
     if response is not None:
         response.headers.update(verdict.headers())
+    # For endpoints that build their own Response (conditional GETs), which
+    # FastAPI's injected `response` headers do not reach.
+    request.state.rate_limit_headers = verdict.headers()
     return verdict
 
 
