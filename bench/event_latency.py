@@ -55,11 +55,14 @@ def kafka_round_trips(bootstrap: str, rounds: int) -> list[float]:
     return timings
 
 
-def close_unsatisfied(voting: httpx.Client, meeting_id: str, department: str) -> None:
+def close_unsatisfied(stack, voting: httpx.Client, meeting_id: str, department: str) -> str:
     ballot = voting.post(f"/v1/meetings/{meeting_id}/ballots", json={"department": department, "evaluation_year": 2021}).json()
     voting.post(f"/v1/ballots/{ballot['id']}/open")
     for member in MEMBERS[:9]:
-        voting.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": member["member_id"], "choice": "unsatisfied"})
+        token = stack.member_token(member["member_id"], meeting_id)  # each member casts with their own token
+        cast = voting.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": member["member_id"], "choice": "unsatisfied"},
+                           headers={"Authorization": f"Bearer {token}"})
+        assert cast.status_code == 201, cast.text
     return ballot["id"]
 
 
@@ -81,26 +84,26 @@ def main() -> None:
         database_urls = {s: f"postgresql+psycopg://postgres@127.0.0.1:5432/{prefix}_{s}" for s in ("voting", "scoring", "tracking")}
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStack(var_dir=Path(tmp), database_urls=database_urls) as stack:
-        voting = httpx.Client(base_url=stack.url("voting"), timeout=10)
-        tracking = httpx.Client(base_url=stack.url("tracking"), timeout=10)
+        voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=10)
+        tracking = httpx.Client(base_url=stack.url("tracking"), headers=stack.operator_headers, timeout=10)
         meeting = voting.post("/v1/meetings", json={"number": "第一次会议", "held_on": "2021-08-26", "members": MEMBERS}).json()
         voting.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": [m["member_id"] for m in MEMBERS]})
 
         # Warm-up: the consumer groups join and the first path is exercised.
-        ballot_id = close_unsatisfied(voting, meeting["id"], "预热局")
+        ballot_id = close_unsatisfied(stack, voting, meeting["id"], "预热局")
         voting.post(f"/v1/ballots/{ballot_id}/close")
-        while not tracking.get("/v1/cases", params={"department": "预热局"}).json():
+        while not tracking.get("/v1/cases", params={"department": "预热局"}).json()["items"]:
             time.sleep(0.05)
 
         latencies = []
         for i in range(args.rounds):
             department = f"测试局{i:03d}"
-            ballot_id = close_unsatisfied(voting, meeting["id"], department)
+            ballot_id = close_unsatisfied(stack, voting, meeting["id"], department)
             started = time.perf_counter()
             assert voting.post(f"/v1/ballots/{ballot_id}/close").status_code == 200
             deadline = started + 30
             while time.perf_counter() < deadline:
-                if tracking.get("/v1/cases", params={"department": department}).json():
+                if tracking.get("/v1/cases", params={"department": department}).json()["items"]:
                     break
                 time.sleep(0.005)
             latencies.append(time.perf_counter() - started)
