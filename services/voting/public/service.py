@@ -8,12 +8,13 @@ transaction for many votes, the unique constraint still deciding duplicates."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from services.voting.ballots.schemas import OptionCount
@@ -137,20 +138,42 @@ def already_voted(poll_id: str) -> Problem:
                    f"this identity has already voted in public poll {poll_id}")
 
 
+# On Postgres each batch is two statements of fixed text over arrays (psycopg prepares
+# them once per connection); elsewhere SQLAlchemy's multi-row INSERT.
+_PG_INSERT_VOTERS = text(
+    "INSERT INTO public_voters (id, poll_id, identity_hash) "
+    "SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:polls AS varchar[]), CAST(:hashes AS varchar[])) "
+    "ON CONFLICT (poll_id, identity_hash) DO NOTHING RETURNING poll_id, identity_hash"
+)
+_PG_INSERT_VOTES = text(
+    "INSERT INTO public_votes (id, poll_id, choices) "
+    "SELECT id, poll_id, CAST(choices AS json) "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:polls AS varchar[]), CAST(:choices AS text[])) AS v(id, poll_id, choices)"
+)
+
+
 def _insert_voters(session: Session, rows: list[dict]) -> set[tuple[str, str]]:
     """Insert voter rows, skipping identities that have voted; the (poll, identity)
     pairs that were new."""
     dialect = session.get_bind().dialect.name
-    table = PublicVoter.__table__
     if dialect == "postgresql":
-        stmt = postgresql.insert(table)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    else:  # pragma: no cover - the services run on Postgres or SQLite
-        raise NotImplementedError(dialect)
-    stmt = stmt.on_conflict_do_nothing(index_elements=[table.c.poll_id, table.c.identity_hash])
+        result = session.execute(_PG_INSERT_VOTERS, {
+            "ids": [r["id"] for r in rows], "polls": [r["poll_id"] for r in rows],
+            "hashes": [r["identity_hash"] for r in rows]})
+        return {(poll_id, voter_hash) for poll_id, voter_hash in result}
+    table = PublicVoter.__table__
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[table.c.poll_id, table.c.identity_hash])
     stmt = stmt.returning(table.c.poll_id, table.c.identity_hash)
     return {(poll_id, voter_hash) for poll_id, voter_hash in session.execute(stmt, rows)}
+
+
+def _insert_votes(session: Session, rows: list[dict]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_PG_INSERT_VOTES, {
+            "ids": [r["id"] for r in rows], "polls": [r["poll_id"] for r in rows],
+            "choices": [json.dumps(r["choices"]) for r in rows]})
+    else:
+        session.execute(insert(PublicVote.__table__), rows)
 
 
 def record_votes(session: Session, votes: Sequence[VoteIn]) -> list[Problem | None]:
@@ -194,13 +217,13 @@ def record_votes(session: Session, votes: Sequence[VoteIn]) -> list[Problem | No
     # Vote rows in an order unrelated to the voter rows': nothing links a choice to an identity.
     random.SystemRandom().shuffle(accepted)
     rows = [{"id": new_id(), "poll_id": votes[i].poll_id, "choices": list(votes[i].choices)} for i in accepted]
-    session.execute(insert(PublicVote.__table__), rows)
+    _insert_votes(session, rows)
     by_poll: dict[str, list[str]] = {}
     for row in rows:
         by_poll.setdefault(row["poll_id"], []).append(row["id"])
     audit.append(
         session, AuditEntry, actor="public", action=VOTE_ROUTE,
-        subject=f"/v1/public-polls/{poll_ids[0]}/votes" if len(by_poll) == 1 else "/v1/public-polls",
+        subject=f"/v1/public-polls/{next(iter(by_poll))}/votes" if len(by_poll) == 1 else "/v1/public-polls",
         detail={"batch": {poll_id: {"accepted": len(ids), "vote_ids": sorted(ids)} for poll_id, ids in sorted(by_poll.items())}},
     )
     return outcomes

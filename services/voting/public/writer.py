@@ -12,10 +12,15 @@ request's future: None for a recorded vote, or the refusal it gets.
   thread ends (the service's shutdown calls it).
 
 Batches form by themselves: while one commits, the next requests queue up.
+
+A request on the event loop waits on an asyncio future (`submit_async`); the
+writer wakes each loop once per batch, not once per vote. Every queued vote is
+written: a requester that stops waiting does not take its vote back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -50,6 +55,22 @@ def not_recorded() -> Problem:
 
 
 Write = Callable[[Session, Sequence[VoteIn]], list[Problem | None]]
+# A queued vote, the future its requester waits on, and that future's event loop (None: a concurrent Future).
+Pending = tuple[VoteIn, "Future | asyncio.Future", "asyncio.AbstractEventLoop | None"]
+
+
+def _settle(future: Future | asyncio.Future, outcome: Problem | None) -> None:
+    if future.done():  # the requester stopped waiting
+        return
+    if outcome is None:
+        future.set_result(None)
+    else:
+        future.set_exception(outcome)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future, Problem | None]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
 
 
 class VoteWriter:
@@ -60,7 +81,7 @@ class VoteWriter:
         self.max_queue = max_queue
         self.on_recorded = on_recorded
         self.write = write
-        self._pending: deque[tuple[VoteIn, Future]] = deque()
+        self._pending: deque[Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -72,17 +93,27 @@ class VoteWriter:
     def submit(self, vote: VoteIn) -> Future:
         """Queue a vote; the future resolves after its batch commits (or fails)."""
         future: Future = Future()
+        self._enqueue((vote, future, None))
+        return future
+
+    def submit_async(self, vote: VoteIn) -> asyncio.Future:
+        """Queue a vote from the running event loop; await the result."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._enqueue((vote, future, loop))
+        return future
+
+    def _enqueue(self, pending: Pending) -> None:
         with self._cond:
             if self._closed:
                 raise writer_stopped()
             if len(self._pending) >= self.max_queue:
                 raise queue_full(self.max_queue)
-            self._pending.append((vote, future))
+            self._pending.append(pending)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="public-vote-writer", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return future
 
     @property
     def waiting(self) -> int:
@@ -99,10 +130,8 @@ class VoteWriter:
         with self._cond:  # only if the thread could not finish: answer, never leave a request waiting
             left = list(self._pending)
             self._pending.clear()
-        for _, future in left:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(not_recorded())
         if left:
+            self._answer(left, [not_recorded() for _ in left])
             log.error("public_vote_writer_stopped_with_votes_waiting", votes=len(left))
 
     def _run(self) -> None:
@@ -112,31 +141,36 @@ class VoteWriter:
                     self._cond.wait()
                 if not self._pending:
                     return
-                taken = [self._pending.popleft() for _ in range(min(len(self._pending), self.max_batch))]
-            # A vote whose requester cancelled before it was taken is not written.
-            batch = [(vote, future) for vote, future in taken if future.set_running_or_notify_cancel()]
-            if batch:
-                self._write_batch(batch)
+                batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.max_batch))]
+            self._write_batch(batch)
 
-    def _write_batch(self, batch: list[tuple[VoteIn, Future]]) -> None:
+    def _answer(self, batch: list[Pending], outcomes: Sequence[Problem | None]) -> None:
+        """Settle each requester's future; each event loop is woken once."""
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for (_, future, loop), outcome in zip(batch, outcomes):
+            if loop is None:
+                _settle(future, outcome)
+            else:
+                by_loop.setdefault(loop, []).append((future, outcome))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # that loop has closed: nobody is waiting there any more
+                pass
+
+    def _write_batch(self, batch: list[Pending]) -> None:
         try:
             with self.db.sessionmaker() as session:
-                outcomes = self.write(session, [vote for vote, _ in batch])
+                outcomes = self.write(session, [vote for vote, _, _ in batch])
                 if len(outcomes) != len(batch):
                     raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} votes")
                 session.commit()
         except Exception as exc:  # the whole batch rolled back: nobody gets a 201
             log.error("public_vote_batch_failed", votes=len(batch), error=repr(exc))
-            for _, future in batch:
-                future.set_exception(not_recorded())
+            self._answer(batch, [not_recorded() for _ in batch])
             return
-        recorded = 0
-        for (_, future), outcome in zip(batch, outcomes):
-            if outcome is None:
-                recorded += 1
-                future.set_result(None)
-            else:
-                future.set_exception(outcome)
+        self._answer(batch, outcomes)
+        recorded = sum(outcome is None for outcome in outcomes)
         self.batches += 1
         self.recorded += recorded
         self.largest_batch = max(self.largest_batch, len(batch))
