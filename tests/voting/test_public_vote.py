@@ -156,6 +156,12 @@ def test_turnout_is_live_with_etag_and_304(voting):
     assert vote(voting.client, poll["id"], PHONE, [A]).status_code == 201
     changed = voting.client.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.json()["votes_cast"] == 1
+    # Polls are rate-limited per address, and say so on every answer, 304 included.
+    again = voting.anonymous.get(url, headers={"If-None-Match": changed.headers["etag"]})
+    assert again.status_code == 304 and int(again.headers["x-ratelimit-limit"]) == 600
+    # A new schedule shows at once.
+    close_now(voting.client, poll["id"])
+    assert voting.client.get(url).json()["status"] == "closed"
 
 
 def test_bad_schedules_are_refused(voting):

@@ -39,7 +39,7 @@ from services.voting.public.schemas import (
 )
 from services.voting.public.writer import VoteWriter
 from shared.auth import Principal
-from shared.caching import NOT_MODIFIED_RESPONSE, conditional_json
+from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.events import utcnow
 from shared.idempotency import IdempotencyDep
 from shared.problems import Problem, not_found, problem_responses
@@ -76,12 +76,36 @@ def vote_writer(app: FastAPI) -> VoteWriter:
             if writer is None:
                 settings = app.state.settings
                 counter = getattr(app.state, "votes_cast", None)
-                writer = VoteWriter(
-                    app.state.runtime.db, max_batch=settings.public_vote_batch_max, max_queue=settings.public_vote_queue_max,
-                    on_recorded=(lambda n: counter.labels("public_vote").inc(n)) if counter is not None else None,
-                )
+                cache = turnout_cache(app)
+
+                def recorded(by_poll: dict[str, int]) -> None:
+                    for poll_id in by_poll:
+                        cache.invalidate(poll_id)
+                    if counter is not None:
+                        counter.labels("public_vote").inc(sum(by_poll.values()))
+
+                writer = VoteWriter(app.state.runtime.db, max_batch=settings.public_vote_batch_max,
+                                    max_queue=settings.public_vote_queue_max, on_recorded=recorded)
                 app.state.public_vote_writer = writer
     return writer
+
+
+def turnout_cache(app: FastAPI) -> ResponseCache:
+    """Turnout answers per poll, at most a second old: a burst of polls costs one count.
+    Dropped when a batch of votes, a new schedule or the tally commits."""
+    cache = getattr(app.state, "public_turnout_cache", None)
+    if cache is None:
+        cache = app.state.public_turnout_cache = ResponseCache(ttl=1.0)
+    return cache
+
+
+def _with_limit_headers(answer: Response, response: Response) -> Response:
+    """A route answering with its own Response keeps the X-RateLimit-* headers its
+    rate-limit dependency set on the request's response."""
+    for name, value in response.headers.items():
+        if name.lower().startswith("x-ratelimit-"):
+            answer.headers[name] = value
+    return answer
 
 
 def _load_shape(app: FastAPI, poll_id: str) -> service.PollShape:
@@ -163,17 +187,25 @@ def get_poll(poll_id: str, session: SessionDep) -> PublicPollOut:
 
 @router.patch("/{poll_id}/schedule", response_model=PublicPollOut, summary="Move the scheduled open or close",
               responses=problem_responses(404, 409, 422))
-def reschedule(poll_id: str, data: PublicPollSchedule, session: SessionDep, principal: Admin) -> PublicPollOut:
+def reschedule(poll_id: str, data: PublicPollSchedule, request: Request, session: SessionDep,
+               principal: Admin) -> PublicPollOut:
     poll = service.reschedule(session, service.get_poll(session, poll_id, lock="update"), data)
+    turnout_cache(request.app).invalidate_after_commit(session, poll_id)
     session.commit()
     return service.poll_out(session, poll)
 
 
 @router.get("/{poll_id}/turnout", response_model=Turnout, summary="Live turnout (conditional GET: ETag / 304)",
             responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE}, dependencies=PUBLIC_READ)
-def get_turnout(poll_id: str, request: Request, session: SessionDep) -> Response:
-    poll = service.get_poll(session, poll_id)
-    return conditional_json(request, service.turnout(session, poll, utcnow()), max_age=2)
+async def get_turnout(poll_id: str, request: Request, response: Response) -> Response:
+    db = request.app.state.runtime.db
+
+    def compute() -> Turnout:
+        with db.read_sessionmaker() as session:
+            return service.turnout(session, service.get_poll(session, poll_id), utcnow())
+
+    answer = await cached_conditional_json(request, turnout_cache(request.app), poll_id, compute, max_age=2)
+    return _with_limit_headers(answer, response)
 
 
 @router.post("/{poll_id}/ballot-papers", response_model=BallotPaper,
@@ -186,8 +218,9 @@ async def ballot_paper(poll_id: str, data: IdentityIn, request: Request) -> Ball
 
 @router.post("/{poll_id}/tally", response_model=PublicPollOut,
              summary="After the close: count, publish the result, announce ballot.closed", responses=problem_responses(404, 409))
-def tally(poll_id: str, session: SessionDep, principal: Admin) -> PublicPollOut:
+def tally(poll_id: str, request: Request, session: SessionDep, principal: Admin) -> PublicPollOut:
     now = utcnow()
     poll = service.tally(session, service.get_poll(session, poll_id, lock="update"), now)
+    turnout_cache(request.app).invalidate_after_commit(session, poll_id)
     session.commit()
     return service.poll_out(session, poll, now)

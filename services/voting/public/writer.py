@@ -75,7 +75,9 @@ def _settle_all(settled: list[tuple[asyncio.Future, Problem | None]]) -> None:
 
 class VoteWriter:
     def __init__(self, db: Database, *, max_batch: int = 500, max_queue: int = 20_000,
-                 on_recorded: Callable[[int], None] | None = None, write: Write = record_votes) -> None:
+                 on_recorded: Callable[[dict[str, int]], None] | None = None, write: Write = record_votes) -> None:
+        """`on_recorded({poll_id: votes})` runs after each commit that recorded votes, before
+        their requesters are answered (metrics, dropping cached turnout)."""
         self.db = db
         self.max_batch = max_batch
         self.max_queue = max_queue
@@ -169,13 +171,16 @@ class VoteWriter:
             log.error("public_vote_batch_failed", votes=len(batch), error=repr(exc))
             self._answer(batch, [not_recorded() for _ in batch])
             return
-        self._answer(batch, outcomes)
-        recorded = sum(outcome is None for outcome in outcomes)
+        by_poll: dict[str, int] = {}
+        for (vote, _, _), outcome in zip(batch, outcomes):
+            if outcome is None:
+                by_poll[vote.poll_id] = by_poll.get(vote.poll_id, 0) + 1
         self.batches += 1
-        self.recorded += recorded
+        self.recorded += sum(by_poll.values())
         self.largest_batch = max(self.largest_batch, len(batch))
-        if recorded and self.on_recorded is not None:
+        if by_poll and self.on_recorded is not None:
             try:
-                self.on_recorded(recorded)
-            except Exception as exc:  # a metric must not fail votes already committed
-                log.warning("public_vote_metric_failed", error=repr(exc))
+                self.on_recorded(by_poll)
+            except Exception as exc:  # bookkeeping must not fail votes already committed
+                log.warning("public_vote_on_recorded_failed", error=repr(exc))
+        self._answer(batch, outcomes)
