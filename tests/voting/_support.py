@@ -163,6 +163,11 @@ def gate_commits(v: CommittedVoting, path_suffix: str, at_commit: threading.Even
             yield session
 
     v.app.dependency_overrides[get_session] = session_for
+    if path_suffix == "/votes":
+        # Casts are written in batches by the process's cast writer, not in the request's session.
+        from services.voting.ballots.endpoints import cast_writer
+
+        cast_writer(v.app).session_factory = gated
 
 
 class Background(threading.Thread):

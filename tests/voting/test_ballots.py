@@ -23,6 +23,7 @@ from ._support import (
     create_meeting,
     gate_commits,
     get_ballot,
+    member_headers,
     member_ids,
     open_ballot,
     open_meeting_ballot,
@@ -520,3 +521,34 @@ def test_sealed_votes_have_one_length_per_ballot_whatever_is_marked(voting):
     closed = voting.client.post(f"/v1/ballots/{ballot['id']}/close").json()
     assert [{r["code"]: r["votes"] for r in question["results"]} for question in closed["questions"]] == [
         {"yes": 1, "no": 0, "abstain": 1}, {"yes": 0, "no": 1, "abstain": 1}, {"yes": 0, "no": 0, "abstain": 1}]
+
+
+def test_a_burst_of_casts_is_recorded_and_audited_one_entry_each(backend, fresh_database_url):
+    """Casts arriving together are written together (one batch, one commit), with the
+    same answers each would get alone, and one audit entry per recorded vote."""
+    with committed_voting(fresh_database_url(backend, "voting_burst")) as v:
+        meeting, ballot = open_meeting_ballot(v.client, members=12, present=10)
+        go = threading.Barrier(15)
+        requests = [("m01", "satisfied")] + [(f"m{i:02d}", "unsatisfied") for i in range(1, 11)] + [
+            ("m11", "satisfied"), ("x99", "satisfied"), ("m02", "basically_satisfied"), ("m03", "very_satisfied")]
+        headers = {m: member_headers(v.client, m, meeting["id"]) for m, _ in requests}
+
+        def send(member: str, choice: str):
+            go.wait(10)
+            return cast(v.client, ballot["id"], member, choice, headers=headers[member]).status_code
+
+        workers = [Background(send, m, c) for m, c in requests]
+        for w in workers:
+            w.start()
+        statuses = [w.outcome() for w in workers]
+        # m01..m10 once each (m01 and m02 sent twice: one of each pair is refused), m11 absent,
+        # x99 no member, m03's second try malformed.
+        assert sorted(statuses) == sorted([201] * 10 + [409, 409, 403, 403, 422]), statuses
+        assert count_rows(v.db, BallotParticipation, ballot_id=ballot["id"]) == 10
+        assert count_rows(v.db, BallotVote, ballot_id=ballot["id"]) == 10
+        audit = v.client.get("/v1/admin/audit-log", params={"limit": 100}).json()["items"]
+        casts = sorted(e["actor"] for e in audit if e["action"] == "POST /v1/ballots/{ballot_id}/votes")
+        assert casts == [f"member:m{i:02d}" for i in range(1, 11)]
+        assert v.client.get("/v1/admin/audit-log/verification").json()["intact"] is True
+        closed = v.client.post(f"/v1/ballots/{ballot['id']}/close").json()
+        assert closed["votes_cast"] == 10 and sum(r["votes"] for r in closed["results"]) == 10

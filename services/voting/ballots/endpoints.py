@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import asyncio
+import functools
+import threading
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, FastAPI, Header, Request, Response, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from services.voting.ballots import service
+from services.voting.ballots.casting import CastIn, CastWriter, record_casts
 from services.voting.ballots.schemas import (
     BallotOut,
     BallotVoid,
@@ -20,15 +26,54 @@ from services.voting.meetings.access import Admin, Caster, Reader, Runner, requi
 from services.voting.meetings.service import get_meeting
 from shared.auth import Principal
 from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
-from shared.idempotency import IdempotencyDep
-from shared.problems import problem_responses
+from shared.idempotency import Idempotency, IdempotencyDep
+from shared.problems import Problem, problem_responses
+from shared.security import request_audit_context, set_audit_context
 from shared.service import SessionDep
 
-router = APIRouter(prefix="/v1", tags=["ballots"])
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    # Shutdown: write every cast still queued before the process ends.
+    writer = getattr(app.state, "cast_writer", None)
+    if writer is not None:
+        del app.state.cast_writer  # a later start of the same app gets a new one
+        await asyncio.to_thread(writer.close)
+
+
+router = APIRouter(prefix="/v1", tags=["ballots"], lifespan=_lifespan)
 
 # Members' devices poll a ballot during a vote: a private (credentialed) answer,
 # revalidated every few seconds, 304 while nothing changed.
 BALLOT_MAX_AGE = 2
+
+
+# How long a request waits for its batch to commit before answering 503.
+CAST_WAIT_SECONDS = 30
+_writer_lock = threading.Lock()
+
+
+def cast_writer(app: FastAPI) -> CastWriter:
+    """The process's cast writer for this app, made on first use."""
+    writer = getattr(app.state, "cast_writer", None)
+    if writer is None:
+        with _writer_lock:
+            writer = getattr(app.state, "cast_writer", None)
+            if writer is None:
+                cache, counter = app.state.ballot_cache, app.state.votes_cast
+
+                def committed(casts) -> None:
+                    for cast in casts:
+                        counter.labels(cast.kind).inc()
+                        cache.invalidate(cast.ballot_id)
+
+                writer = app.state.cast_writer = CastWriter(
+                    app.state.runtime.db,
+                    functools.partial(record_casts, seal_secret=app.state.settings.ballot_seal_secret),
+                    on_committed=committed,
+                )
+    return writer
 
 
 def _seal_secret(request: Request) -> str:
@@ -117,25 +162,42 @@ def open_ballot(ballot_id: str, request: Request, session: SessionDep, principal
     "/ballots/{ballot_id}/votes", status_code=status.HTTP_201_CREATED, response_model=VoteReceipt,
     summary="Cast one's own vote, with one's member token for the ballot's meeting",
     description="An API key cannot cast (403 member-token-required), nor a token of another member (403 "
-                "not-your-vote) or meeting (403 other-meeting). With an Idempotency-Key a retry gets the same "
-                "receipt while the ballot is open.",
-    responses=problem_responses(403, 404, 409, 422),
+                "not-your-vote) or meeting (403 other-meeting). The 201 comes once the vote is committed. With an "
+                "Idempotency-Key a retry gets the same receipt while the ballot is open.",
+    responses=problem_responses(403, 404, 409, 422, 503),
 )
-def cast_vote(ballot_id: str, data: VoteCast, request: Request, session: SessionDep, idem: IdempotencyDep,
-              principal: Caster):
-    require_own_token(principal, data.member_id)  # before reading anything
-    ballot = service.get_ballot(session, ballot_id, key_share=True)
-    require_own_token(principal, data.member_id, ballot.meeting_id)
-    seal_secret = _seal_secret(request)
-    idem = service.cast_idempotency(idem, ballot, seal_secret)
-    if (stored := service.replay_cast(session, idem, ballot, seal_secret)) is not None:
-        return stored
-    code = service.cast_vote(session, ballot, data, seal_secret=seal_secret)
-    receipt = {"ballot_id": ballot_id, "receipt_code": code}
-    service.record_cast(session, idem, ballot, seal_secret, receipt)
-    kind = ballot.kind
-    _changed(request, session, ballot_id)
-    session.commit()
+async def cast_vote(ballot_id: str, data: VoteCast, request: Request, idem: IdempotencyDep, principal: Caster):
+    require_own_token(principal, data.member_id)  # before anything else
+    if idem.key is not None:  # rare (a client's retry): its own transaction, the key row with the vote
+        return await run_in_threadpool(_cast_with_key, request, ballot_id, data, idem, principal)
+    cast = CastIn(ballot_id=ballot_id, data=data, principal_name=principal.name, token_member_id=principal.member_id,
+                  token_meeting_id=principal.meeting_id, request_id=getattr(request.state, "request_id", None))
+    pending = cast_writer(request.app).submit(cast)
+    try:
+        async with asyncio.timeout(CAST_WAIT_SECONDS):
+            recorded = await asyncio.shield(pending)  # a request that stops waiting leaves its cast in the batch
+    except TimeoutError:
+        raise Problem(503, "vote-outcome-unknown", "Vote pending 投票结果未知",
+                      f"the vote was not confirmed within {CAST_WAIT_SECONDS} s; it may still be recorded: a retry "
+                      "answers already-voted if it was", headers={"Retry-After": "1"}) from None
+    return {"ballot_id": ballot_id, "receipt_code": recorded.receipt_code}
+
+
+def _cast_with_key(request: Request, ballot_id: str, data: VoteCast, idem: Idempotency, principal: Principal):
+    with request.app.state.runtime.db.sessionmaker() as session:
+        set_audit_context(session, lambda: request_audit_context(request), pending=True)
+        ballot = service.get_ballot(session, ballot_id, key_share=True)
+        require_own_token(principal, data.member_id, ballot.meeting_id)
+        seal_secret = _seal_secret(request)
+        idem = service.cast_idempotency(idem, ballot, seal_secret)
+        if (stored := service.replay_cast(session, idem, ballot, seal_secret)) is not None:
+            return stored
+        code = service.cast_vote(session, ballot, data, seal_secret=seal_secret)
+        receipt = {"ballot_id": ballot_id, "receipt_code": code}
+        service.record_cast(session, idem, ballot, seal_secret, receipt)
+        kind = ballot.kind
+        _changed(request, session, ballot_id)
+        session.commit()
     request.app.state.votes_cast.labels(kind).inc()
     return receipt
 

@@ -254,16 +254,39 @@ def _checked_content(session: Session, ballot: Ballot, data: VoteCast) -> dict:
     return {"choice": data.choice}
 
 
+def not_open(ballot: Ballot) -> Problem:
+    return Problem(409, "ballot-not-open", "Ballot not open 表决未开始或已结束",
+                   f"ballot {ballot.id} is {ballot.status}, not open", ballot_status=ballot.status)
+
+
+def not_a_member(ballot: Ballot, member_id: str) -> Problem:
+    if ballot.kind == POLL_KIND:
+        return Problem(403, "not-a-member", "Not on the roster 不在本次推荐投票名单",
+                       f"{member_id} is not on the roster of poll {ballot.id}", member_id=member_id)
+    return Problem(403, "not-a-member", "Not a member 非本次会议组成人员",
+                   f"{member_id} is not on the roster of meeting {ballot.meeting_id}", member_id=member_id)
+
+
+def not_present(ballot: Ballot, member_id: str) -> Problem:
+    return Problem(403, "not-present", "Not present 未签到出席",
+                   f"{member_id} has not checked in to meeting {ballot.meeting_id}", member_id=member_id)
+
+
+def already_voted(ballot: Ballot, member_id: str) -> Problem:
+    return Problem(409, "already-voted", "Already voted 已投票",
+                   f"{member_id} has already voted on ballot {ballot.id}", member_id=member_id)
+
+
 def cast_vote(session: Session, ballot: Ballot, data: VoteCast, *, seal_secret: str) -> str:
-    """Record one member's vote, sealed; returns the receipt code (only its hash is kept)."""
+    """Record one member's vote, sealed, in the session's transaction; returns the
+    receipt code (only its hash is kept). Casts without an Idempotency-Key are
+    written in batches instead (`casting.record_casts`), with the same refusals."""
     if ballot.status != "open":
-        raise Problem(409, "ballot-not-open", "Ballot not open 表决未开始或已结束",
-                      f"ballot {ballot.id} is {ballot.status}, not open", ballot_status=ballot.status)
+        raise not_open(ballot)
     if ballot.kind == POLL_KIND:
         on_roster = session.scalar(select(PollVoter.id).where(PollVoter.ballot_id == ballot.id, PollVoter.voter_id == data.member_id))
         if on_roster is None:
-            raise Problem(403, "not-a-member", "Not on the roster 不在本次推荐投票名单",
-                          f"{data.member_id} is not on the roster of poll {ballot.id}", member_id=data.member_id)
+            raise not_a_member(ballot, data.member_id)
         member = None
     else:
         # One roster row, not the whole meeting: this is the hot path of a sitting.
@@ -271,11 +294,9 @@ def cast_vote(session: Session, ballot: Ballot, data: VoteCast, *, seal_secret: 
             select(RosterMember).where(RosterMember.meeting_id == ballot.meeting_id, RosterMember.member_id == data.member_id)
         ).first()
         if member is None:
-            raise Problem(403, "not-a-member", "Not a member 非本次会议组成人员",
-                          f"{data.member_id} is not on the roster of meeting {ballot.meeting_id}", member_id=data.member_id)
+            raise not_a_member(ballot, data.member_id)
     if member is not None and not member.present:
-        raise Problem(403, "not-present", "Not present 未签到出席",
-                      f"{data.member_id} has not checked in to meeting {ballot.meeting_id}", member_id=data.member_id)
+        raise not_present(ballot, data.member_id)
     content = _checked_content(session, ballot, data)
     sealed = _seal_content(ballot, _data_key(ballot, seal_secret), content)
     receipt_code = secrets.token_urlsafe(12)
@@ -285,8 +306,7 @@ def cast_vote(session: Session, ballot: Ballot, data: VoteCast, *, seal_secret: 
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise Problem(409, "already-voted", "Already voted 已投票",
-                      f"{data.member_id} has already voted on ballot {ballot.id}", member_id=data.member_id)
+        raise already_voted(ballot, data.member_id) from None
     session.add(BallotVote(ballot_id=ballot.id, sealed=sealed, receipt_hash=_receipt_hash(receipt_code)))
     session.flush()
     return receipt_code
