@@ -6,10 +6,13 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI
 from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.middleware import Middleware
 from sqlalchemy import func, select
 
 from services.voting.agenda.service import handle_rereport_scheduled
+from services.voting.ballots.endpoints import CAST_WAIT_SECONDS, cast_writer
 from services.voting.ballots.endpoints import router as ballots_router
+from services.voting.ballots.fastpath import CastFastPath
 from services.voting.meetings.endpoints import router as meetings_router
 from services.voting.nomination.endpoints import router as nomination_router
 from services.voting.public.endpoints import router as public_router
@@ -54,4 +57,7 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
     app.state.votes_cast = app.state.metrics.counter("pingyi_votes_cast", "Votes accepted", ["kind"])
     # Ballot status as members' devices poll it, dropped when a change to the ballot commits.
     app.state.ballot_cache = ResponseCache(ttl=1.0)
+    # A member's ordinary cast skips routing and dependency solving (ballots/fastpath.py);
+    # inside the request-context middleware, so ids, metrics and logs stay as for any request.
+    app.user_middleware.insert(1, Middleware(CastFastPath, writer=cast_writer, wait_seconds=CAST_WAIT_SECONDS))
     return app

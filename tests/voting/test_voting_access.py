@@ -401,3 +401,34 @@ def test_a_draft_opened_elsewhere_is_seen_at_once(voting):
     etag = voting.client.get(f"/v1/ballots/{ballot['id']}").headers["ETag"]
     open_ballot(voting.client, ballot["id"])
     assert voting.client.get(f"/v1/ballots/{ballot['id']}", headers={"If-None-Match": etag}).json()["status"] == "open"
+
+
+def test_expired_or_forged_member_tokens_cannot_cast(voting):
+    import datetime as dt
+
+    from shared.auth import issue_member_token
+
+    meeting, ballot = open_meeting_ballot(voting.client, members=4)
+    secret = voting.app.state.settings.auth_token_secret
+    expired = issue_member_token(secret, member_id="m01", meeting_id=meeting["id"], scopes=["read", "voting:cast"],
+                                 ttl=dt.timedelta(seconds=-1))
+    forged = issue_member_token("another-secret-of-at-least-32-characters!", member_id="m01", meeting_id=meeting["id"],
+                                scopes=["read", "voting:cast"])
+    valid = voting.member_token("m01", meeting["id"])["Authorization"].split(" ", 1)[1]
+    tampered = valid[:-2] + ("AA" if not valid.endswith("AA") else "BB")
+    for token in (expired, forged, tampered, "not.a.token"):
+        resp = cast(voting.client, ballot["id"], "m01", "satisfied", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(resp, 401, "unauthenticated")
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    # A token without the cast scope (a reader's) is refused too.
+    from shared.auth import issue_member_token as issue
+
+    reader = issue(secret, member_id="m01", meeting_id=meeting["id"], scopes=["read"])
+    body = assert_problem(cast(voting.client, ballot["id"], "m01", "satisfied", headers={"Authorization": f"Bearer {reader}"}),
+                          403, "missing-scope")
+    assert body["required_scope"] == "voting:cast"
+    assert participations(voting, ballot["id"]) == 0
+    # The member's own valid token still casts, once.
+    assert cast(voting.client, ballot["id"], "m01", "satisfied", headers={"Authorization": f"Bearer {valid}"}).status_code == 201
+    assert_problem(cast(voting.client, ballot["id"], "m01", "satisfied", headers={"Authorization": f"Bearer {valid}"}),
+                   409, "already-voted")
