@@ -257,3 +257,12 @@ def test_the_migration_fills_the_day_counts_from_orders_already_stored(backend, 
         assert_day_counts_match_the_orders(h)
     finally:
         db.dispose()
+
+
+def test_without_a_python_to_start_the_import_parses_in_process(scoring, monkeypatch):
+    if scoring.backend != "postgres":
+        pytest.skip("the parser process feeds COPY: the Postgres path")
+    monkeypatch.setattr(service, "WORKER_MIN_BYTES", 0)
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    summary = import_bytes(scoring, csv_bytes(generated(50, seed=1)))
+    assert (summary.accepted, summary.rejected) == (50, 0)

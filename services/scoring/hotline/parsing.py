@@ -459,11 +459,16 @@ def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, d
     chunks, rejections and line numbers. This process only moves bytes (a
     thread feeds the file to the parser), so the caller's thread is free to talk
     to the database. At most one chunk waits in the pipe: memory stays bounded.
-    Closing the generator early stops the parser."""
+    The process starts here (OSError if it cannot); closing the returned
+    iterator early stops it."""
     paths = [p for p in sys.path if p]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     args = json.dumps([file_format, encoding, db_encoding, chunk_rows, list_at_most])
     proc = subprocess.Popen([sys.executable, "-c", _WORKER, args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    return _answers(proc, stream)
+
+
+def _answers(proc: subprocess.Popen, stream: BinaryIO) -> Iterator[Chunk]:
     answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
     proc.stdout.close()
     feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)

@@ -257,9 +257,13 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
     cursor.execute(_STAGING)
     cursor.execute("TRUNCATE work_order_staging")
     db_encoding = connection.info.encoding
+    chunks = None
     if _worker_wanted(stream):
-        chunks = chunks_in_worker(stream, file_format, encoding, db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
-    else:
+        try:
+            chunks = chunks_in_worker(stream, file_format, encoding, db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
+        except OSError:
+            pass  # no Python to start here: parse in this process
+    if chunks is None:
         chunks = copy_chunks(read_rows(stream, file_format, encoding), db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
     copy_sql = f"COPY work_order_staging ({', '.join(STORED)}) FROM STDIN"
     try:
