@@ -285,6 +285,8 @@ def main() -> None:
     parser.add_argument("--one-address", action="store_true", help="every vote from 127.0.0.1 (address limit raised)")
     parser.add_argument("--pool-size", type=int, default=5, help="VOTING_DB_POOL_SIZE")
     parser.add_argument("--raw", action="store_true", help="print wrk's own output too")
+    parser.add_argument("--rate-limit-storage", default="memory://",
+                        help="VOTING_RATE_LIMIT_STORAGE_URI: memory:// (per process) or redis://host:port/db (shared)")
     parser.add_argument("--what-if", default="", help=f"comma-separated, of {', '.join(WHAT_IFS)}")
     args = parser.parse_args()
     what_if = [w for w in args.what_if.split(",") if w]
@@ -298,7 +300,9 @@ def main() -> None:
         baseline = wrk(bare_url + "/bare", seconds=args.seconds, connections=args.connections, threads=args.threads)
         baseline_cpu = cpu_seconds(pids) - cpu_before
 
-    env = {"VOTING_RATE_LIMIT_PUBLIC_VOTE_IP": "1000000000/minute"} if args.one_address else {}
+    env = {"VOTING_RATE_LIMIT_STORAGE_URI": args.rate_limit_storage}
+    if args.one_address:
+        env["VOTING_RATE_LIMIT_PUBLIC_VOTE_IP"] = "1000000000/minute"
     database = sqlite_database("pingyi_bench_public") if args.sqlite else postgres_database("pingyi_bench_public")
     with database as database_url:
         if what_if:
@@ -310,7 +314,8 @@ def main() -> None:
 
     backend = "SQLite" if args.sqlite else "Postgres"
     print(f"{backend}; {args.connections} connections, {args.seconds} s, wrk threads {args.threads}, "
-          f"uvicorn workers {args.workers}, {'one address' if args.one_address else 'addresses spread (X-Forwarded-For)'}"
+          f"uvicorn workers {args.workers}, {'one address' if args.one_address else 'addresses spread (X-Forwarded-For)'}, "
+          f"rate limits in {args.rate_limit_storage}"
           + (f"; WHAT-IF {', '.join(what_if)} (not the product as it stands)" if what_if else ""))
     served = baseline["rps"] * args.seconds
     print(f"baseline bare FastAPI GET: {baseline['rps']:.0f} req/s, p99 {baseline['p99_ms']} ms, errors {baseline['errors']}, "
