@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
 import random
 import sys
@@ -65,6 +66,15 @@ def work_orders(rows: int, seed: int = 1, year: int = 2021) -> Iterator[dict]:
             "unfounded": "是" if kind in ("投诉", "举报") and rng.random() < 0.05 else "否",
             "satisfaction": rng.choice(SATISFACTION),
         }
+
+
+def csv_bytes(rows: list[dict], encoding: str = "utf-8") -> bytes:
+    """Work orders as a CSV file's bytes (for tests)."""
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
 
 
 def write(path: Path, rows: int, file_format: str = "csv", encoding: str = "utf-8", seed: int = 1) -> None:

@@ -6,7 +6,6 @@ import, a re-import, an update, a migration and for any period."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import random
@@ -15,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, text
 
-from bench.scoring_workorders import COLUMNS, work_orders
+from bench.scoring_workorders import csv_bytes, work_orders
 from services.scoring.domain.complaints import WorkOrderFacts
 from services.scoring.domain.complaints import net_complaints as count_one_by_one
 from services.scoring.hotline import parsing, service
@@ -24,14 +23,6 @@ from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCoun
 from shared.problems import Problem
 
 EDU, CIV = "淄博市教育局", "淄博市民政局"
-
-
-def csv_bytes(rows: list[dict], encoding: str = "utf-8") -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode(encoding)
 
 
 def generated(rows: int, seed: int) -> list[dict]:

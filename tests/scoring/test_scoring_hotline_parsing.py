@@ -5,7 +5,6 @@ character, and line numbers stay right across quoted line breaks."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.scoring_workorders import COLUMNS, work_orders
+from bench.scoring_workorders import csv_bytes, work_orders
 from services.scoring.hotline import parsing
 from services.scoring.hotline.parsing import (
     FIELDS,
@@ -31,14 +30,6 @@ from services.scoring.hotline.parsing import (
 )
 
 EDU, CIV = "淄博市教育局", "淄博市民政局"
-
-
-def csv_bytes(rows: list[dict], encoding: str = "utf-8") -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode(encoding)
 
 
 def outcome(fn, *args):
