@@ -194,6 +194,19 @@ def test_relay_killed_between_publish_and_mark_sent_causes_no_double_effect(back
     assert topics == [Topic.SCORE_COMPUTED.value, Topic.VOTE_MARKED_UNSATISFIED.value]
 
 
+def _operator_headers(url: str) -> dict[str, str]:
+    from services.voting.models import SECURITY_MODELS
+    from shared.auth import create_api_key
+
+    db = Database(url)
+    try:
+        with db.session() as session:
+            key = create_api_key(session, SECURITY_MODELS.api_key, name="operator", scopes=["voting:admin"])
+    finally:
+        db.dispose()
+    return {"Authorization": f"Bearer {key}"}
+
+
 def test_service_keeps_serving_http_while_broker_is_down(backend, fresh_database_url):
     from fastapi.testclient import TestClient
 
@@ -205,6 +218,7 @@ def test_service_keeps_serving_http_while_broker_is_down(backend, fresh_database
     settings = VotingSettings(database_url=url, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", log_json=False,
                               **FAST_KAFKA)
     with TestClient(create_app(settings)) as client:
+        client.headers.update(_operator_headers(url))
         ready = client.get("/healthz/ready")
         assert ready.status_code == 503
         assert ready.headers["content-type"] == "application/problem+json"

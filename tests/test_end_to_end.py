@@ -61,7 +61,14 @@ def own_log_lines(path):
             yield line
 
 
-def hold_unsatisfied_vote(voting: httpx.Client, meeting_number: str, held_on: str) -> tuple[str, str]:
+def cast(stack, voting: httpx.Client, ballot_id: str, meeting_id: str, member_id: str, choice: str) -> httpx.Response:
+    """A member casts with their own token, as their voting device would."""
+    token = stack.member_token(member_id, meeting_id)
+    return voting.post(f"/v1/ballots/{ballot_id}/votes", json={"member_id": member_id, "choice": choice},
+                       headers={"Authorization": f"Bearer {token}"})
+
+
+def hold_unsatisfied_vote(stack, voting: httpx.Client, meeting_number: str, held_on: str) -> tuple[str, str]:
     meeting = voting.post("/v1/meetings", json={"number": meeting_number, "held_on": held_on, "members": MEMBERS})
     assert meeting.status_code == 201, meeting.text
     meeting_id = meeting.json()["id"]
@@ -73,8 +80,8 @@ def hold_unsatisfied_vote(voting: httpx.Client, meeting_number: str, held_on: st
     # 2 满意, 1 基本满意, 3 不满意 of 7 members: 满意+基本满意 = 3, not more than half.
     choices = ["satisfied", "satisfied", "basically_satisfied", "unsatisfied", "unsatisfied", "unsatisfied"]
     for member, choice in zip(MEMBERS, choices, strict=False):
-        cast = voting.post(f"/v1/ballots/{ballot_id}/votes", json={"member_id": member["member_id"], "choice": choice})
-        assert cast.status_code == 201, cast.text
+        response = cast(stack, voting, ballot_id, meeting_id, member["member_id"], choice)
+        assert response.status_code == 201, response.text
     closed = voting.post(f"/v1/ballots/{ballot_id}/close")
     assert closed.status_code == 200, closed.text
     assert closed.json()["status"] == "closed"
@@ -82,11 +89,11 @@ def hold_unsatisfied_vote(voting: httpx.Client, meeting_number: str, held_on: st
 
 
 def test_unsatisfied_vote_puts_rereport_on_next_meeting(stack):
-    voting = httpx.Client(base_url=stack.url("voting"), timeout=10)
-    scoring = httpx.Client(base_url=stack.url("scoring"), timeout=10)
-    tracking = httpx.Client(base_url=stack.url("tracking"), timeout=10)
+    voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=10)
+    scoring = httpx.Client(base_url=stack.url("scoring"), headers=stack.operator_headers, timeout=10)
+    tracking = httpx.Client(base_url=stack.url("tracking"), headers=stack.operator_headers, timeout=10)
 
-    meeting_id, ballot_id = hold_unsatisfied_vote(voting, "第四十八次会议", "2021-08-26")
+    meeting_id, ballot_id = hold_unsatisfied_vote(stack, voting, "第四十八次会议", "2021-08-26")
 
     result = wait_for(lambda: (r := scoring.get(f"/v1/satisfaction-results/{ballot_id}")).status_code == 200 and r.json())
     assert result["grade"] == "unsatisfied"
@@ -99,7 +106,7 @@ def test_unsatisfied_vote_puts_rereport_on_next_meeting(stack):
     assert 'pingyi_events_consumed_total{outcome="handled"} 1.0' in metrics
     assert 'pingyi_consumer_lag{partition="' in metrics and 'topic="ballot.closed"' in metrics
 
-    cases = wait_for(lambda: tracking.get("/v1/cases", params={"department": DEPARTMENT}).json())
+    cases = wait_for(lambda: tracking.get("/v1/cases", params={"department": DEPARTMENT}).json()["items"])
     case = wait_for(lambda: (c := tracking.get(f"/v1/cases/{cases[0]['id']}").json())["rereports"] and c)
     assert case["stage"] == "investigation"
     assert [r["round"] for r in case["unsatisfied_rounds"]] == [1]
@@ -113,7 +120,7 @@ def test_unsatisfied_vote_puts_rereport_on_next_meeting(stack):
     assert later.status_code == nearer.status_code == 201
 
     def rereport_items(meeting):
-        agenda = voting.get(f"/v1/meetings/{meeting.json()['id']}/agenda").json()
+        agenda = voting.get(f"/v1/meetings/{meeting.json()['id']}/agenda").json()["items"]
         return [item for item in agenda if item["kind"] == "rereport_revote"]
 
     # Whether the event arrived before or between the two meetings, it ends on the nearer one.
@@ -127,15 +134,15 @@ def test_unsatisfied_vote_puts_rereport_on_next_meeting(stack):
 
 
 def test_rereport_attaches_to_an_existing_next_meeting_and_revote_runs(stack):
-    voting = httpx.Client(base_url=stack.url("voting"), timeout=10)
-    tracking = httpx.Client(base_url=stack.url("tracking"), timeout=10)
+    voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=10)
+    tracking = httpx.Client(base_url=stack.url("tracking"), headers=stack.operator_headers, timeout=10)
 
     next_meeting = voting.post("/v1/meetings", json={"number": "第四十五次会议", "held_on": "2021-10-28", "members": MEMBERS})
     assert next_meeting.status_code == 201
     next_id = next_meeting.json()["id"]
-    hold_unsatisfied_vote(voting, "第四十四次会议", "2021-08-26")
+    hold_unsatisfied_vote(stack, voting, "第四十四次会议", "2021-08-26")
 
-    agenda = wait_for(lambda: [i for i in voting.get(f"/v1/meetings/{next_id}/agenda").json() if i["kind"] == "rereport_revote"])
+    agenda = wait_for(lambda: [i for i in voting.get(f"/v1/meetings/{next_id}/agenda").json()["items"] if i["kind"] == "rereport_revote"])
     assert agenda[0]["department"] == DEPARTMENT
 
     # The re-vote at the next meeting takes department, year and round from the agenda item.
@@ -146,11 +153,32 @@ def test_rereport_attaches_to_an_existing_next_meeting_and_revote_runs(stack):
     revote_id = revote.json()["id"]
     voting.post(f"/v1/ballots/{revote_id}/open")
     for member in MEMBERS:
-        voting.post(f"/v1/ballots/{revote_id}/votes", json={"member_id": member["member_id"], "choice": "basically_satisfied"})
+        assert cast(stack, voting, revote_id, next_id, member["member_id"], "basically_satisfied").status_code == 201
     assert voting.post(f"/v1/ballots/{revote_id}/close").status_code == 200
 
     def graded_basically():
-        cases = tracking.get("/v1/cases", params={"department": DEPARTMENT}).json()
+        cases = tracking.get("/v1/cases", params={"department": DEPARTMENT}).json()["items"]
         return cases and cases[0]["latest_grade"] == "basically_satisfied" and cases[0]
     case = wait_for(graded_basically)
     assert case["evaluation_year"] == 2021
+
+
+def test_every_change_and_handled_event_is_on_an_intact_audit_chain(stack):
+    voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=10)
+    tracking = httpx.Client(base_url=stack.url("tracking"), headers=stack.operator_headers, timeout=10)
+    _, ballot_id = hold_unsatisfied_vote(stack, voting, "第四十六次会议", "2021-09-26")
+
+    def tracking_handled_the_vote():
+        entries = tracking.get("/v1/admin/audit-log", params={"limit": 100}).json()["items"]
+        return [e for e in entries if e["action"] == "handle vote.marked_unsatisfied"]
+
+    [handled] = wait_for(tracking_handled_the_vote)
+    assert handled["actor"].startswith("event:")
+
+    entries = voting.get("/v1/admin/audit-log", params={"limit": 100}).json()["items"]
+    actions = [e["action"] for e in entries]
+    assert "POST /v1/meetings" in actions and "POST /v1/ballots/{ballot_id}/close" in actions
+    [closing] = [e for e in entries if e["action"] == "POST /v1/ballots/{ballot_id}/close"]
+    assert closing["subject"] == f"/v1/ballots/{ballot_id}/close" and closing["actor"] == "local-operator"
+    for client in (voting, tracking):
+        assert client.get("/v1/admin/audit-log/verification").json()["intact"] is True

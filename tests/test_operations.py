@@ -43,8 +43,9 @@ def test_metrics_after_some_traffic(voting):
     client.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": ["m1"]})
     ballot = client.post(f"/v1/meetings/{meeting['id']}/ballots", json={"department": "淄博市民政局", "evaluation_year": 2021}).json()
     client.post(f"/v1/ballots/{ballot['id']}/open")
-    assert client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m1", "choice": "satisfied"}).status_code == 201
-    assert client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m1", "choice": "satisfied"}).status_code == 409
+    as_m1 = voting.member_token("m1", meeting["id"])
+    assert client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m1", "choice": "satisfied"}, headers=as_m1).status_code == 201
+    assert client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": "m1", "choice": "satisfied"}, headers=as_m1).status_code == 409
 
     response = client.get("/metrics")
     assert response.status_code == 200
