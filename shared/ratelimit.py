@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import structlog
 from fastapi import Request, Response
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from shared.problems import Problem
+
+log = structlog.get_logger(__name__)
 
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
@@ -56,8 +59,13 @@ class RateLimiter:
 
     def hit(self, name: str, key: str) -> Verdict:
         item = self.limits[name]
-        allowed = self.strategy.hit(item, name, key)
-        stats = self.strategy.get_window_stats(item, name, key)
+        try:
+            allowed = self.strategy.hit(item, name, key)
+            stats = self.strategy.get_window_stats(item, name, key)
+        except Exception as exc:
+            # Shared storage down: serve uncounted rather than refuse everyone.
+            log.warning("rate_limit_storage_unavailable", limit=name, error=repr(exc))
+            return Verdict(True, item.amount, item.amount, item.get_expiry())
         reset_after = max(1, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, item.amount, max(0, stats.remaining), reset_after)
 

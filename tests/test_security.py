@@ -273,3 +273,12 @@ def test_a_department_scope_needs_a_department(voting_database):
     refused = pingyi("keys", "create", "教育局", "--scope", "tracking:write", "--services", "voting",
                      env={"VOTING_DATABASE_URL": voting_database})
     assert refused.returncode == 2 and "--department" in refused.stderr
+
+
+def test_requests_go_through_uncounted_when_the_shared_store_is_down():
+    from shared.broker import free_port
+    from shared.ratelimit import RateLimiter
+
+    limiter = RateLimiter(f"redis://127.0.0.1:{free_port()}/0", {"public_read": "1/minute"})
+    verdicts = [limiter.hit("public_read", "203.0.113.7") for _ in range(3)]
+    assert all(v.allowed for v in verdicts)
