@@ -1,17 +1,32 @@
 """Casting a vote: 60 members casting at once on Postgres, p50 and p99 of one
 vote request, over real HTTP to uvicorn on 127.0.0.1.
 
-Each round: a fresh satisfaction ballot on a 60-member meeting, opened; the 60
-cast requests are released together; every request's latency is kept; the
-ballot is closed and its tally checked against the 60 receipts.
+Setup as the clerk's system does it: an operator API key (voting:admin) creates
+the 60-member meeting, checks everyone in and issues each member a token
+(POST /v1/meetings/{id}/member-tokens). Each round: a fresh satisfaction ballot,
+opened; the 60 cast requests, each with its member's own token, are released
+together; every request's latency is kept; the ballot is closed and its tally
+checked against the 60 receipts.
+
+Baseline in the same run, on the same server: the same 60 casts sent one at a
+time (the server time of one cast with nothing queued), and GET /healthz/live
+one at a time (the HTTP stack alone).
+
+The casts are sent by a minimal HTTP/1.1 client (one kept-alive connection per
+member, the request bytes built beforehand), so the load generator's own CPU
+stays small beside the server's on these two cores; `--client httpx` sends them
+with httpx.AsyncClient instead (as the first runs did).
 
     .venv/bin/python bench/voting_cast.py --rounds 20
+    .venv/bin/python bench/voting_cast.py --rounds 20 --workers 2
+    .venv/bin/python bench/voting_cast.py --profile 300      # cProfile of the cast endpoint, in process
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -21,45 +36,264 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.voting_common import percentile, postgres_database, voting_server  # noqa: E402
+from bench.voting_common import operator_key, percentile, postgres_database, voting_server  # noqa: E402
 
 MEMBERS = 60
 CHOICES = ("satisfied", "basically_satisfied", "unsatisfied")
+MEMBER_IDS = [f"m{i:02d}" for i in range(1, MEMBERS + 1)]
 
 
-async def one_round(client: httpx.AsyncClient, meeting_id: str, department: str) -> list[float]:
-    ballot = (await client.post(f"/v1/meetings/{meeting_id}/ballots", json={"department": department, "evaluation_year": 2021})).json()
-    assert (await client.post(f"/v1/ballots/{ballot['id']}/open")).status_code == 200
-    go = asyncio.Event()
+async def setup(client: httpx.AsyncClient) -> tuple[str, dict[str, dict[str, str]]]:
+    """The meeting, everyone checked in, and each member's token headers."""
+    members = [{"member_id": m, "name": f"委员{m[1:]}"} for m in MEMBER_IDS]
+    meeting = (await client.post("/v1/meetings", json={"number": "基准测试会议", "held_on": "2021-02-26", "members": members}))
+    assert meeting.status_code == 201, meeting.text
+    meeting_id = meeting.json()["id"]
+    assert (await client.post(f"/v1/meetings/{meeting_id}/check-ins", json={"member_ids": MEMBER_IDS})).status_code == 200
+    tokens = {}
+    for member_id in MEMBER_IDS:
+        issued = await client.post(f"/v1/meetings/{meeting_id}/member-tokens", json={"member_id": member_id})
+        assert issued.status_code == 200, issued.text
+        tokens[member_id] = {"Authorization": f"Bearer {issued.json()['token']}"}
+    return meeting_id, tokens
 
-    async def cast(i: int) -> float:
-        await go.wait()
+
+async def new_open_ballot(client: httpx.AsyncClient, meeting_id: str, department: str) -> str:
+    ballot = await client.post(f"/v1/meetings/{meeting_id}/ballots", json={"department": department, "evaluation_year": 2021})
+    assert ballot.status_code == 201, ballot.text
+    assert (await client.post(f"/v1/ballots/{ballot.json()['id']}/open")).status_code == 200
+    return ballot.json()["id"]
+
+
+class RawConnection:
+    """One kept-alive HTTP/1.1 connection: write prepared bytes, read one response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str) -> RawConnection:
+        host, port = url.removeprefix("http://").split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        status = int((await self.reader.readline()).split(b" ", 2)[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def vote_request(ballot_id: str, member_id: str, n: int, headers: dict) -> bytes:
+    body = json.dumps({"member_id": member_id, "choice": CHOICES[n % 3]}).encode()
+    return (f"POST /v1/ballots/{ballot_id}/votes HTTP/1.1\r\nHost: bench\r\nAuthorization: {headers['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class Caster:
+    """Sends casts with httpx or over prepared raw connections (one per member)."""
+
+    def __init__(self, client: httpx.AsyncClient, raw: dict[str, RawConnection] | None) -> None:
+        self.client, self.raw = client, raw
+
+    async def cast(self, ballot_id: str, member_id: str, n: int, headers: dict) -> float:
+        if self.raw is None:
+            started = time.perf_counter()
+            resp = await self.client.post(f"/v1/ballots/{ballot_id}/votes",
+                                          json={"member_id": member_id, "choice": CHOICES[n % 3]}, headers=headers)
+            elapsed = time.perf_counter() - started
+            assert resp.status_code == 201, resp.text
+            return elapsed
+        request = vote_request(ballot_id, member_id, n, headers)
         started = time.perf_counter()
-        resp = await client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": f"m{i:02d}", "choice": CHOICES[i % 3]})
+        status, body = await self.raw[member_id].exchange(request)
         elapsed = time.perf_counter() - started
-        assert resp.status_code == 201, resp.text
+        assert status == 201, body
         return elapsed
 
-    tasks = [asyncio.create_task(cast(i)) for i in range(1, MEMBERS + 1)]
+
+async def close_and_check(client: httpx.AsyncClient, ballot_id: str) -> None:
+    closed = (await client.post(f"/v1/ballots/{ballot_id}/close")).json()
+    assert closed["votes_cast"] == MEMBERS and sum(r["votes"] for r in closed["results"]) == MEMBERS, closed
+
+
+async def one_round(client: httpx.AsyncClient, caster: Caster, meeting_id: str, tokens: dict, department: str) -> list[float]:
+    ballot_id = await new_open_ballot(client, meeting_id, department)
+    go = asyncio.Event()
+
+    async def released(n: int, member_id: str) -> float:
+        await go.wait()
+        return await caster.cast(ballot_id, member_id, n, tokens[member_id])
+
+    tasks = [asyncio.create_task(released(n, m)) for n, m in enumerate(MEMBER_IDS)]
     await asyncio.sleep(0.05)
     go.set()
     timings = await asyncio.gather(*tasks)
-    closed = (await client.post(f"/v1/ballots/{ballot['id']}/close")).json()
-    assert closed["votes_cast"] == MEMBERS and sum(r["votes"] for r in closed["results"]) == MEMBERS, closed
+    await close_and_check(client, ballot_id)
     return list(timings)
 
 
-async def run(url: str, rounds: int) -> list[float]:
+async def sequential(client: httpx.AsyncClient, caster: Caster, meeting_id: str, tokens: dict) -> tuple[list[float], list[float]]:
+    """One request at a time: 60 casts on a fresh ballot, and 200 liveness probes."""
+    ballot_id = await new_open_ballot(client, meeting_id, "逐一投票部门")
+    casts = [await caster.cast(ballot_id, m, n, tokens[m]) for n, m in enumerate(MEMBER_IDS)]
+    await close_and_check(client, ballot_id)
+    live = []
+    for _ in range(200):
+        started = time.perf_counter()
+        assert (await client.get("/healthz/live")).status_code == 200
+        live.append(time.perf_counter() - started)
+    return casts, live
+
+
+async def run(url: str, key: str, rounds: int, raw: bool = True) -> tuple[list[float], list[float], list[float], float]:
+    """Latencies of the casts at once, of the casts alone, of the probes alone, and the
+    server's CPU time per request during the rounds (casts, plus each round's create,
+    open and close: 63 requests a round)."""
     limits = httpx.Limits(max_connections=MEMBERS, max_keepalive_connections=MEMBERS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        members = [{"member_id": f"m{i:02d}", "name": f"委员{i:02d}"} for i in range(1, MEMBERS + 1)]
-        meeting = (await client.post("/v1/meetings", json={"number": "基准测试会议", "held_on": "2021-02-26", "members": members})).json()
-        await client.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": [m["member_id"] for m in members]})
-        await one_round(client, meeting["id"], "预热部门")  # warm-up: connections, pools, caches
-        timings: list[float] = []
-        for r in range(rounds):
-            timings += await one_round(client, meeting["id"], f"部门{r:03d}")
-        return timings
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+        meeting_id, tokens = await setup(client)
+        connections = {m: await RawConnection.open(url) for m in MEMBER_IDS} if raw else None
+        caster = Caster(client, connections)
+        try:
+            await one_round(client, caster, meeting_id, tokens, "预热部门")  # warm-up: connections, pools, caches
+            casts_alone, live = await sequential(client, caster, meeting_id, tokens)
+            pids = server_processes(url)
+            cpu_before = cpu_seconds(pids)
+            timings: list[float] = []
+            for r in range(rounds):
+                timings += await one_round(client, caster, meeting_id, tokens, f"部门{r:03d}")
+            cpu_per_request = (cpu_seconds(pids) - cpu_before) / (rounds * (MEMBERS + 3))
+        finally:
+            for connection in (connections or {}).values():
+                connection.close()
+        return timings, casts_alone, live, cpu_per_request
+
+
+def server_processes(url: str) -> list[int]:
+    """The uvicorn process serving `url` and its workers (Linux /proc)."""
+    port = url.rsplit(":", 1)[1].encode()
+    main_pid = None
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"uvicorn" in argv and b"--port" in argv and argv[argv.index(b"--port") + 1] == port:
+                main_pid = int(entry.name)
+    if main_pid is None:
+        return []
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
+                children.append(int(entry.name))
+    return [main_pid, *children]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    import os
+
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def summary(label: str, seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return (f"{label}: p50 {percentile(ms, 0.50):.1f} ms  p90 {percentile(ms, 0.90):.1f} ms  p99 {percentile(ms, 0.99):.1f} ms  "
+            f"max {max(ms):.1f} ms  mean {statistics.mean(ms):.1f} ms")
+
+
+def profile(database_url: str, casts: int, top: int) -> None:
+    """cProfile of the cast endpoint, in process (TestClient, no uvicorn), one cast
+    at a time: every thread profiled (the event loop's and the worker threads that
+    run sync dependencies and endpoints), plus each SQL statement's count and time."""
+    import cProfile
+    import collections
+    import pstats
+    import threading
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from services.voting.app import create_app
+    from services.voting.settings import VotingSettings
+
+    profiles: list[cProfile.Profile] = []
+    enabled = threading.Event()
+
+    def start_in_thread(*_):  # the first profile event of each new thread turns its profiler on
+        profiler = cProfile.Profile()
+        profiles.append(profiler)
+        profiler.enable()
+
+    key = operator_key(database_url)
+    app = create_app(VotingSettings(database_url=database_url, run_relay=False, run_consumer=False, log_level="WARNING"))
+    statements: collections.Counter = collections.Counter()
+    statement_time: collections.Counter = collections.Counter()
+
+    @event.listens_for(app.state.runtime.db.engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    @event.listens_for(app.state.runtime.db.engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        if enabled.is_set():
+            words = " ".join(statement.split()[:4])[:60]
+            statements[words] += 1
+            statement_time[words] += time.perf_counter() - conn.info["bench_started"]
+
+    threading.setprofile(start_in_thread)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        members = [{"member_id": f"p{i:04d}", "name": "委员"} for i in range(casts)]
+        meeting = client.post("/v1/meetings", json={"number": "剖析会议", "held_on": "2021-02-26", "members": members}).json()
+        ids = [m["member_id"] for m in members]
+        client.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": ids})
+        tokens = {m: {"Authorization": "Bearer " + client.post(f"/v1/meetings/{meeting['id']}/member-tokens",
+                                                               json={"member_id": m}).json()["token"]} for m in ids}
+        ballot = client.post(f"/v1/meetings/{meeting['id']}/ballots", json={"department": "剖析", "evaluation_year": 2021}).json()
+        client.post(f"/v1/ballots/{ballot['id']}/open")
+        for m in ids[:10]:  # warm-up
+            client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": m, "choice": "satisfied"}, headers=tokens[m])
+        for profiler in profiles:
+            profiler.clear()
+        enabled.set()
+        started = time.perf_counter()
+        for n, m in enumerate(ids[10:]):
+            resp = client.post(f"/v1/ballots/{ballot['id']}/votes", json={"member_id": m, "choice": CHOICES[n % 3]},
+                               headers=tokens[m])
+            assert resp.status_code == 201, resp.text
+        elapsed = time.perf_counter() - started
+        enabled.clear()
+        threading.setprofile(None)
+    measured = casts - 10
+    print(f"{measured} casts in process, one at a time: {elapsed / measured * 1000:.2f} ms each (profiled, so slower)")
+    print(f"SQL per cast: {sum(statements.values()) / measured:.1f} statements, "
+          f"{sum(statement_time.values()) / measured * 1000:.2f} ms")
+    for words, count in statements.most_common():
+        print(f"  {count / measured:4.1f} x {statement_time[words] / count * 1000:6.2f} ms  {words}")
+    for profiler in profiles:
+        profiler.create_stats()
+    stats = pstats.Stats(*[p for p in profiles if p.stats])
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def main() -> None:
@@ -67,15 +301,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--pool-size", type=int, default=20)
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="what sends the casts")
+    parser.add_argument("--profile", type=int, default=0, metavar="CASTS", help="profile this many casts in process instead")
+    parser.add_argument("--top", type=int, default=40, help="lines of the profile to print")
     args = parser.parse_args()
-    with postgres_database("pingyi_bench_cast") as database_url, voting_server(
-        database_url, workers=args.workers, pool_size=args.pool_size
-    ) as url:
-        timings = asyncio.run(run(url, args.rounds))
-    ms = [t * 1000 for t in timings]
-    print(f"vote requests: {len(ms)} ({args.rounds} rounds x {MEMBERS} members at once), uvicorn workers={args.workers}, pool={args.pool_size}")
-    print(f"p50 {percentile(ms, 0.50):.1f} ms  p90 {percentile(ms, 0.90):.1f} ms  p99 {percentile(ms, 0.99):.1f} ms  "
-          f"max {max(ms):.1f} ms  mean {statistics.mean(ms):.1f} ms")
+    if args.profile:
+        with postgres_database("pingyi_bench_cast_profile") as database_url:
+            profile(database_url, args.profile + 10, args.top)
+        return
+    with postgres_database("pingyi_bench_cast") as database_url:
+        key = operator_key(database_url)
+        with voting_server(database_url, workers=args.workers, pool_size=args.pool_size) as url:
+            timings, casts_alone, live, cpu = asyncio.run(run(url, key, args.rounds, raw=args.client == "raw"))
+    print(f"vote requests: {len(timings)} ({args.rounds} rounds x {MEMBERS} members at once), "
+          f"uvicorn workers={args.workers}, pool={args.pool_size}, client={args.client}")
+    print(summary("60 at once          ", timings))
+    print(summary("baseline: cast alone", casts_alone))
+    print(summary("baseline: GET /healthz/live alone", live))
+    print(f"server CPU (uvicorn processes) during the rounds: {cpu * 1000:.2f} ms per request")
 
 
 if __name__ == "__main__":

@@ -45,10 +45,29 @@ def voting_server(database_url: str, *, workers: int = 1, pool_size: int = 20, e
         "VOTING_DB_POOL_SIZE": str(pool_size),
         **(extra_env or {}),
     }
-    with uvicorn_server(["services.voting.app:create_app", "--factory", "--workers", str(workers)], env=env) as url:
+    # Idle kept-alive connections stay open between phases (uvicorn closes them after 5 s by default).
+    args = ["services.voting.app:create_app", "--factory", "--workers", str(workers), "--timeout-keep-alive", "120"]
+    with uvicorn_server(args, env=env) as url:
         yield url
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def operator_key(database_url: str, scopes: tuple[str, ...] = ("voting:admin", "read")) -> str:
+    """An API key for the clerk's system, stored straight in the migrated database."""
+    import uuid as _uuid
+
+    from services.voting.models import SECURITY_MODELS
+    from shared.auth import create_api_key
+    from shared.db import Database
+
+    upgrade("voting", database_url)
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            return create_api_key(session, SECURITY_MODELS.api_key, name=f"bench-{_uuid.uuid4().hex[:6]}", scopes=list(scopes))
+    finally:
+        db.dispose()

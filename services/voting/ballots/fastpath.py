@@ -75,11 +75,12 @@ class CastFastPath:
         if scope["type"] != "http" or scope["method"] != "POST" or (match := _PATH.fullmatch(scope["path"])) is None:
             await self.app(scope, receive, send)
             return
-        token = None
+        token = authorization = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, credential = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and credential and not credential.startswith(KEY_PREFIX + "_"):
+            if name == b"authorization" and authorization is None:  # the first, as the route reads it
+                authorization = value.decode("latin-1")
+                scheme, _, credential = authorization.partition(" ")
+                if scheme.lower() == "bearer" and credential.strip() and not credential.strip().startswith(KEY_PREFIX + "_"):
                     token = credential.strip()
             elif name == b"idempotency-key" or (name == b"content-type" and not value.startswith(b"application/json")):
                 token = None
