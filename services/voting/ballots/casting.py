@@ -152,11 +152,12 @@ def record_casts(session: Session, casts: Sequence[CastIn], *, seal_secret: str)
     connection = session.connection()
     now = utcnow()
     participations = BallotParticipation.__table__
+    # Many parameter sets to one cached statement (SQLAlchemy sends them as one multi-row INSERT).
     inserted = set(connection.execute(
         _insert(session)(participations)
-        .values([{"id": new_id(), "ballot_id": b, "member_id": m, "voted_at": now} for b, m in first])
         .on_conflict_do_nothing(index_elements=["ballot_id", "member_id"])
-        .returning(participations.c.ballot_id, participations.c.member_id)).all())
+        .returning(participations.c.ballot_id, participations.c.member_id),
+        [{"id": new_id(), "ballot_id": b, "member_id": m, "voted_at": now} for b, m in first]).all())
     accepted = []
     for key, i in first.items():
         if key in inserted:
