@@ -296,6 +296,56 @@ def profile(database_url: str, casts: int, top: int) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
+def in_process(database_url: str, rounds: int) -> None:
+    """The server's share alone: each round's 60 casts are ASGI calls on the app in
+    this process (no sockets, no load generator), with the full-GC pauses counted."""
+    import gc
+
+    from services.voting.app import create_app
+    from services.voting.settings import VotingSettings
+
+    full_collections = []
+    gc.callbacks.append(lambda phase, info: full_collections.append(1) if phase == "start" and info["generation"] == 2 else None)
+    key = operator_key(database_url)
+    app = create_app(VotingSettings(database_url=database_url, run_relay=False, run_consumer=False, log_level="WARNING"))
+
+    async def call(ballot_id: str, member_id: str, n: int, headers: dict) -> None:
+        request = vote_request(ballot_id, member_id, n, headers)
+        head, body = request.split(b"\r\n\r\n", 1)
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+                 "path": f"/v1/ballots/{ballot_id}/votes", "raw_path": f"/v1/ballots/{ballot_id}/votes".encode(),
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("bench", 80),
+                 "headers": [tuple(part.strip().lower() if i == 0 else part.strip() for i, part in enumerate(line.split(b":", 1)))
+                             for line in head.split(b"\r\n")[1:]]}
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 201, sent
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {key}"}) as client:
+                meeting_id, tokens = await setup(client)
+                for r in range(rounds + 1):
+                    ballot_id = await new_open_ballot(client, meeting_id, f"部门{r:03d}")
+                    before = len(full_collections)
+                    started = time.perf_counter()
+                    await asyncio.gather(*[call(ballot_id, m, n, tokens[m]) for n, m in enumerate(MEMBER_IDS)])
+                    elapsed = (time.perf_counter() - started) * 1000
+                    await close_and_check(client, ballot_id)
+                    if r:  # the first is the warm-up
+                        print(f"round {r:2d}: 60 casts in {elapsed:6.1f} ms, full collections {len(full_collections) - before}")
+
+    asyncio.run(main())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
@@ -304,7 +354,12 @@ def main() -> None:
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="what sends the casts")
     parser.add_argument("--profile", type=int, default=0, metavar="CASTS", help="profile this many casts in process instead")
     parser.add_argument("--top", type=int, default=40, help="lines of the profile to print")
+    parser.add_argument("--in-process", type=int, default=0, metavar="ROUNDS", help="the server alone, as ASGI calls")
     args = parser.parse_args()
+    if args.in_process:
+        with postgres_database("pingyi_bench_cast_asgi") as database_url:
+            in_process(database_url, args.in_process)
+        return
     if args.profile:
         with postgres_database("pingyi_bench_cast_profile") as database_url:
             profile(database_url, args.profile + 10, args.top)
