@@ -99,15 +99,6 @@ def turnout_cache(app: FastAPI) -> ResponseCache:
     return cache
 
 
-def _with_limit_headers(answer: Response, response: Response) -> Response:
-    """A route answering with its own Response keeps the X-RateLimit-* headers its
-    rate-limit dependency set on the request's response."""
-    for name, value in response.headers.items():
-        if name.lower().startswith("x-ratelimit-"):
-            answer.headers[name] = value
-    return answer
-
-
 def _load_shape(app: FastAPI, poll_id: str) -> service.PollShape:
     with app.state.runtime.db.read_sessionmaker() as session:
         poll = session.get(PublicPoll, poll_id)
@@ -197,15 +188,15 @@ def reschedule(poll_id: str, data: PublicPollSchedule, request: Request, session
 
 @router.get("/{poll_id}/turnout", response_model=Turnout, summary="Live turnout (conditional GET: ETag / 304)",
             responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE}, dependencies=PUBLIC_READ)
-async def get_turnout(poll_id: str, request: Request, response: Response) -> Response:
+async def get_turnout(poll_id: str, request: Request) -> Response:
     db = request.app.state.runtime.db
 
     def compute() -> Turnout:
         with db.read_sessionmaker() as session:
             return service.turnout(session, service.get_poll(session, poll_id), utcnow())
 
-    answer = await cached_conditional_json(request, turnout_cache(request.app), poll_id, compute, max_age=2)
-    return _with_limit_headers(answer, response)
+    # The rate-limit headers ride along (shared.caching adds what the limit dependency counted).
+    return await cached_conditional_json(request, turnout_cache(request.app), poll_id, compute, max_age=2)
 
 
 @router.post("/{poll_id}/ballot-papers", response_model=BallotPaper,
