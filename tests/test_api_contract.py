@@ -77,3 +77,28 @@ def test_scoring_api_keeps_its_contract(scoring, method, path):
 @pytest.mark.parametrize(("method", "path"), TRACKING, ids=_ids(TRACKING))
 def test_tracking_api_keeps_its_contract(tracking, method, path):
     _run(tracking, method, path)
+
+
+def test_the_contract_check_catches_a_route_that_ignores_its_credential():
+    """The check above is not vacuous: a route that declares a credential in its
+    OpenAPI but answers without one fails it."""
+    from fastapi import Depends, FastAPI
+    from schemathesis.core.failures import FailureGroup
+
+    from shared.security import bearer
+
+    app = FastAPI()
+
+    @app.get("/v1/leaky", dependencies=[Depends(bearer)])
+    def leaky() -> dict:
+        return {"secret": "anyone may read this"}
+
+    operation = schemathesis.openapi.from_asgi("/openapi.json", app)["/v1/leaky"]["GET"]
+
+    @CONTRACT_SETTINGS
+    @given(case=operation.as_strategy())
+    def check(case):
+        case.call_and_validate(headers={"Authorization": "Bearer pyk_x_y"}, excluded_checks=EXCLUDED)
+
+    with pytest.raises(FailureGroup, match="(?i)auth"):
+        check()
