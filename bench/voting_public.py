@@ -47,7 +47,7 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import uvicorn_server, wrk  # noqa: E402
-from bench.voting_common import postgres_database, voting_server  # noqa: E402
+from bench.voting_common import operator_key, postgres_database, voting_server  # noqa: E402
 
 WHAT_IF_ENV = "PINGYI_BENCH_WHAT_IF"
 WHAT_IFS = ("public-first", "lazy-limits")
@@ -183,21 +183,6 @@ def wrk_script(script: str, url: str, *, seconds: int, connections: int, threads
 def sqlite_database(prefix: str):
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:
         yield f"sqlite:///{directory}/voting.db"
-
-
-def operator_key(database_url: str) -> str:
-    """An API key for setting up the poll, stored straight in the (migrated) database."""
-    from services.voting.models import SECURITY_MODELS
-    from shared.auth import create_api_key
-    from shared.db import Database
-
-    db = Database(database_url)
-    try:
-        with db.session() as session:
-            return create_api_key(session, SECURITY_MODELS.api_key, name=f"bench-{uuid.uuid4().hex[:6]}",
-                                  scopes=["voting:admin"])
-    finally:
-        db.dispose()
 
 
 def wait_until_stable(engine, poll_id: str) -> None:
