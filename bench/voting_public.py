@@ -12,17 +12,9 @@ proxy) shared by a few requests only, so the production rate limits stay on
 `--one-address` sends everything from 127.0.0.1 instead, with the address limit
 raised out of the way.
 
-`--what-if` runs the same app with a change outside the public vote's code, to
-measure what it would give (not the product as it stands):
-  public-first  the public-vote routes matched before the other routers (app.py)
-  lazy-limits   the in-memory rate-limit store without `limits`' 10 ms expiry
-                thread, expired entries swept inline at most once a second
-                (shared/ratelimit.py)
-
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200              # Postgres
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --workers 2
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --sqlite
-    .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --what-if public-first,lazy-limits
 """
 
 from __future__ import annotations
@@ -48,9 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import uvicorn_server, wrk  # noqa: E402
 from bench.voting_common import operator_key, postgres_database, voting_server  # noqa: E402
-
-WHAT_IF_ENV = "PINGYI_BENCH_WHAT_IF"
-WHAT_IFS = ("public-first", "lazy-limits")
 
 OPTIONS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局", "市公安局", "市民政局", "市人力资源和社会保障局"]
 VOTE_ACTION = "POST /v1/public-polls/{poll_id}/votes"
@@ -126,44 +115,6 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
-
-
-def what_if_app():
-    """uvicorn factory: the voting app with the changes named in PINGYI_BENCH_WHAT_IF."""
-    import time as clock
-
-    from limits.storage import MemoryStorage
-    from limits.strategies import MovingWindowRateLimiter
-
-    from services.voting.app import create_app
-    from services.voting.public.endpoints import router as public_router
-
-    app = create_app()
-    wanted = set(filter(None, os.environ.get(WHAT_IF_ENV, "").split(",")))
-    if "public-first" in wanted:
-        routes = app.router.routes
-        index = next(i for i, r in enumerate(routes) if getattr(r, "original_router", None) is public_router)
-        routes.insert(0, routes.pop(index))
-        app.router._mark_routes_changed()
-    if "lazy-limits" in wanted:
-
-        class LazyMemoryStorage(MemoryStorage):
-            def __init__(self) -> None:
-                super().__init__()
-                self.timer.cancel()
-                self.last_sweep = clock.monotonic()
-
-            def _MemoryStorage__schedule_expiry(self) -> None:  # instead of a new Timer thread every 10 ms
-                if clock.monotonic() - self.last_sweep >= 1.0:
-                    self.last_sweep = clock.monotonic()
-                    self._MemoryStorage__expire_events()
-                    for key in [k for k, v in self.events.items() if not v]:
-                        self.events.pop(key, None)
-
-        limiter = app.state.rate_limiter
-        limiter.storage = LazyMemoryStorage()
-        limiter.strategy = MovingWindowRateLimiter(limiter.storage)
-    return app
 
 
 def wrk_script(script: str, url: str, *, seconds: int, connections: int, threads: int) -> str:
@@ -248,18 +199,6 @@ def run_votes(url: str, database_url: str, args, *, run: str) -> dict:
             "p99": p99.group(1) if p99 else "?", "before": before, "after": after, "raw": out}
 
 
-@contextmanager
-def what_if_server(database_url: str, args, env: dict[str, str]):
-    """As bench.voting_common.voting_server, with the what-if factory."""
-    from shared.migrations import upgrade
-
-    upgrade("voting", database_url)
-    env = {"VOTING_DATABASE_URL": database_url, "VOTING_RUN_RELAY": "false", "VOTING_RUN_CONSUMER": "false",
-           "VOTING_LOG_LEVEL": "WARNING", "VOTING_DB_POOL_SIZE": str(args.pool_size), **env}
-    with uvicorn_server(["bench.voting_public:what_if_app", "--factory", "--workers", str(args.workers)], env=env) as url:
-        yield url
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -272,11 +211,7 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="print wrk's own output too")
     parser.add_argument("--rate-limit-storage", default="memory://",
                         help="VOTING_RATE_LIMIT_STORAGE_URI: memory:// (per process) or redis://host:port/db (shared)")
-    parser.add_argument("--what-if", default="", help=f"comma-separated, of {', '.join(WHAT_IFS)}")
     args = parser.parse_args()
-    what_if = [w for w in args.what_if.split(",") if w]
-    if set(what_if) - set(WHAT_IFS):
-        parser.error(f"--what-if takes {', '.join(WHAT_IFS)}")
 
     with uvicorn_server(["bench.bare_app:app", "--workers", str(args.workers)], ready_path="/bare") as bare_url:
         wrk(bare_url + "/bare", seconds=2, connections=args.connections, threads=args.threads)  # warm-up
@@ -290,18 +225,13 @@ def main() -> None:
         env["VOTING_RATE_LIMIT_PUBLIC_VOTE_IP"] = "1000000000/minute"
     database = sqlite_database("pingyi_bench_public") if args.sqlite else postgres_database("pingyi_bench_public")
     with database as database_url:
-        if what_if:
-            server = what_if_server(database_url, args, {**env, WHAT_IF_ENV: ",".join(what_if)})
-        else:
-            server = voting_server(database_url, workers=args.workers, pool_size=args.pool_size, extra_env=env)
-        with server as url:
+        with voting_server(database_url, workers=args.workers, pool_size=args.pool_size, extra_env=env) as url:
             result = run_votes(url, database_url, args, run=uuid.uuid4().hex[:6])
 
     backend = "SQLite" if args.sqlite else "Postgres"
     print(f"{backend}; {args.connections} connections, {args.seconds} s, wrk threads {args.threads}, "
           f"uvicorn workers {args.workers}, {'one address' if args.one_address else 'addresses spread (X-Forwarded-For)'}, "
-          f"rate limits in {args.rate_limit_storage}"
-          + (f"; WHAT-IF {', '.join(what_if)} (not the product as it stands)" if what_if else ""))
+          f"rate limits in {args.rate_limit_storage}")
     served = baseline["rps"] * args.seconds
     print(f"baseline bare FastAPI GET: {baseline['rps']:.0f} req/s, p99 {baseline['p99_ms']} ms, errors {baseline['errors']}, "
           f"server CPU {baseline_cpu / served * 1000 if served else 0:.3f} ms per request")

@@ -2,7 +2,11 @@
 the `limits` library's moving window: 429 with Retry-After and X-RateLimit-*.
 
 Storage is in memory per process by default; point RATE_LIMIT_STORAGE_URI at
-Redis (`redis://host:6379`) to share the counts between replicas.
+Redis (`redis://host:6379`) to share the counts between replicas (the `limits`
+library's moving window). In memory we count ourselves: `limits`' memory
+storage starts a thread every 10 ms that walks every key it has ever seen and
+never forgets one, which on a public vote (one key per voter) grows for the
+whole poll and cost about 0.45 ms per vote (docs/benchmarks-voting.md).
 
     @router.get(..., dependencies=[Depends(rate_limit("public_read"))])
 
@@ -14,7 +18,9 @@ or, keyed by something only the endpoint knows (a voter's identity hash):
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,16 +55,66 @@ class Verdict:
         return headers
 
 
+class LocalMovingWindow:
+    """A moving window per key in this process: the times of the hits still in
+    the window, dropped as they age; keys with nothing left are swept now and then."""
+
+    SWEEP_EVERY = 10_000  # hits
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+        self._since_sweep = 0
+
+    def hit(self, item: RateLimitItem, name: str, key: str) -> Verdict:
+        window = item.get_expiry()
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.get((name, key))
+            if hits is None:
+                hits = self._hits[(name, key)] = deque()
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            allowed = len(hits) < item.amount
+            if allowed:
+                hits.append(now)
+            reset_after = max(1, math.ceil(hits[0] + window - now)) if hits else window
+            verdict = Verdict(allowed, item.amount, item.amount - len(hits), reset_after)
+            self._since_sweep += 1
+            if self._since_sweep >= self.SWEEP_EVERY:
+                self._sweep(now)
+        return verdict
+
+    def _sweep(self, now: float) -> None:
+        self._since_sweep = 0
+        longest = 24 * 3600.0  # no limit here spans more than a day
+        self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - longest}
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+    def keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._hits)
+
+
 class RateLimiter:
     """Named limits ("public_read" → "600/minute"), each counted per key."""
 
     def __init__(self, storage_uri: str, limits: dict[str, str]) -> None:
-        self.storage = storage_from_string(storage_uri)
-        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.local = LocalMovingWindow() if storage_uri.startswith("memory://") else None
+        self.strategy = None if self.local else MovingWindowRateLimiter(storage_from_string(storage_uri))
         self.limits: dict[str, RateLimitItem] = {name: parse(spec) for name, spec in limits.items()}
+
+    @property
+    def in_process(self) -> bool:
+        """True when counting needs no I/O (callable from the event loop)."""
+        return self.local is not None
 
     def hit(self, name: str, key: str) -> Verdict:
         item = self.limits[name]
+        if self.local is not None:
+            return self.local.hit(item, name, key)
         try:
             allowed = self.strategy.hit(item, name, key)
             stats = self.strategy.get_window_stats(item, name, key)

@@ -49,7 +49,8 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
         settings=settings or VotingSettings(),
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
-        routers=[meetings_router, ballots_router, selection_router, nomination_router, public_router],
+        # The public vote first: routes are matched in order and it is the hottest.
+        routers=[public_router, meetings_router, ballots_router, selection_router, nomination_router],
         handlers=HANDLERS,
         db=db,
         extra_metrics=[open_ballots_metric],

@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
-from limits.storage import MemoryStorage
 from starlette.concurrency import run_in_threadpool
 
 from services.voting.domain.public import identity_hash
@@ -138,7 +137,7 @@ async def cast_vote(poll_id: str, data: PublicVoteCast, request: Request) -> Res
     app = request.app
     cast_at = utcnow()
     voter_hash = _hash(request, data.identity)
-    if isinstance(app.state.rate_limiter.storage, MemoryStorage):
+    if app.state.rate_limiter.in_process:
         verdict = _vote_limits(request, voter_hash)
     else:  # a network store (Redis): keep the event loop free while it answers
         verdict = await run_in_threadpool(_vote_limits, request, voter_hash)
