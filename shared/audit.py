@@ -2,6 +2,14 @@
 appended to a hash chain. Each entry's hash is SHA-256 over the canonical JSON
 of its content and the previous entry's hash, so editing, inserting or
 deleting a row breaks the chain from that row on.
+
+Entries are written in the transaction of what they record, unlinked, and
+linked into the chain just after (`link_pending`, run by each service's
+`AuditLinker` a few times a second, and before the chain is read or verified).
+Linking inside every transaction would need one lock held through each
+commit: every write of a service would then commit one at a time (measured:
+60 casts took 121-144 ms instead of 56-62 ms). The price is a window of a
+fraction of a second in which an entry exists but is not yet sealed.
 """
 
 from __future__ import annotations
@@ -12,13 +20,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text, select, text
+import structlog
+from sqlalchemy import BigInteger, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
 from shared.events import utcnow
 
 GENESIS_HASH = "0" * 64
+
+log = structlog.get_logger(__name__)
 
 
 def canonical_json(value: Any) -> str:
@@ -41,8 +53,10 @@ class AuditMixin:
     action: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text, doc="canonical JSON")
-    previous_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    # Set when the entry is linked into the chain: its place, and the hashes.
+    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
     def content(self) -> dict[str, Any]:
         return {
@@ -56,17 +70,63 @@ class AuditMixin:
 
 def append(session: Session, model: type[AuditMixin], *, actor: str, action: str, subject: str | None = None,
            detail: dict[str, Any] | None = None) -> AuditMixin:
-    """Append one entry in the caller's transaction, after the current last one."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Appenders take turns: each must see the entry it chains to.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": model.__tablename__})
-    last = session.execute(select(model.hash).order_by(model.id.desc()).limit(1)).scalar()
+    """Write one entry in the caller's transaction; it is linked into the chain after it commits."""
     entry = model(at=utcnow(), actor=actor, action=action, subject=subject, detail=canonical_json(detail or {}))
-    entry.previous_hash = last or GENESIS_HASH
-    entry.hash = entry_hash(entry.previous_hash, entry.content())
     session.add(entry)
     session.flush()
     return entry
+
+
+def link_pending(session: Session, model: type[AuditMixin], *, limit: int = 5000) -> int:
+    """Link committed entries not yet in the chain, oldest first; returns how many."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One linker at a time (replicas, the CLI): each must see the end it links to.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": model.__tablename__})
+    pending = session.scalars(select(model).where(model.seq.is_(None)).order_by(model.id).limit(limit)).all()
+    if not pending:
+        return 0
+    end = session.execute(select(model.seq, model.hash).where(model.seq.is_not(None)).order_by(model.seq.desc()).limit(1)).first()
+    seq, previous = (end.seq, end.hash) if end is not None else (0, GENESIS_HASH)
+    for entry in pending:
+        seq += 1
+        entry.seq, entry.previous_hash = seq, previous
+        entry.hash = previous = entry_hash(previous, entry.content())
+    session.flush()
+    return len(pending)
+
+
+def link_all(db, model: type[AuditMixin]) -> int:
+    """Link everything committed so far, in as many transactions as it takes."""
+    total = 0
+    while True:
+        with db.session() as session:
+            linked = link_pending(session, model)
+        total += linked
+        if linked == 0:
+            return total
+
+
+class AuditLinker(BackgroundLoop):
+    """Links each service's new audit entries into its chain, a few times a second."""
+
+    thread_suffix = "audit-linker"
+
+    def __init__(self, db, model: type[AuditMixin], *, name: str, interval: float = 0.25) -> None:
+        super().__init__(name)
+        self.db = db
+        self.model = model
+        self.interval = interval
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                link_all(self.db, self.model)
+            except Exception as exc:  # the database may be down: try again on the next tick
+                log.warning("audit_link_failed", error=repr(exc))
+        try:
+            link_all(self.db, self.model)  # what was written up to the stop
+        except Exception as exc:
+            log.warning("audit_link_failed", error=repr(exc))
 
 
 @dataclass(frozen=True)
@@ -74,6 +134,7 @@ class ChainCheck:
     entries: int
     first_broken_id: int | None
     reason: str | None
+    pending: int = 0  # written but not yet linked
 
     @property
     def intact(self) -> bool:
@@ -84,17 +145,18 @@ def verify(session: Session, model: type[AuditMixin], *, batch: int = 1000) -> C
     """Walk the chain from the start; name the first entry that does not hold."""
     previous = GENESIS_HASH
     checked = 0
-    last_id = 0
+    expected_seq = 1
+    pending = session.scalar(select(func.count()).select_from(model).where(model.seq.is_(None))) or 0
     while True:
-        rows = session.scalars(select(model).where(model.id > last_id).order_by(model.id).limit(batch)).all()
+        rows = session.scalars(select(model).where(model.seq >= expected_seq).order_by(model.seq).limit(batch)).all()
         if not rows:
-            return ChainCheck(checked, None, None)
+            return ChainCheck(checked, None, None, pending)
         for row in rows:
-            if row.previous_hash != previous:
-                return ChainCheck(checked, row.id, "previous_hash does not match the entry before it (a row was removed or inserted)")
+            if row.seq != expected_seq or row.previous_hash != previous:
+                return ChainCheck(checked, row.id, "previous_hash does not match the entry before it (a row was removed or inserted)", pending)
             if entry_hash(previous, row.content()) != row.hash:
-                return ChainCheck(checked, row.id, "content does not match its hash (the row was edited)")
+                return ChainCheck(checked, row.id, "content does not match its hash (the row was edited)", pending)
             previous = row.hash
             checked += 1
-            last_id = row.id
+            expected_seq += 1
         session.expunge_all()

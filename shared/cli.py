@@ -222,11 +222,12 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify(service: Annotated[str, typer.Argument(help="voting, scoring, tracking or all")] = "all") -> None:
     """Walk each chain from the start; name the first entry that does not hold (exit 1)."""
-    from shared.audit import verify
+    from shared.audit import link_all, verify
 
     broken = False
     for svc in _services_option(service):
         db, models = _security_parts(svc)
+        link_all(db, models.audit_entry)  # entries the service has not linked yet (it may be down)
         with db.session() as session:
             check = verify(session, models.audit_entry)
         db.dispose()

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from shared.audit import AuditLinker
 from shared.db import Database
 from shared.events import ALL_TOPICS
 from shared.inbox import EventConsumer, Handler, InboxMixin
@@ -46,9 +47,15 @@ class ServiceRuntime:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     relay: OutboxRelay | None = None
     consumer: EventConsumer | None = None
+    audit_model: type | None = None
+    audit_linker: AuditLinker | None = None
 
     def start(self) -> None:
         kafka = self.settings.kafka
+        if self.settings.run_audit_linker and self.audit_model is not None:
+            self.audit_linker = AuditLinker(self.db, self.audit_model, name=self.name,
+                                            interval=self.settings.audit_link_interval)
+            self.audit_linker.start()
         if self.settings.run_relay:
             self.relay = OutboxRelay(
                 self.db,
@@ -77,6 +84,8 @@ class ServiceRuntime:
             self.consumer.stop()
         if self.relay is not None:
             self.relay.close()
+        if self.audit_linker is not None:
+            self.audit_linker.stop()  # links what the last requests wrote
 
     def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -165,6 +174,7 @@ def create_service_app(
         outbox_model=outbox_model,
         inbox_model=inbox_model,
         handlers=handlers or {},
+        audit_model=security_models.audit_entry,
     )
 
     @asynccontextmanager

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = Field(True, description="publish the outbox from this process")
     run_consumer: bool = Field(True, description="consume events in this process")
     relay_poll_interval: float = Field(0.2, gt=0, le=60)
+    run_audit_linker: bool = Field(True, description="link new audit entries into the chain from this process")
+    audit_link_interval: float = Field(0.25, gt=0, le=60)
     consumer_max_attempts: int = Field(5, ge=1, le=1000, description="tries before an event is parked in the inbox")
 
     log_level: str = "INFO"

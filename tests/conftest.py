@@ -97,6 +97,7 @@ def migrated_database_url(service: str, backend: str, request: pytest.FixtureReq
 def settings_for(service: str, database_url: str, **overrides):
     module = import_module(f"services.{service}.settings")
     cls = getattr(module, f"{service.capitalize()}Settings")
+    overrides = {"run_audit_linker": False, **overrides}  # the admin routes link; no thread on the test's connection
     return cls(database_url=database_url, run_relay=False, run_consumer=False, log_json=False, **overrides)
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.audit import GENESIS_HASH, AuditMixin, append, canonical_json, entry_hash, verify
+from shared.audit import GENESIS_HASH, AuditMixin, append, canonical_json, entry_hash, link_all, link_pending, verify
 from shared.db import Database, new_metadata
 
 
@@ -26,6 +26,7 @@ def audit_db(backend, fresh_database_url):
         for i in range(5):
             append(session, AuditEntry, actor="clerk-key", action="POST /v1/meetings", subject=f"meeting-{i}",
                    detail={"number": f"第{i}次会议", "members": i})
+    link_all(db, AuditEntry)
     yield db
     db.dispose()
 
@@ -71,3 +72,48 @@ def test_a_rehashed_edit_still_breaks_the_next_link(audit_db):
         following = session.query(AuditEntry).filter(AuditEntry.id > row.id).order_by(AuditEntry.id).first().id
     with audit_db.session() as session:
         assert verify(session, AuditEntry).first_broken_id == following
+
+
+def test_entries_wait_unlinked_until_linked_in_order(audit_db):
+    with audit_db.session() as session:
+        late = append(session, AuditEntry, actor="event:1", action="handle ballot.closed", subject="淄博市教育局")
+        assert (late.seq, late.hash) == (None, None)
+        check = verify(session, AuditEntry)
+    assert check.intact and (check.entries, check.pending) == (5, 1)
+    with audit_db.session() as session:
+        assert link_pending(session, AuditEntry) == 1
+        assert link_pending(session, AuditEntry) == 0
+    with audit_db.session() as session:
+        linked = session.get(AuditEntry, late.id)
+        last_before = session.query(AuditEntry).filter(AuditEntry.seq == 5).one()
+        assert linked.seq == 6 and linked.previous_hash == last_before.hash
+        assert linked.hash == entry_hash(last_before.hash, linked.content())
+        assert verify(session, AuditEntry).entries == 6
+
+
+
+def test_the_linker_seals_new_entries_by_itself_and_on_stop(audit_db):
+    import time
+
+    from shared.audit import AuditLinker
+
+    linker = AuditLinker(audit_db, AuditEntry, name="test", interval=0.05)
+    linker.start()
+    try:
+        with audit_db.session() as session:
+            entry = append(session, AuditEntry, actor="clerk-key", action="POST /v1/ballots/{ballot_id}/close")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with audit_db.session() as session:
+                if session.get(AuditEntry, entry.id).seq is not None:
+                    break
+            time.sleep(0.05)
+        with audit_db.session() as session:
+            assert session.get(AuditEntry, entry.id).seq == 6
+        with audit_db.session() as session:
+            last = append(session, AuditEntry, actor="clerk-key", action="POST /v1/meetings")
+    finally:
+        linker.stop()
+    with audit_db.session() as session:
+        assert session.get(AuditEntry, last.id).seq == 7  # the stop linked what was left
+        assert verify(session, AuditEntry).intact

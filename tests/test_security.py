@@ -101,8 +101,10 @@ def test_a_write_request_is_audited_with_its_caller_and_request_id(voting):
     assert entry["actor"] == "voting-operator"
     assert entry["subject"] == "/v1/meetings"
     assert entry["detail"]["request_id"] == "req-audit-1"
+    assert entry["seq"] is not None and len(entry["hash"]) == 64  # linked before it is shown
     assert voting.client.get("/v1/admin/audit-log/verification").json() == {
-        "intact": True, "entries_checked": len(audit_entries(voting)), "first_broken_id": None, "reason": None}
+        "intact": True, "entries_checked": len(audit_entries(voting)), "first_broken_id": None, "reason": None,
+        "pending": 0}
 
 
 def test_a_refused_request_leaves_no_audit_entry(voting):
