@@ -10,9 +10,10 @@ up hashed in the service's `api_keys` table) or a member token (a JWT bound to
 one roster member). The principal is resolved once per request and shared with
 the idempotency dependency (keys are per caller) and the audit hook.
 
-Every write request's commit, and every handled event's transaction, appends
-one entry to the service's audit chain in that same transaction
-(`install_audit`), so a state change is never committed unaudited.
+Every write request's commit, and every handled event's transaction, writes
+one audit entry in that same transaction (`install_audit`), so a state change
+is never committed unaudited; `shared.audit.AuditLinker` seals it into the
+hash chain just after.
 """
 
 from __future__ import annotations
