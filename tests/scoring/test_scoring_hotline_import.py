@@ -195,9 +195,9 @@ def test_a_file_refused_halfway_leaves_nothing_behind(scoring, small_chunks):
         assert session.scalar(select(func.count()).select_from(WorkOrderDayCount)) == 0
 
 
+# The parser process feeds COPY: the Postgres path only.
+@pytest.mark.parametrize("scoring", ["postgres"], indirect=True)
 def test_the_parser_process_imports_exactly_what_this_process_imports(scoring, small_chunks, monkeypatch):
-    if scoring.backend != "postgres":
-        pytest.skip("the parser process feeds COPY: the Postgres path")
     add_aliases(scoring)
     rows = generated(400, seed=21)
     rows[17]["request_type"] = "闲聊"
@@ -250,9 +250,8 @@ def test_the_migration_fills_the_day_counts_from_orders_already_stored(backend, 
         db.dispose()
 
 
+@pytest.mark.parametrize("scoring", ["postgres"], indirect=True)
 def test_without_a_python_to_start_the_import_parses_in_process(scoring, monkeypatch):
-    if scoring.backend != "postgres":
-        pytest.skip("the parser process feeds COPY: the Postgres path")
     monkeypatch.setattr(service, "WORKER_MIN_BYTES", 0)
     monkeypatch.setattr("sys.executable", "/nonexistent/python")
     summary = import_bytes(scoring, csv_bytes(generated(50, seed=1)))
