@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +48,7 @@ from services.voting.ballots.service import (
 from services.voting.models import AuditEntry, Ballot, BallotParticipation, BallotVote, PollVoter, RosterMember
 from shared import audit as audit_chain
 from shared.db import Database, new_id
+from shared.group_commit import GroupCommitWriter, Refusals, Write
 from shared.events import utcnow
 from shared.problems import Problem, not_found
 from shared.security import require_member
@@ -216,98 +215,17 @@ def _audit_fields(cast: CastIn) -> dict:
     return dict(actor=cast.principal_name, action=CAST_ACTION, subject=f"/v1/ballots/{cast.ballot_id}/votes", detail=detail)
 
 
-Write = Callable[[Session, Sequence[CastIn]], list[Problem | None]]
-Pending = tuple[CastIn, asyncio.Future, asyncio.AbstractEventLoop]
+CAST_REFUSALS = Refusals(not_recorded=not_recorded, queue_full=queue_full, stopped=writer_stopped)
 
 
-class CastWriter:
-    """One writer thread per process; requests on the event loop await their cast's future."""
+class CastWriter(GroupCommitWriter[CastIn]):
+    """One writer thread per process; requests on the event loop await their cast's future
+    (the cast, recorded, with its receipt code)."""
 
     def __init__(self, db: Database, write: Write, *, max_batch: int = 200, max_queue: int = 10_000,
                  on_committed: Callable[[Sequence[CastIn]], None] | None = None) -> None:
-        self.db = db
-        # The sessions batches are written in (tests hold a commit open through it).
-        self.session_factory = db.sessionmaker
-        self.write = write
-        self.max_batch = max_batch
-        self.max_queue = max_queue
-        self.on_committed = on_committed
-        self._pending: deque[Pending] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        super().__init__(db.sessionmaker, write, CAST_REFUSALS, name="cast-writer", max_batch=max_batch,
+                         max_queue=max_queue, on_committed=on_committed)
 
-    def submit(self, cast: CastIn) -> asyncio.Future:
-        """Queue a cast from the running event loop; await the result (the cast, recorded)."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        with self._cond:
-            if self._closed:
-                raise writer_stopped()
-            if len(self._pending) >= self.max_queue:
-                raise queue_full(self.max_queue)
-            self._pending.append((cast, future, loop))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="cast-writer", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        return future
-
-    def close(self, timeout: float = 60) -> None:
-        """Take no more casts; write what is queued, then stop the thread."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        with self._cond:
-            left = list(self._pending)
-            self._pending.clear()
-        for _, future, loop in left:
-            _resolve(loop, future, error=not_recorded())
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:
-                    return
-                batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.max_batch))]
-            self._write_batch(batch)
-
-    def _write_batch(self, batch: list[Pending]) -> None:
-        casts = [cast for cast, _, _ in batch]
-        try:
-            with self.session_factory() as session:
-                outcomes = self.write(session, casts)
-                session.commit()
-        except Exception as exc:  # rolled back whole: nobody gets a 201
-            log.error("cast_batch_failed", votes=len(batch), error=repr(exc))
-            for _, future, loop in batch:
-                _resolve(loop, future, error=not_recorded())
-            return
-        recorded = [cast for cast, outcome in zip(casts, outcomes, strict=True) if outcome is None]
-        if recorded and self.on_committed is not None:
-            try:
-                self.on_committed(recorded)
-            except Exception as exc:  # bookkeeping must not fail votes already committed
-                log.warning("cast_bookkeeping_failed", error=repr(exc))
-        for (cast, future, loop), outcome in zip(batch, outcomes, strict=True):
-            _resolve(loop, future, result=cast, error=outcome)
-
-
-def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future, *, result=None, error: Exception | None = None) -> None:
-    def settle() -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    try:
-        loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop is gone (shutdown): nobody waits any more
-        pass
+    def submit(self, cast: CastIn) -> asyncio.Future:  # type: ignore[override]
+        return self.submit_async(cast)
