@@ -66,3 +66,41 @@ def wrk(url: str, *, seconds: int = 10, connections: int = 32, threads: int = 1,
         "errors": int(codes.group(1)) if codes else 0,
         "raw": out,
     }
+
+
+def server_processes(url: str) -> list[int]:
+    """The uvicorn process serving `url` and its workers (Linux /proc)."""
+    port = url.rsplit(":", 1)[1].encode()
+    main_pid = None
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"uvicorn" in argv and b"--port" in argv and argv[argv.index(b"--port") + 1] == port:
+                main_pid = int(entry.name)
+    if main_pid is None:
+        return []
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
+                children.append(int(entry.name))
+    return [main_pid, *children]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (0 where /proc is missing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total

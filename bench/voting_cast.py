@@ -36,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness import cpu_seconds, server_processes  # noqa: E402
 from bench.voting_common import operator_key, percentile, postgres_database, voting_server  # noqa: E402
 
 MEMBERS = 60
@@ -174,45 +175,6 @@ async def run(url: str, key: str, rounds: int, raw: bool = True) -> tuple[list[f
             for connection in (connections or {}).values():
                 connection.close()
         return timings, casts_alone, live, cpu_per_request
-
-
-def server_processes(url: str) -> list[int]:
-    """The uvicorn process serving `url` and its workers (Linux /proc)."""
-    port = url.rsplit(":", 1)[1].encode()
-    main_pid = None
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"uvicorn" in argv and b"--port" in argv and argv[argv.index(b"--port") + 1] == port:
-                main_pid = int(entry.name)
-    if main_pid is None:
-        return []
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
-                children.append(int(entry.name))
-    return [main_pid, *children]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    import os
-
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def summary(label: str, seconds: list[float]) -> str:

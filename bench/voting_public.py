@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import uvicorn_server, wrk  # noqa: E402
+from bench.harness import cpu_seconds, server_processes, uvicorn_server, wrk  # noqa: E402
 from bench.voting_common import operator_key, postgres_database, voting_server  # noqa: E402
 
 OPTIONS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局", "市公安局", "市民政局", "市人力资源和社会保障局"]
@@ -87,34 +87,6 @@ function done(summary, latency, requests)
   io.write(string.format("ACCEPTED %%d REFUSED %%d\n", a, r))
 end
 """
-
-
-def _process_tree(pid: int) -> list[int]:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [pid] + [p for child in children for p in _process_tree(int(child))]
-
-
-def server_processes(url: str) -> list[int]:
-    """The uvicorn process serving `url` and its workers (Linux /proc), to read their CPU time."""
-    port = url.rsplit(":", 1)[1]
-    found = subprocess.run(["pgrep", "-f", "--", f"--port {port} "], capture_output=True, text=True).stdout.split()
-    return sorted({p for pid in found for p in _process_tree(int(pid))})
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by these processes (0 where /proc is missing)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def wrk_script(script: str, url: str, *, seconds: int, connections: int, threads: int) -> str:

@@ -50,15 +50,13 @@ from shared import audit as audit_chain
 from shared.db import Database, new_id
 from shared.group_commit import GroupCommitWriter, Refusals, Write
 from shared.events import utcnow
+from services.voting.refusals import RETRY_AFTER, queue_full, writer_stopped
 from shared.problems import Problem, not_found
 from shared.security import require_member
 
 log = structlog.get_logger(__name__)
 
 CAST_ACTION = "POST /v1/ballots/{ballot_id}/votes"
-RETRY_AFTER = {"Retry-After": "1"}
-
-
 @dataclass
 class CastIn:
     """One member's cast, as its request handed it over."""
@@ -76,16 +74,6 @@ class CastIn:
 def not_recorded() -> Problem:
     return Problem(503, "vote-not-recorded", "Vote not recorded 投票未记录，请重试",
                    "the vote could not be written and nothing was recorded; retry", headers=RETRY_AFTER)
-
-
-def queue_full(limit: int) -> Problem:
-    return Problem(503, "vote-queue-full", "Too busy 投票繁忙，请稍后重试",
-                   f"{limit} votes are waiting to be written; nothing was recorded, retry shortly", headers=RETRY_AFTER)
-
-
-def writer_stopped() -> Problem:
-    return Problem(503, "vote-writer-stopped", "Shutting down 服务正在停止",
-                   "this process is stopping and takes no more votes; nothing was recorded, retry", headers=RETRY_AFTER)
 
 
 def _insert(session: Session):

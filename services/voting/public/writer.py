@@ -25,20 +25,8 @@ from collections.abc import Callable
 from services.voting.public.service import VoteIn, record_votes
 from shared.db import Database
 from shared.group_commit import GroupCommitWriter, Refusals, Write
+from services.voting.refusals import RETRY_AFTER, queue_full, writer_stopped
 from shared.problems import Problem
-
-RETRY_AFTER = {"Retry-After": "1"}
-
-
-def queue_full(limit: int) -> Problem:
-    return Problem(503, "vote-queue-full", "Too busy 投票繁忙，请稍后重试",
-                   f"{limit} votes are waiting to be written; nothing was recorded, retry shortly", headers=RETRY_AFTER)
-
-
-def writer_stopped() -> Problem:
-    return Problem(503, "vote-writer-stopped", "Shutting down 服务正在停止",
-                   "this process is stopping and takes no more votes; nothing was recorded, retry", headers=RETRY_AFTER)
-
 
 def not_recorded() -> Problem:
     return Problem(503, "vote-not-recorded", "Vote not recorded 投票未记录，请重试",
