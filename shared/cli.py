@@ -220,22 +220,52 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify(service: Annotated[str, typer.Argument(help="voting, scoring, tracking or all")] = "all") -> None:
-    """Walk each chain from the start; name the first entry that does not hold (exit 1)."""
+def audit_verify(
+    service: Annotated[str, typer.Argument(help="voting, scoring, tracking or all")] = "all",
+    anchor: Annotated[list[str], typer.Option(
+        help="SEQ:HASH printed as 'head' by an earlier run and kept outside the database (repeatable); "
+             "a chain rewritten from before it, hashes recomputed, no longer has it")] = None,
+) -> None:
+    """Walk each chain from the start; name the first entry that does not hold (exit 1).
+    Prints each chain's head: keep it elsewhere and pass it back with --anchor."""
+    from sqlalchemy import select
+
     from shared.audit import link_all, verify
 
+    anchors = []
+    for spec in anchor or []:
+        seq, _, digest = spec.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            typer.echo(f"--anchor takes SEQ:HASH (a 64-character SHA-256), not {spec!r}", err=True)
+            raise typer.Exit(2)
+        anchors.append((int(seq), digest))
+    targets = _services_option(service)
+    if anchors and len(targets) != 1:
+        typer.echo("--anchor belongs to one service's chain: name the service", err=True)
+        raise typer.Exit(2)
     broken = False
-    for svc in _services_option(service):
+    for svc in targets:
         db, models = _security_parts(svc)
-        link_all(db, models.audit_entry)  # entries the service has not linked yet (it may be down)
+        model = models.audit_entry
+        link_all(db, model)  # entries the service has not linked yet (it may be down)
         with db.session() as session:
-            check = verify(session, models.audit_entry)
+            check = verify(session, model)
+            head = session.execute(select(model.seq, model.hash).where(model.seq.is_not(None))
+                                   .order_by(model.seq.desc()).limit(1)).first()
+            kept = {seq: session.scalar(select(model.hash).where(model.seq == seq)) for seq, _ in anchors}
         db.dispose()
-        if check.intact:
-            typer.echo(f"{svc}: intact, {check.entries} entries")
-        else:
+        if not check.intact:
             broken = True
             typer.echo(f"{svc}: BROKEN at entry {check.first_broken_id} ({check.reason}); {check.entries} entries before it hold")
+            continue
+        moved = [(seq, digest) for seq, digest in anchors if kept[seq] != digest]
+        if moved:
+            broken = True
+            seq, _ = moved[0]
+            typer.echo(f"{svc}: REWRITTEN: entry {seq} no longer has the hash anchored earlier "
+                       f"({'it is gone' if kept[seq] is None else 'the history up to it was recomputed'})")
+            continue
+        typer.echo(f"{svc}: intact, {check.entries} entries" + (f", head {head.seq}:{head.hash}" if head else ""))
     if broken:
         raise typer.Exit(1)
 

@@ -199,7 +199,8 @@ def test_audit_verify_command_names_the_first_broken_row(voting_database):
                 assert new_meeting(client, number=f"第{n + 50}次会议", headers={"Authorization": f"Bearer {key}"}).status_code == 201
         env = {"VOTING_DATABASE_URL": voting_database}
         intact = pingyi("audit", "verify", "voting", env=env)
-        assert intact.returncode == 0 and "voting: intact, 3 entries" in intact.stdout
+        assert intact.returncode == 0 and "voting: intact, 3 entries, head 3:" in intact.stdout
+        assert pingyi("audit", "verify", "voting", "--anchor", intact.stdout.strip().rsplit("head ", 1)[1], env=env).returncode == 0
 
         with db.session() as session:
             target = session.execute(text("SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 1")).scalar()
@@ -207,6 +208,21 @@ def test_audit_verify_command_names_the_first_broken_row(voting_database):
         broken = pingyi("audit", "verify", "voting", env=env)
         assert broken.returncode == 1
         assert f"BROKEN at entry {target}" in broken.stdout
+
+        # Rewriting history from that entry on, every hash recomputed, holds as a chain,
+        # but not against the head an earlier run printed and someone kept elsewhere.
+        from shared.audit import GENESIS_HASH, entry_hash
+
+        head = intact.stdout.strip().rsplit("head ", 1)[1]
+        with db.session() as session:
+            previous = GENESIS_HASH
+            for row in session.scalars(select(SECURITY_MODELS.audit_entry).order_by(SECURITY_MODELS.audit_entry.seq)):
+                row.previous_hash = previous
+                row.hash = previous = entry_hash(previous, row.content())
+        assert pingyi("audit", "verify", "voting", env=env).returncode == 0
+        rewritten = pingyi("audit", "verify", "voting", "--anchor", head, env=env)
+        assert rewritten.returncode == 1 and "REWRITTEN: entry 3" in rewritten.stdout
+        assert pingyi("audit", "verify", "--anchor", head, env=env).returncode == 2  # an anchor needs its service
     finally:
         db.dispose()
 
