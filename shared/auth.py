@@ -132,6 +132,11 @@ def unauthenticated(detail: str) -> Problem:
 MEMBER_SCOPES = frozenset({READ_SCOPE, "voting:cast", "voting:run"})
 
 
+def member_scopes(*, clerk: bool = False) -> list[str]:
+    """The scopes issued to a member's token; a clerk's also runs the meeting's votes."""
+    return [READ_SCOPE, "voting:cast"] + (["voting:run"] if clerk else [])
+
+
 def issue_member_token(secret: str, *, member_id: str, meeting_id: str, scopes: list[str],
                        ttl: dt.timedelta = dt.timedelta(hours=12), issuer: str = "pingyi") -> str:
     now = utcnow()

@@ -279,10 +279,10 @@ def member_token(
     """Issue a member token (JWT) signed with VOTING_AUTH_TOKEN_SECRET."""
     import datetime as dt
 
-    from shared.auth import issue_member_token
+    from shared.auth import issue_member_token, member_scopes
 
     settings = _settings_for("voting")
-    scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+    scopes = member_scopes(clerk=clerk)
     typer.echo(issue_member_token(settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id, scopes=scopes,
                                   ttl=dt.timedelta(hours=settings.member_token_ttl_hours)))
 

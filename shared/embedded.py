@@ -77,9 +77,9 @@ class EmbeddedStack:
         return {"Authorization": f"Bearer {self.operator_key}"}
 
     def member_token(self, member_id: str, meeting_id: str, *, clerk: bool = False) -> str:
-        from shared.auth import issue_member_token
+        from shared.auth import issue_member_token, member_scopes
 
-        scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+        scopes = member_scopes(clerk=clerk)
         return issue_member_token(self._member_token_secret(), member_id=member_id, meeting_id=meeting_id, scopes=scopes)
 
     def _member_token_secret(self) -> str:

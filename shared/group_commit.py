@@ -65,6 +65,15 @@ def _settle_all(settled: list) -> None:
         _settle(future, result, outcome)
 
 
+async def close_app_writer(app, attribute: str) -> None:
+    """At an app's shutdown: write what its writer (kept on `app.state.<attribute>`)
+    still has queued; a later start of the same app makes a new one."""
+    writer = getattr(app.state, attribute, None)
+    if writer is not None:
+        delattr(app.state, attribute)
+        await asyncio.to_thread(writer.close)
+
+
 class GroupCommitWriter(Generic[T]):
     def __init__(self, session_factory: Callable[[], Session], write: Write, refusals: Refusals, *, name: str,
                  max_batch: int = 500, max_queue: int = 20_000,

@@ -127,6 +127,11 @@ async def idempotency(
                     "and changes nothing again; the same key with another body is refused (422).",
     )] = None,
 ) -> Idempotency:
+    models = getattr(request.app.state, "security_models", None)
+    model = models.idempotency_key if models is not None else None
+    if key is None:  # nothing to replay or record: don't read and hash the body
+        return Idempotency(key=None, principal="", method=request.method, path=request.url.path, request_hash="",
+                           model=model)
     body = await request.body()
     try:  # the same JSON spelled differently is the same request
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
@@ -136,9 +141,8 @@ async def idempotency(
     # The query is part of the request: the same key with other parameters is another request.
     target = request.url.path + ("?" + request.url.query if request.url.query else "")
     digest = hashlib.sha256(request.method.encode() + b" " + target.encode() + b"\n" + body).hexdigest()
-    models = getattr(request.app.state, "security_models", None)
     return Idempotency(key=key, principal=principal, method=request.method, path=request.url.path, request_hash=digest,
-                       model=models.idempotency_key if models is not None else None)
+                       model=model)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -128,6 +128,13 @@ def require_department(principal: Principal, department: str) -> None:
                       credential_department=principal.department, department=department)
 
 
+def require_meeting(principal: Principal, meeting_id: str) -> None:
+    """A member token (a clerk's too) acts on its own meeting only; API keys are not bound."""
+    if principal.kind == "member" and principal.meeting_id != meeting_id:
+        raise Problem(403, "other-meeting", "Forbidden 令牌不属于本次会议",
+                      f"this token is for meeting {principal.meeting_id}, not {meeting_id}")
+
+
 def require_member(principal: Principal, member_id: str, meeting_id: str | None = None) -> None:
     """A member token acts for its own member (and meeting) only."""
     if principal.kind != "member":
@@ -136,9 +143,8 @@ def require_member(principal: Principal, member_id: str, meeting_id: str | None 
         raise Problem(403, "not-your-vote", "Forbidden 只能本人投票",
                       f"this token belongs to member {principal.member_id}, not {member_id}",
                       token_member_id=principal.member_id, member_id=member_id)
-    if meeting_id is not None and principal.meeting_id != meeting_id:
-        raise Problem(403, "other-meeting", "Forbidden 令牌不属于本次会议",
-                      f"this token is for meeting {principal.meeting_id}, not {meeting_id}")
+    if meeting_id is not None:
+        require_meeting(principal, meeting_id)
 
 
 # --- audit ---------------------------------------------------------------------

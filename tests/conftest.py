@@ -127,9 +127,9 @@ class ServiceHarness:
 
     def member_token(self, member_id: str, meeting_id: str, *, clerk: bool = False) -> dict[str, str]:
         """Headers carrying a member token (a clerk's also runs votes)."""
-        from shared.auth import issue_member_token
+        from shared.auth import issue_member_token, member_scopes
 
-        scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+        scopes = member_scopes(clerk=clerk)
         token = issue_member_token(self.app.state.settings.auth_token_secret, member_id=member_id,
                                    meeting_id=meeting_id, scopes=scopes)
         return {"Authorization": f"Bearer {token}"}

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
-from shared.auth import create_api_key, issue_member_token
+from shared.auth import create_api_key, issue_member_token, member_scopes
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
@@ -69,7 +69,7 @@ def get_ballot(client: TestClient, ballot_id: str) -> dict:
 
 def member_headers(client: TestClient, member_id: str, meeting_id: str, *, clerk: bool = False) -> dict[str, str]:
     """A member token for `member_id` on `meeting_id`, as the clerk's system would issue it."""
-    scopes = ["read", "voting:cast"] + (["voting:run"] if clerk else [])
+    scopes = member_scopes(clerk=clerk)
     token = issue_member_token(client.app.state.settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id,
                                scopes=scopes)
     return {"Authorization": f"Bearer {token}"}

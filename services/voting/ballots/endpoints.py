@@ -23,13 +23,14 @@ from services.voting.ballots.schemas import (
     VoteCast,
     VoteReceipt,
 )
-from services.voting.meetings.access import Admin, Caster, Reader, Runner, require_meeting, require_own_token
+from services.voting.meetings.access import Admin, Caster, Reader, Runner, require_own_token
 from services.voting.meetings.service import get_meeting
 from shared.auth import Principal
 from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.idempotency import Idempotency, IdempotencyDep
+from shared.group_commit import close_app_writer
 from shared.problems import Problem, problem_responses
-from shared.security import request_audit_context, set_audit_context
+from shared.security import request_audit_context, require_meeting, set_audit_context
 from shared.service import SessionDep
 
 
@@ -48,11 +49,7 @@ async def _lifespan(app: FastAPI):
         gc.freeze()
         _frozen = True
     yield
-    # Shutdown: write every cast still queued before the process ends.
-    writer = getattr(app.state, "cast_writer", None)
-    if writer is not None:
-        del app.state.cast_writer  # a later start of the same app gets a new one
-        await asyncio.to_thread(writer.close)
+    await close_app_writer(app, "cast_writer")  # every cast still queued is written
 
 
 router = APIRouter(prefix="/v1", tags=["ballots"], lifespan=_lifespan)

@@ -30,17 +30,6 @@ Admin = Annotated[Principal, Depends(require("voting:admin"))]
 Runner = Annotated[Principal, Depends(require("voting:run"))]
 Caster = Annotated[Principal, Depends(require("voting:cast"))]
 
-MEMBER_SCOPES = ["read", "voting:cast"]
-CLERK_SCOPES = [*MEMBER_SCOPES, "voting:run"]
-
-
-def require_meeting(principal: Principal, meeting_id: str) -> None:
-    """A member token (a clerk's) acts on its own meeting only; API keys are not bound."""
-    if principal.kind == "member" and principal.meeting_id != meeting_id:
-        raise Problem(403, "other-meeting", "Forbidden 令牌不属于本次会议",
-                      f"this token is for meeting {principal.meeting_id}, not {meeting_id}")
-
-
 def require_own_token(principal: Principal, member_id: str, meeting_id: str | None = None) -> None:
     """Only the member, with their own token (for this meeting, once known), casts their vote."""
     if principal.kind != "member":

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, status
 
 from services.voting.agenda.service import add_agenda_item
 from services.voting.meetings import service
-from services.voting.meetings.access import Admin, Reader, Runner, require_meeting
+from services.voting.meetings.access import Admin, Reader, Runner
 from services.voting.meetings.schemas import (
     AgendaItemCreate,
     AgendaItemOut,
@@ -21,7 +21,7 @@ from services.voting.meetings.schemas import (
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
-from shared.security import AuditContext, set_audit_context
+from shared.security import AuditContext, require_meeting, set_audit_context
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])

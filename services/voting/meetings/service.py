@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from services.voting.agenda.service import attach_waiting_rereports
 from services.voting.domain.tally import has_quorum
-from services.voting.meetings.access import CLERK_SCOPES, MEMBER_SCOPES
+from shared.auth import member_scopes
 from services.voting.meetings.schemas import (
     AgendaItemOut,
     MeetingCreate,
@@ -134,7 +134,7 @@ def issue_token(session: Session, meeting: Meeting, data: MemberTokenCreate, *, 
         raise Problem(403, "not-a-member", "Not a member 非本次会议组成人员",
                       f"{data.member_id} is not on the roster of meeting {meeting.number}"
                       + ("" if data.clerk else " nor of its nomination polls"), member_id=data.member_id)
-    scopes = CLERK_SCOPES if data.clerk else MEMBER_SCOPES
+    scopes = member_scopes(clerk=data.clerk)
     token = issue_member_token(secret, member_id=data.member_id, meeting_id=meeting.id, scopes=scopes, ttl=ttl)
     expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     return MemberTokenOut(token=token, member_id=data.member_id, meeting_id=meeting.id, scopes=sorted(scopes),

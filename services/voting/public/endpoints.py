@@ -41,6 +41,7 @@ from shared.auth import Principal
 from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.events import utcnow
 from shared.idempotency import IdempotencyDep
+from shared.group_commit import close_app_writer
 from shared.problems import Problem, not_found, problem_responses
 from shared.ratelimit import Verdict, client_address, enforce, rate_limit
 from shared.security import require
@@ -50,11 +51,7 @@ from shared.service import SessionDep
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     yield
-    # Shutdown: write every vote still queued before the process ends.
-    writer = getattr(app.state, "public_vote_writer", None)
-    if writer is not None:
-        del app.state.public_vote_writer  # a later start of the same app gets a new one
-        await asyncio.to_thread(writer.close)
+    await close_app_writer(app, "public_vote_writer")  # every vote still queued is written
 
 
 router = APIRouter(prefix="/v1/public-polls", tags=["public online vote"], lifespan=_lifespan)
