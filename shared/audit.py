@@ -118,18 +118,24 @@ def link_all(db, model: type[AuditMixin]) -> int:
 
 
 class AuditLinker(BackgroundLoop):
-    """Links each service's new audit entries into its chain, a few times a second."""
+    """Links each service's new audit entries into its chain, a few times a second.
+
+    With a `lease`, only the replica holding it links; the transaction lock in
+    `link_pending` still keeps the CLI and a replica taking over in step."""
 
     thread_suffix = "audit-linker"
 
-    def __init__(self, db, model: type[AuditMixin], *, name: str, interval: float = 0.25) -> None:
+    def __init__(self, db, model: type[AuditMixin], *, name: str, interval: float = 0.25, lease=None) -> None:
         super().__init__(name)
         self.db = db
         self.model = model
         self.interval = interval
+        self.lease = lease
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            if self.lease is not None and not self.lease.held():
+                continue  # a standby: another replica links
             try:
                 link_all(self.db, self.model)
             except Exception as exc:  # the database may be down: try again on the next tick
@@ -138,6 +144,8 @@ class AuditLinker(BackgroundLoop):
             link_all(self.db, self.model)  # what was written up to the stop
         except Exception as exc:
             log.warning("audit_link_failed", error=repr(exc))
+        if self.lease is not None:
+            self.lease.release()
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,10 @@ class EventConsumer(BackgroundLoop):
         self.failed_total = 0
         self.rejected_total = 0
         self.assigned = threading.Event()
+        self.reconnects_total = 0  # partitions regained after losing them (a broker restart, a rebalance)
+        self._last_poll = time.monotonic()
+        self._unassigned_since: float | None = None
+        self._topics_checked = 0.0
         # Messages behind the end of each assigned partition, refreshed after polls.
         self.lag: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
@@ -234,9 +238,13 @@ class EventConsumer(BackgroundLoop):
                 pass
 
             def on_partitions_assigned(self, assigned):
+                if consumer_ref.assigned.is_set():
+                    consumer_ref.reconnects_total += 1
+                    log.info("consumer_partitions_regained", consumer=consumer_ref.name, partitions=len(assigned))
                 consumer_ref.assigned.set()
 
         while not self._stop.is_set() and self._consumer is None:
+            self._last_poll = time.monotonic()  # connecting counts as trying
             try:
                 ensure_topics(self.kafka, list(self.handlers))
                 self._consumer = make_consumer(self.kafka, group_id=self.group_id, topics=(), client_id=self.name)
@@ -249,12 +257,14 @@ class EventConsumer(BackgroundLoop):
             return
         log.info("consumer_started", consumer=self.name, group=self.group_id, topics=list(self.handlers))
         while not self._stop.is_set():
+            self._last_poll = time.monotonic()
             try:
                 batch = consumer.poll(timeout_ms=200, max_records=100)
             except Exception as exc:
                 log.warning("consumer_poll_failed", consumer=self.name, error=repr(exc))
                 self._stop.wait(self.retry_backoff)
                 continue
+            self._ensure_topics_when_unassigned(consumer)
             to_commit = {}
             for tp, records in batch.items():
                 for record in records:
@@ -286,6 +296,30 @@ class EventConsumer(BackgroundLoop):
             log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
         self._consumer = None
         log.info("consumer_stopped", consumer=self.name)
+
+    def seconds_since_poll(self) -> float:
+        return time.monotonic() - self._last_poll
+
+    def _ensure_topics_when_unassigned(self, consumer: KafkaConsumer) -> None:
+        """A broker restarted empty has none of our topics, and consumers do not
+        create them: with no partitions for a while, create them with the
+        configured partitions and refresh the metadata so the group rebalances."""
+        now = time.monotonic()
+        if consumer.assignment():
+            self._unassigned_since = None
+            return
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        if now - self._unassigned_since < 1.0 or now - self._topics_checked < 2.0:
+            return
+        self._topics_checked = now
+        from shared.kafka import ensure_topics
+
+        try:
+            ensure_topics(self.kafka, list(self.handlers))
+            consumer.topics()
+        except Exception as exc:
+            log.warning("consumer_topics_unavailable", consumer=self.name, error=repr(exc))
 
     def _refresh_lag(self, consumer: KafkaConsumer) -> None:
         now = time.monotonic()

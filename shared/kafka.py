@@ -38,18 +38,42 @@ class KafkaSettings(BaseModel):
     fetch_max_wait_ms: int = Field(100, ge=1)
     topic_partitions: int = Field(3, ge=1)
     topic_replication: int = Field(1, ge=1)
+    # kafka-python's own default grows to 30 s between tries: consumers then
+    # come back up to half a minute after the broker returns.
+    reconnect_backoff_ms: int = Field(50, ge=1)
+    reconnect_backoff_max_ms: int = Field(1000, ge=1)
 
     @property
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
 
-def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
-    return KafkaProducer(
+def _connection(settings: KafkaSettings, client_id: str) -> dict:
+    """What every client of ours shares: where the broker is, how fast to reconnect."""
+    return dict(
         bootstrap_servers=settings.bootstrap_list,
         client_id=f"{settings.client_id_prefix}-{client_id}",
         bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
+        reconnect_backoff_ms=settings.reconnect_backoff_ms,
+        reconnect_backoff_max_ms=max(settings.reconnect_backoff_max_ms, settings.reconnect_backoff_ms),
+    )
+
+
+def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
+    return KafkaProducer(
+        **_connection(settings, client_id),
         acks="all",
+        # Not idempotent: the idempotent producer keeps a producer id the broker
+        # must remember; a broker restarted empty (Tansu in memory) answers
+        # InitProducerId with an error kafka-python treats as fatal for ever.
+        # Order and duplicates stay safe without it: one relay per service
+        # (the leader lease) sends rows in id order, one request in flight,
+        # stopping at the first failure; each key maps to one partition; a
+        # retried send that went through twice is absorbed by the inboxes.
+        enable_idempotence=False,
+        # Topics are created by ensure_topics with the configured partitions,
+        # never by a metadata request with the broker's default.
+        allow_auto_create_topics=False,
         # One request in flight keeps each key's events in order across retries.
         max_in_flight_requests_per_connection=1,
         request_timeout_ms=settings.request_timeout_ms,
@@ -63,9 +87,8 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
 def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[str], client_id: str) -> KafkaConsumer:
     return KafkaConsumer(
         *topics,
-        bootstrap_servers=settings.bootstrap_list,
-        client_id=f"{settings.client_id_prefix}-{client_id}",
-        bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
+        **_connection(settings, client_id),
+        allow_auto_create_topics=False,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -79,12 +102,7 @@ def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[st
 
 def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
     """Create the topics that do not exist yet; existing ones are left alone."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_list,
-        client_id=f"{settings.client_id_prefix}-admin",
-        request_timeout_ms=settings.request_timeout_ms,
-        bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
-    )
+    admin = KafkaAdminClient(**_connection(settings, "admin"), request_timeout_ms=settings.request_timeout_ms)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]
@@ -99,6 +117,18 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
             pass
     finally:
         admin.close()
+
+
+def make_reader(settings: KafkaSettings, *, client_id: str) -> KafkaConsumer:
+    """A consumer without a group: reads partitions by offset (the relay's broker-loss check)."""
+    return KafkaConsumer(
+        **_connection(settings, client_id),
+        allow_auto_create_topics=False,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=max(settings.request_timeout_ms, settings.session_timeout_ms + 1000),
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
 
 
 def broker_reachable(settings: KafkaSettings, timeout: float = 1.0) -> bool:
@@ -120,4 +150,5 @@ __all__ = [
     "ensure_topics",
     "make_consumer",
     "make_producer",
+    "make_reader",
 ]

@@ -40,9 +40,30 @@ class RuntimeCollector(Collector):
         age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily("pingyi_outbox_oldest_pending_age_seconds", "Age of the oldest pending outbox row", value=age)
 
+        relay = runtime.relay
         published = CounterMetricFamily("pingyi_events_published", "Events the relay published and marked sent")
-        published.add_metric([], runtime.relay.published_total if runtime.relay else 0)
+        published.add_metric([], relay.published_total if relay else 0)
         yield published
+        failures = CounterMetricFamily("pingyi_relay_failures", "Failed publish passes, by cause (exception class)",
+                                       labels=["cause"])
+        for cause, value in sorted((relay.failures_by_cause if relay else {}).items()):
+            failures.add_metric([cause], value)
+        yield failures
+        for name, documentation, value in (
+            ("pingyi_relay_producer_rebuilds", "Producers closed and built anew after failures",
+             relay.rebuilds_total if relay else 0),
+            ("pingyi_relay_resent", "Events published again because the broker no longer held them",
+             relay.resent_total if relay else 0),
+            ("pingyi_relay_broker_losses", "Partitions found to have lost acknowledged events",
+             relay.broker_losses_total if relay else 0),
+        ):
+            counter = CounterMetricFamily(name, documentation)
+            counter.add_metric([], value)
+            yield counter
+        yield GaugeMetricFamily("pingyi_relay_failures_in_row", "Publish passes failed since the last success",
+                                value=relay.failures_in_row if relay else 0)
+        yield GaugeMetricFamily("pingyi_relay_leader", "1 when this replica's relay holds the lease and publishes",
+                                value=1 if relay is not None and relay.leading else 0)
 
         consumer = runtime.consumer
         handled = CounterMetricFamily("pingyi_events_consumed", "Events taken from the broker, by outcome", labels=["outcome"])
@@ -58,8 +79,11 @@ class RuntimeCollector(Collector):
                 handled.add_metric([outcome], value)
             for (topic, partition), behind in sorted(consumer.lag.items()):
                 lag.add_metric([topic, str(partition)], behind)
+        reconnects = CounterMetricFamily("pingyi_consumer_reconnects", "Times the consumer regained its partitions after losing them")
+        reconnects.add_metric([], consumer.reconnects_total if consumer is not None else 0)
         yield handled
         yield lag
+        yield reconnects
         for extra in self.extra:
             yield from extra(runtime)
 

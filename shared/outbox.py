@@ -1,15 +1,22 @@
 """Transactional outbox: an event is a row written in the same transaction as
 the state change it announces; a relay publishes pending rows in order and
-marks them sent only after the broker acknowledges.
+marks them sent only after the broker acknowledges, keeping the partition and
+offset the broker gave it.
 
 If the relay dies between publishing and marking, the row is published again:
 delivery is at-least-once, and consumers' inboxes make the repeat harmless.
+The relay heals without a restart: a failing producer is closed and built
+anew (with capped backoff), topics are ensured again after a failure, and
+what the broker acknowledged but no longer holds (a broker restarted empty,
+a truncated partition) is found by reading it back and published again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import structlog
@@ -21,10 +28,11 @@ from shared.db import UTCDateTime
 from shared.events import EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER, Envelope, EventPayload, Producer, utcnow
 
 if TYPE_CHECKING:
-    from kafka import KafkaProducer
+    from kafka import KafkaConsumer, KafkaProducer
 
     from shared.db import Database
     from shared.kafka import KafkaSettings
+    from shared.lease import LeaderLease
 
 log = structlog.get_logger(__name__)
 
@@ -46,10 +54,16 @@ class OutboxMixin:
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Where the broker put the row when it acknowledged it: the broker-loss check reads it back.
+    broker_partition: Mapped[int | None] = mapped_column(Integer)
+    broker_offset: Mapped[int | None] = mapped_column(BigInteger)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple:
-        return (Index("ix_outbox_pending", "sent_at", "id"),)
+        return (
+            Index("ix_outbox_pending", "sent_at", "id"),
+            Index("ix_outbox_broker_position", "topic", "broker_partition", "broker_offset"),
+        )
 
 
 def enqueue(session: Session, model: type[OutboxMixin], envelope: Envelope, *, request_id: str | None = None) -> None:
@@ -93,8 +107,45 @@ def outbox_backlog(db: Database, model: type[OutboxMixin]) -> tuple[int, dt.date
     return count, oldest
 
 
+def mark_for_resend(db: Database, model: type[OutboxMixin], *, since: dt.datetime | None = None,
+                    from_id: int | None = None, ids: list[int] | None = None) -> int:
+    """Turn sent rows pending again so the relay publishes them once more, in id
+    order; the consumers' inboxes drop what they already handled. Returns how many."""
+    conditions = [model.sent_at.is_not(None)]
+    if since is not None:
+        conditions.append(model.created_at >= since)
+    if from_id is not None:
+        conditions.append(model.id >= from_id)
+    if ids is not None:
+        conditions.append(model.id.in_(ids))
+    with db.session() as session:
+        result = session.execute(
+            update(model).where(*conditions).values(sent_at=None, broker_partition=None, broker_offset=None)
+        )
+    return result.rowcount or 0
+
+
+class RelayPassFailed(Exception):
+    """A publish pass failed; the cause is chained."""
+
+
+def _failure_cause(exc: BaseException) -> str:
+    """A short, bounded label for metrics: the exception's class."""
+    return type(exc).__name__
+
+
+def _producer_is_broken(exc: BaseException) -> bool:
+    """kafka-python marks errors a retry cannot fix as not retriable; after one
+    the producer may never send again (a fatal sender error), so it is rebuilt."""
+    from kafka.errors import KafkaError
+
+    return isinstance(exc, KafkaError) and not getattr(exc, "retriable", False)
+
+
 class OutboxRelay(BackgroundLoop):
-    """Publishes a service's pending outbox rows to Kafka, oldest first."""
+    """Publishes a service's pending outbox rows to Kafka, oldest first.
+
+    With a `lease`, only the replica holding it publishes (the others stand by)."""
 
     thread_suffix = "outbox-relay"
 
@@ -109,6 +160,11 @@ class OutboxRelay(BackgroundLoop):
         poll_interval: float = 0.2,
         producer: KafkaProducer | None = None,
         topics: tuple[str, ...] = (),
+        backoff_max: float = 5.0,
+        rebuild_after: int = 3,
+        loss_check_interval: float = 10.0,
+        resend_horizon: dt.timedelta = dt.timedelta(days=7),
+        lease: LeaderLease | None = None,
     ) -> None:
         self.db = db
         self.model = model
@@ -116,12 +172,28 @@ class OutboxRelay(BackgroundLoop):
         super().__init__(name)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.backoff_max = backoff_max
+        self.rebuild_after = rebuild_after
+        self.loss_check_interval = loss_check_interval
+        self.resend_horizon = resend_horizon
+        self.lease = lease
         self._producer = producer
-        # Topics to create before the first publish (existing ones are kept).
-        self._topics_to_ensure = topics
+        self._reader: KafkaConsumer | None = None
+        # Topics to create before publishing; again after every failure, since
+        # a broker that restarted empty has none (existing ones are kept).
+        self._topics = tuple(topics)
+        self._topics_ensured = False
         self._wake = threading.Event()
         self.last_error: str | None = None
         self.published_total = 0
+        self.failures_in_row = 0
+        self.failures_by_cause: Counter[str] = Counter()
+        self.rebuilds_total = 0
+        self.resent_total = 0
+        self.broker_losses_total = 0
+        # Per partition, the last row read back from the broker: (offset, event id).
+        self._verified: dict[tuple[str, int], tuple[int, str]] = {}
+        self._check_due = 0.0  # on start, after every failure, then every loss_check_interval
         # Wake the relay as soon as a transaction carrying an event commits.
         event.listen(db.sessionmaker, "after_commit", self._after_commit)
 
@@ -129,7 +201,11 @@ class OutboxRelay(BackgroundLoop):
         if session.info.pop(_PENDING_FLAG, False):
             self._wake.set()
 
-    # --- one pass -----------------------------------------------------------
+    @property
+    def leading(self) -> bool:
+        return self.lease is None or self.lease.leading
+
+    # --- clients ------------------------------------------------------------
 
     def _get_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -137,6 +213,33 @@ class OutboxRelay(BackgroundLoop):
 
             self._producer = make_producer(self.kafka, client_id=f"{self.name}-relay")
         return self._producer
+
+    def _get_reader(self) -> KafkaConsumer:
+        if self._reader is None:
+            from shared.kafka import make_reader
+
+            self._reader = make_reader(self.kafka, client_id=f"{self.name}-relay-check")
+        return self._reader
+
+    def _close_clients(self, timeout: float = 0) -> None:
+        producer, self._producer = self._producer, None
+        reader, self._reader = self._reader, None
+        for client, close in ((producer, lambda c: c.close(timeout=timeout)), (reader, lambda c: c.close())):
+            if client is None:
+                continue
+            try:
+                close(client)
+            except Exception as exc:  # a broken client may not close cleanly; it is dropped anyway
+                log.warning("relay_client_close_failed", relay=self.name, error=repr(exc))
+
+    def _ensure_topics(self) -> None:
+        if self._topics and not self._topics_ensured:
+            from shared.kafka import ensure_topics
+
+            ensure_topics(self.kafka, self._topics)
+            self._topics_ensured = True
+
+    # --- one pass -----------------------------------------------------------
 
     def _pending(self) -> list[tuple[int, str, str, str, str, str | None]]:
         m = self.model
@@ -149,89 +252,224 @@ class OutboxRelay(BackgroundLoop):
             ).all()
         return [tuple(r) for r in rows]
 
-    def _mark_sent(self, ids: list[int]) -> None:
+    def _mark_sent(self, acknowledged: list[tuple[int, int, int]]) -> None:
+        now = utcnow()
         with self.db.session() as session:
-            session.execute(update(self.model).where(self.model.id.in_(ids)).values(sent_at=utcnow()))
+            session.execute(update(self.model), [
+                {"id": row_id, "sent_at": now, "broker_partition": partition, "broker_offset": offset}
+                for row_id, partition, offset in acknowledged
+            ])
 
-    def _record_failure(self, row_id: int, error: str) -> None:
+    def _record_failure(self, row_ids: list[int], error: str) -> None:
+        """One write per failed pass, however many rows wait: attempts and the error on each."""
+        if not row_ids:
+            return
         with self.db.session() as session:
             session.execute(
                 update(self.model)
-                .where(self.model.id == row_id)
+                .where(self.model.id.in_(row_ids))
                 .values(attempts=self.model.attempts + 1, last_error=error[:2000])
             )
 
     def run_once(self) -> int:
-        """Publish one batch; returns how many rows were acknowledged and marked."""
+        """Publish one batch; returns how many rows were acknowledged and marked.
+
+        A failure is recorded on the rows still pending and raised as RelayPassFailed."""
         rows = self._pending()
         if not rows:
             return 0
-        if self._topics_to_ensure:
-            from shared.kafka import ensure_topics
-
-            ensure_topics(self.kafka, self._topics_to_ensure)
-            self._topics_to_ensure = ()
-        producer = self._get_producer()
-        futures = []
-        for row_id, event_id, topic, key, body, request_id in rows:
-            headers = [(EVENT_ID_HEADER, event_id.encode()), (EVENT_TYPE_HEADER, topic.encode())]
-            if request_id:
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-            try:
+        acknowledged: list[tuple[int, int, int]] = []
+        try:
+            self._ensure_topics()
+            producer = self._get_producer()
+            futures = []
+            for row_id, event_id, topic, key, body, request_id in rows:
+                headers = [(EVENT_ID_HEADER, event_id.encode()), (EVENT_TYPE_HEADER, topic.encode())]
+                if request_id:
+                    headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 futures.append((row_id, producer.send(topic, key=key.encode(), value=body.encode(), headers=headers)))
-            except Exception as exc:  # metadata unavailable: broker down
-                self._record_failure(row_id, repr(exc))
-                self.last_error = repr(exc)
-                break
-        acknowledged: list[int] = []
-        for row_id, future in futures:
-            try:
-                future.get(timeout=self.kafka.delivery_timeout_ms / 1000)
-            except Exception as exc:
-                # Later rows may have been sent; they stay pending and go again.
-                self._record_failure(row_id, repr(exc))
-                self.last_error = repr(exc)
-                break
-            acknowledged.append(row_id)
-        if acknowledged:
-            self._mark_sent(acknowledged)
-            self.published_total += len(acknowledged)
-            self.last_error = None
+            for row_id, future in futures:
+                # Later rows may have been sent too; they stay pending and go again.
+                metadata = future.get(timeout=self.kafka.delivery_timeout_ms / 1000)
+                acknowledged.append((row_id, metadata.partition, metadata.offset))
+        except Exception as exc:
+            done = {row_id for row_id, _, _ in acknowledged}
+            if acknowledged:
+                self._mark_sent(acknowledged)
+                self.published_total += len(acknowledged)
+            self._record_failure([r[0] for r in rows if r[0] not in done], repr(exc))
+            raise RelayPassFailed(repr(exc)) from exc
+        self._mark_sent(acknowledged)
+        self.published_total += len(acknowledged)
         return len(acknowledged)
 
     def backlog(self) -> tuple[int, dt.datetime | None]:
         return outbox_backlog(self.db, self.model)
 
+    # --- failures -----------------------------------------------------------
+
+    def _failed(self, exc: BaseException) -> None:
+        cause = exc.__cause__ or exc
+        self.failures_in_row += 1
+        self.failures_by_cause[_failure_cause(cause)] += 1
+        self.last_error = repr(cause)
+        # Whatever the broker lost while we could not reach it, and its topics, are checked again.
+        self._topics_ensured = False
+        self._check_due = 0.0
+        rebuild = _producer_is_broken(cause) or self.failures_in_row % self.rebuild_after == 0
+        log.warning("relay_pass_failed", relay=self.name, error=repr(cause), failures_in_row=self.failures_in_row,
+                    rebuild=rebuild)
+        if rebuild and (self._producer is not None or self._reader is not None):
+            self._close_clients()
+            self.rebuilds_total += 1
+
+    def _succeeded(self) -> None:
+        if self.failures_in_row:
+            log.info("relay_recovered", relay=self.name, after_failures=self.failures_in_row)
+        self.failures_in_row = 0
+        self.last_error = None
+
+    def backoff(self) -> float:
+        """Wait before the next try: doubling from the poll interval, capped."""
+        if not self.failures_in_row:
+            return self.poll_interval
+        return min(self.poll_interval * 2 ** (self.failures_in_row - 1), self.backoff_max)
+
+    # --- broker-loss check --------------------------------------------------
+
+    def check_broker(self) -> int:
+        """Read back what the broker acknowledged; make what it no longer holds
+        pending again (published anew, in id order). Returns how many rows."""
+        from kafka import TopicPartition
+
+        m = self.model
+        horizon = utcnow() - self.resend_horizon
+        with self.db.session() as session:
+            # The newest acknowledged position of each partition (within the horizon).
+            partitions = session.execute(
+                select(m.topic, m.broker_partition, func.max(m.broker_offset))
+                .where(m.sent_at >= horizon, m.broker_offset.is_not(None))
+                .group_by(m.topic, m.broker_partition)
+            ).all()
+            newest: dict[tuple[str, int], tuple[int, str]] = {}
+            for topic, partition, offset in partitions:
+                event_id = session.scalar(select(m.event_id).where(
+                    m.topic == topic, m.broker_partition == partition, m.broker_offset == offset,
+                    m.sent_at >= horizon).order_by(m.id.desc()).limit(1))
+                newest[(topic, partition)] = (offset, event_id)
+        if not newest:
+            return 0
+        reader = self._get_reader()
+        existing = reader.topics()  # fresh metadata: a broker restarted empty has no topics
+        missing = {topic for topic, _ in newest} - existing
+        if missing:
+            from shared.kafka import ensure_topics
+
+            ensure_topics(self.kafka, sorted(missing | set(self._topics)))
+            self._topics_ensured = True
+            reader.topics()
+        tps = [TopicPartition(t, p) for t, p in newest]
+        begin = reader.beginning_offsets(tps, timeout_ms=self.kafka.request_timeout_ms)
+        end = reader.end_offsets(tps, timeout_ms=self.kafka.request_timeout_ms)
+        lost_partitions = []
+        for tp in tps:
+            key = (tp.topic, tp.partition)
+            candidates = [newest[key]] + ([self._verified[key]] if key in self._verified else [])
+            held = self._read_back(reader, tp, begin[tp], end[tp], [off for off, _ in candidates])
+            # Below the beginning is retention at work, not loss.
+            if all(off < begin[tp] or held.get(off) == event_id for off, event_id in candidates):
+                self._verified[key] = newest[key]
+            else:
+                lost_partitions.append(tp)
+        resent = 0
+        for tp in lost_partitions:
+            resent += self._resend_lost(reader, tp, begin[tp], end[tp], horizon)
+            self._verified.pop((tp.topic, tp.partition), None)
+        return resent
+
+    def _read_back(self, reader: KafkaConsumer, tp, begin: int, end: int, offsets: list[int],
+                   upto: int | None = None) -> dict[int, str]:
+        """Event ids the broker holds at `offsets` (or every offset from min(offsets) to `upto`)."""
+        wanted = sorted({off for off in offsets if begin <= off < end})
+        if not wanted:
+            return {}
+        last = (upto if upto is not None else wanted[-1] + 1)
+        reader.assign([tp])
+        found: dict[int, str] = {}
+        for start in ([wanted[0]] if upto is not None else wanted):
+            reader.seek(tp, start)
+            stop_at = last if upto is not None else start + 1
+            deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
+            while reader.position(tp) < stop_at and time.monotonic() < deadline:
+                for record in reader.poll(timeout_ms=200, max_records=500).get(tp, []):
+                    if record.offset < stop_at:
+                        found[record.offset] = dict(record.headers or []).get(EVENT_ID_HEADER, b"").decode()
+        reader.assign([])
+        return found
+
+    def _resend_lost(self, reader: KafkaConsumer, tp, begin: int, end: int, horizon: dt.datetime) -> int:
+        m = self.model
+        with self.db.session() as session:
+            sent = session.execute(
+                select(m.id, m.event_id, m.broker_offset)
+                .where(m.topic == tp.topic, m.broker_partition == tp.partition, m.sent_at >= horizon,
+                       m.broker_offset.is_not(None), m.broker_offset >= begin)
+                .order_by(m.broker_offset)
+            ).all()
+        if not sent:
+            return 0
+        held = self._read_back(reader, tp, begin, end, [sent[0].broker_offset], upto=end)
+        lost = [row.id for row in sent if held.get(row.broker_offset) != row.event_id]
+        if not lost:
+            return 0
+        resent = mark_for_resend(self.db, m, ids=lost)
+        self.broker_losses_total += 1
+        self.resent_total += resent
+        log.error("broker_lost_events", relay=self.name, topic=tp.topic, partition=tp.partition, resent=resent,
+                  broker_end_offset=end)
+        return resent
+
+    def _check_if_due(self) -> None:
+        if time.monotonic() < self._check_due:
+            return
+        try:
+            self.check_broker()
+        except Exception as exc:
+            raise RelayPassFailed(repr(exc)) from exc
+        self._check_due = time.monotonic() + self.loss_check_interval
+
     # --- the loop -----------------------------------------------------------
 
     def _loop(self) -> None:
         log.info("relay_started", relay=self.name)
-        backoff = self.poll_interval
         while not self._stop.is_set():
+            if self.lease is not None and not self.lease.held():
+                self._stop.wait(self.lease.retry_interval)  # a standby: another replica publishes
+                continue
+            sent = 0
             try:
+                self._check_if_due()  # before publishing: what was lost goes out first, in order
                 sent = self.run_once()
-                backoff = self.poll_interval
+                self._succeeded()
             except Exception as exc:
-                log.warning("relay_pass_failed", relay=self.name, error=repr(exc))
-                self.last_error = repr(exc)
-                sent = 0
-                backoff = min(backoff * 2, 5.0)
+                self._failed(exc)
             if sent >= self.batch_size:
                 continue
-            if self.last_error:
-                self._stop.wait(backoff)
+            if self.failures_in_row:
+                self._stop.wait(self.backoff())
             else:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
         # Graceful stop: one last pass so nothing committed stays unsent.
         try:
-            while self.run_once() >= self.batch_size:
-                pass
+            if self.leading:
+                while self.run_once() >= self.batch_size:
+                    pass
         except Exception as exc:
             log.warning("relay_final_pass_failed", relay=self.name, error=repr(exc))
-        if self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
+        self._close_clients(timeout=5)
+        if self.lease is not None:
+            self.lease.release()
         log.info("relay_stopped", relay=self.name)
 
     def _interrupt(self) -> None:

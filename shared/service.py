@@ -4,6 +4,7 @@ relay and its event consumer, started and stopped together.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from shared.db import Database
 from shared.events import ALL_TOPICS
 from shared.inbox import EventConsumer, Handler, InboxMixin
 from shared.kafka import broker_reachable
+from shared.lease import LeaderLease
 from shared.caching import PollFastPath
 from shared.http import RequestContextMiddleware
 from shared.logging import configure_logging
@@ -50,20 +52,30 @@ class ServiceRuntime:
     audit_model: type | None = None
     audit_linker: AuditLinker | None = None
 
+    def _lease(self, loop: str) -> LeaderLease:
+        """One replica per service runs each single-writer loop (Postgres; SQLite is one process)."""
+        return LeaderLease(self.db, f"pingyi.{self.name}.{loop}", retry_interval=self.settings.lease_retry_interval)
+
     def start(self) -> None:
         kafka = self.settings.kafka
-        if self.settings.run_audit_linker and self.audit_model is not None:
+        settings = self.settings
+        if settings.run_audit_linker and self.audit_model is not None:
             self.audit_linker = AuditLinker(self.db, self.audit_model, name=self.name,
-                                            interval=self.settings.audit_link_interval)
+                                            interval=settings.audit_link_interval, lease=self._lease("audit-linker"))
             self.audit_linker.start()
-        if self.settings.run_relay:
+        if settings.run_relay:
             self.relay = OutboxRelay(
                 self.db,
                 self.outbox_model,
                 kafka,
                 name=self.name,
-                poll_interval=self.settings.relay_poll_interval,
+                poll_interval=settings.relay_poll_interval,
                 topics=ALL_TOPICS,
+                backoff_max=settings.relay_backoff_max,
+                rebuild_after=settings.relay_rebuild_after,
+                loss_check_interval=settings.relay_loss_check_interval,
+                resend_horizon=dt.timedelta(hours=settings.relay_resend_horizon_hours),
+                lease=self._lease("outbox-relay"),
             )
             self.relay.start()
         if self.settings.run_consumer and self.handlers:
@@ -74,7 +86,7 @@ class ServiceRuntime:
                 kafka,
                 name=self.name,
                 group_id=f"pingyi-{self.name}",
-                max_attempts=self.settings.consumer_max_attempts,
+                max_attempts=settings.consumer_max_attempts,
             )
             self.consumer.start()
 
@@ -97,10 +109,36 @@ class ServiceRuntime:
         if self.settings.run_relay or self.settings.run_consumer:
             checks["broker"] = "ok" if broker_reachable(self.settings.kafka) else "down: unreachable"
         if self.relay is not None:
-            checks["outbox_relay"] = "ok" if self.relay.alive else "down: stopped"
+            checks["outbox_relay"] = self._relay_state()
         if self.consumer is not None:
-            checks["event_consumer"] = "ok" if self.consumer.alive else "down: stopped"
+            checks["event_consumer"] = self._consumer_state()
         return checks
+
+    def _relay_state(self) -> str:
+        relay, settings = self.relay, self.settings
+        if not relay.alive:
+            return "down: stopped"
+        if relay.failures_in_row >= settings.relay_failing_after:
+            return f"down: {relay.failures_in_row} publish passes failed in a row ({relay.last_error})"
+        try:
+            _, oldest = relay.backlog()
+        except Exception as exc:  # the database check reports it
+            return f"unknown: {exc.__class__.__name__}"
+        waited = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+        if waited > settings.relay_stuck_after:
+            # Standbys report it too: the events wait whichever replica leads.
+            return f"down: oldest pending event waits {waited:.0f}s (limit {settings.relay_stuck_after:.0f}s)"
+        return "ok"
+
+    def _consumer_state(self) -> str:
+        consumer = self.consumer
+        if not consumer.alive:
+            return "down: stopped"
+        silent = consumer.seconds_since_poll()
+        limit = self.settings.kafka_max_poll_interval_ms / 1000
+        if silent > limit:
+            return f"down: {consumer.name} has not polled for {silent:.0f}s (max poll interval {limit:.0f}s)"
+        return "ok"
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

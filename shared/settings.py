@@ -29,10 +29,21 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(100, ge=1)
     kafka_topic_partitions: int = Field(3, ge=1)
     kafka_topic_replication: int = Field(1, ge=1, description="3 on a Kafka cluster")
+    kafka_reconnect_backoff_ms: int = Field(50, ge=1, description="first wait before reconnecting to a broker")
+    kafka_reconnect_backoff_max_ms: int = Field(1000, ge=1, description="the longest wait between reconnects")
 
     run_relay: bool = Field(True, description="publish the outbox from this process")
     run_consumer: bool = Field(True, description="consume events in this process")
     relay_poll_interval: float = Field(0.2, gt=0, le=60)
+    relay_backoff_max: float = Field(5.0, gt=0, le=300, description="longest pause between failed publish passes")
+    relay_rebuild_after: int = Field(3, ge=1, description="failed passes in a row before the producer is rebuilt")
+    relay_stuck_after: float = Field(30.0, gt=0, description="readiness fails when a row waits longer (seconds)")
+    relay_failing_after: int = Field(3, ge=1, description="readiness fails after this many failed passes in a row")
+    relay_loss_check_interval: float = Field(10.0, gt=0, le=3600,
+                                             description="seconds between checks that the broker still holds what it acknowledged")
+    relay_resend_horizon_hours: float = Field(168, gt=0, description="how far back the broker-loss check looks")
+    lease_retry_interval: float = Field(1.0, gt=0, le=60,
+                                        description="how often a standby replica tries to take over the relay and audit linker")
     run_audit_linker: bool = Field(True, description="link new audit entries into the chain from this process")
     audit_link_interval: float = Field(0.25, gt=0, le=60)
     consumer_max_attempts: int = Field(5, ge=1, le=1000, description="tries before an event is parked in the inbox")
@@ -85,4 +96,6 @@ class ServiceSettings(BaseSettings):
             fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
             topic_partitions=self.kafka_topic_partitions,
             topic_replication=self.kafka_topic_replication,
+            reconnect_backoff_ms=self.kafka_reconnect_backoff_ms,
+            reconnect_backoff_max_ms=self.kafka_reconnect_backoff_max_ms,
         )
