@@ -30,10 +30,14 @@ def tansu_binary() -> str:
 class TansuBroker:
     """One Tansu process bound to a loopback port."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None,
+                 advertised_port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        # Clients reconnect to the address the broker advertises: a proxy in
+        # front of it (fault tests) gives its own port here.
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen | None = None
 
     @property
@@ -42,9 +46,10 @@ class TansuBroker:
 
     def start(self, timeout: float = 30.0) -> TansuBroker:
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=log,
             stderr=log,
