@@ -485,3 +485,91 @@ def test_a_consumer_resumes_within_seconds_of_the_broker_returning(tmp_path, fre
         consumer.stop()
         broker.stop()
         db.dispose()
+
+
+# --- two replicas of every service on one Postgres database -----------------
+
+
+def audit_chain(stack: EmbeddedStack, service: str):
+    from shared.audit import verify
+
+    models = __import__(f"services.{service}.models", fromlist=["SECURITY_MODELS"])
+    db = Database(stack.database_url(service))
+    try:
+        with db.session() as session:
+            return verify(session, models.SECURITY_MODELS.audit_entry)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_two_replicas_of_every_service_publish_each_event_once_and_survive_the_leader_dying(tmp_path, request):
+    import threading
+
+    stack = start_stack(tmp_path, request, "postgres")
+    replicas: dict[str, tuple[subprocess.Popen, int]] = {}
+    try:
+        for service in SERVICES:
+            port = free_port()
+            replicas[service] = (start_service(stack, service, port, log_name=f"{service}-2"), port)
+        urls = {s: [stack.url(s), f"http://{stack.host}:{replicas[s][1]}"] for s in SERVICES}
+        for service in SERVICES:
+            wait_for(lambda u=urls[service][1]: _ready(u), what=f"{service} replica ready")
+        # One relay per service leads; the other stands by.
+        for service in SERVICES:
+            leaders = wait_for(lambda s=service: (n := [_metric_at(u, "pingyi_relay_leader") for u in urls[s]]) and sum(n) == 1 and n,
+                               what=f"one {service} relay leading")
+            assert sorted(leaders) == [0, 1]
+
+        flows = Flows(stack, voting_urls=urls["voting"])
+        flows.run(50)
+        wait_all_effects(stack, flows.departments, timeout=180)
+        wait_for(lambda: all(outbox_rows(stack, s)[1] == 0 for s in SERVICES), what="every outbox sent")
+        published = broker_messages(stack.broker.bootstrap)
+        outboxes = sum(outbox_rows(stack, s)[0] for s in SERVICES)
+        assert len(published) == outboxes  # every event reached the broker …
+        doubled = {event_id: n for event_id, n in published.items() if n > 1}
+        assert doubled == {}  # … once
+        for service in SERVICES:
+            check = wait_for(lambda s=service: (c := audit_chain(stack, s)).pending == 0 and c, what=f"{service} chain linked")
+            assert check.intact, (service, check)
+
+        # Kill scoring's leading replica in the middle of a burst: the standby takes over.
+        leader = 0 if _metric_at(urls["scoring"][0], "pingyi_relay_leader") == 1 else 1
+        process = stack.processes["scoring"] if leader == 0 else replicas["scoring"][0]
+        burst = threading.Thread(target=flows.run, args=(10,))
+        burst.start()
+        wait_for(lambda: len(flows.departments) >= 53, what="the burst under way")
+        process.kill()
+        process.wait()
+        burst.join(120)
+        assert not burst.is_alive() and len(flows.departments) == 60
+        survivor = urls["scoring"][1 - leader]
+        wait_for(lambda: _metric_at(survivor, "pingyi_relay_leader") == 1, what="the standby took over")
+        wait_all_effects(stack, flows.departments, timeout=180)
+        wait_for(lambda: all(outbox_rows(stack, s)[1] == 0 for s in SERVICES), what="every outbox sent")
+        for service in SERVICES:
+            check = wait_for(lambda s=service: (c := audit_chain(stack, s)).pending == 0 and c, what=f"{service} chain linked")
+            assert check.intact, (service, check)
+    finally:
+        for process, _ in replicas.values():
+            if process.poll() is None:
+                process.terminate()
+        for process, _ in replicas.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        stack.stop()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz/ready", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _metric_at(url: str, name: str) -> float:
+    with httpx.Client(base_url=url, timeout=5) as client:
+        return metric(client, name)
