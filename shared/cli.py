@@ -76,7 +76,8 @@ def migrate(
         typer.echo(f"{name}: migrated to {revision}")
 
 
-events_app = typer.Typer(help="Events a service could not handle (parked in its inbox).", no_args_is_help=True)
+events_app = typer.Typer(help="Events a service could not handle (parked in its inbox), and re-sending what it published.",
+                         no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
 
@@ -116,6 +117,44 @@ def events_retry(service: ServiceName) -> None:
     typer.echo(f"handled {outcome['handled']}, still failing {outcome['still_failing']}")
     if outcome["still_failing"]:
         raise typer.Exit(1)
+
+
+@events_app.command("resend")
+def events_resend(
+    service: ServiceName,
+    since: str = typer.Option(None, help="re-send events created at or after this ISO 8601 time (UTC when no offset)"),
+    from_id: int = typer.Option(None, "--from-id", help="re-send events from this outbox id on"),
+) -> None:
+    """Publish a service's sent events again, in their original order (after a broker lost them).
+    The consumers' inboxes drop what they already handled; the running relay sends them."""
+    import datetime as dt
+
+    from shared.db import Database
+    from shared.outbox import mark_for_resend
+
+    _check_service(service)
+    if (since is None) == (from_id is None):
+        typer.echo("give exactly one of --since TIME or --from-id N", err=True)
+        raise typer.Exit(2)
+    when = None
+    if since is not None:
+        try:
+            when = dt.datetime.fromisoformat(since)
+        except ValueError:
+            typer.echo(f"--since takes an ISO 8601 time such as 2026-12-01T08:00:00+08:00, not {since!r}", err=True)
+            raise typer.Exit(2) from None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    if from_id is not None and from_id < 1:
+        typer.echo("--from-id takes an outbox id, 1 or more", err=True)
+        raise typer.Exit(2)
+    models = __import__(f"services.{service}.models", fromlist=["OutboxMessage"])
+    db = Database(_settings_for(service).database_url)
+    try:
+        count = mark_for_resend(db, models.OutboxMessage, since=when, from_id=from_id)
+    finally:
+        db.dispose()
+    typer.echo(f"{service}: {count} events pending again; the relay publishes them in id order "
+               "(watch pingyi_outbox_pending fall to 0)")
 
 
 keys_app = typer.Typer(help="API keys for integrating systems (stored hashed in each service's database).",
