@@ -27,6 +27,9 @@ EMBEDDED_KAFKA_ENV = {
     "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
     "KAFKA_MAX_POLL_INTERVAL_MS": "4000",
     "RELAY_POLL_INTERVAL": "0.1",
+    # One machine: retry a failed publish at least every second, so events
+    # move within seconds of the broker's return.
+    "RELAY_BACKOFF_MAX": "1",
 }
 
 

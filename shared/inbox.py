@@ -146,6 +146,7 @@ class EventConsumer(BackgroundLoop):
         group_id: str,
         retry_backoff: float = 0.5,
         max_attempts: int = 5,
+        offsets_check_interval: float = 5.0,
     ) -> None:
         self.db = db
         self.inbox = inbox
@@ -168,6 +169,10 @@ class EventConsumer(BackgroundLoop):
         self._last_poll = time.monotonic()
         self._unassigned_since: float | None = None
         self._topics_checked = 0.0
+        # What this process committed, to notice a broker that forgot it.
+        self.offsets_check_interval = offsets_check_interval
+        self._committed: dict = {}
+        self._offsets_checked = time.monotonic()
         # Messages behind the end of each assigned partition, refreshed after polls.
         self.lag: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
@@ -266,9 +271,17 @@ class EventConsumer(BackgroundLoop):
                 continue
             self._ensure_topics_when_unassigned(consumer)
             to_commit = {}
+            # Poll again well within max_poll_interval, or the group drops this
+            # member mid-batch (slow handlers, a busy machine): what is left is fetched again.
+            budget = self.kafka.max_poll_interval_ms / 2000
+            out_of_time = False
             for tp, records in batch.items():
                 for record in records:
                     if self._stop.is_set():
+                        break
+                    if out_of_time or time.monotonic() - self._last_poll > budget:
+                        out_of_time = True
+                        consumer.seek(tp, record.offset)
                         break
                     try:
                         done = self.process_record(record)
@@ -286,16 +299,48 @@ class EventConsumer(BackgroundLoop):
             if to_commit:
                 try:
                     consumer.commit(to_commit)
+                    self._committed.update({tp: meta.offset for tp, meta in to_commit.items()})
                 except Exception as exc:
                     # The inbox absorbs the redelivery this may cause.
                     log.warning("consumer_commit_failed", consumer=self.name, error=repr(exc))
             self._refresh_lag(consumer)
+            self._rewind_if_broker_forgot(consumer)
         try:
             consumer.close(autocommit=False)
         except Exception as exc:
             log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
         self._consumer = None
         log.info("consumer_stopped", consumer=self.name)
+
+    def _rewind_if_broker_forgot(self, consumer: KafkaConsumer) -> None:
+        """A broker restarted empty (Tansu keeps groups in memory) forgets the
+        group, and kafka-python may not notice: it keeps fetching from where it
+        was, past the events the refilled partition now holds below that point.
+        When the committed offsets fall behind what we committed, read those
+        partitions again from what the broker has (the inbox drops repeats)."""
+        now = time.monotonic()
+        if not self._committed or now - self._offsets_checked < self.offsets_check_interval:
+            return
+        self._offsets_checked = now
+        assigned = consumer.assignment()
+        for tp, ours in list(self._committed.items()):
+            if tp not in assigned:
+                self._committed.pop(tp, None)
+                continue
+            try:
+                theirs = consumer.committed(tp, timeout_ms=1000)
+            except Exception:
+                return  # the broker is away; try on the next round
+            if theirs is not None and theirs >= ours:
+                continue
+            log.warning("consumer_offsets_lost", consumer=self.name, topic=tp.topic, partition=tp.partition,
+                        committed=ours, broker_has=theirs)
+            self._committed.pop(tp, None)
+            if theirs is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, theirs)
+            self.reconnects_total += 1
 
     def seconds_since_poll(self) -> float:
         return time.monotonic() - self._last_poll

@@ -126,6 +126,7 @@ def make_reader(settings: KafkaSettings, *, client_id: str) -> KafkaConsumer:
         allow_auto_create_topics=False,
         group_id=None,
         enable_auto_commit=False,
+        auto_offset_reset="latest",  # an offset the broker no longer has reads as nothing
         request_timeout_ms=max(settings.request_timeout_ms, settings.session_timeout_ms + 1000),
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )

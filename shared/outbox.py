@@ -339,13 +339,18 @@ class OutboxRelay(BackgroundLoop):
 
     def check_broker(self) -> int:
         """Read back what the broker acknowledged; make what it no longer holds
-        pending again (published anew, in id order). Returns how many rows."""
+        pending again (published anew, in id order). Returns how many rows.
+
+        Each partition's newest acknowledged row (and the one verified last
+        time, which catches a broker that restarted empty and has since been
+        refilled past it) is fetched at its offset and its event id compared.
+        End offsets alone are not trusted: Tansu reports the start of its
+        last batch, not the high watermark."""
         from kafka import TopicPartition
 
         m = self.model
         horizon = utcnow() - self.resend_horizon
         with self.db.session() as session:
-            # The newest acknowledged position of each partition (within the horizon).
             partitions = session.execute(
                 select(m.topic, m.broker_partition, func.max(m.broker_offset))
                 .where(m.sent_at >= horizon, m.broker_offset.is_not(None))
@@ -370,44 +375,54 @@ class OutboxRelay(BackgroundLoop):
             reader.topics()
         tps = [TopicPartition(t, p) for t, p in newest]
         begin = reader.beginning_offsets(tps, timeout_ms=self.kafka.request_timeout_ms)
-        end = reader.end_offsets(tps, timeout_ms=self.kafka.request_timeout_ms)
-        lost_partitions = []
+        # Up to two rows per partition; those below the beginning went to retention, not loss.
+        newest_rows = {tp: newest[(tp.topic, tp.partition)] for tp in tps}
+        verified_rows = {tp: self._verified[(tp.topic, tp.partition)] for tp in tps
+                         if self._verified.get((tp.topic, tp.partition), newest_rows[tp]) != newest_rows[tp]}
+        lost: set = set()
+        for wanted in (newest_rows, verified_rows):
+            wanted = {tp: row for tp, row in wanted.items() if tp not in lost and row[0] >= begin[tp]}
+            held = self._read_back(reader, {tp: offset for tp, (offset, _) in wanted.items()})
+            lost |= {tp for tp, (offset, event_id) in wanted.items() if held.get(tp, {}).get(offset) != event_id}
+        resent = 0
         for tp in tps:
             key = (tp.topic, tp.partition)
-            candidates = [newest[key]] + ([self._verified[key]] if key in self._verified else [])
-            held = self._read_back(reader, tp, begin[tp], end[tp], [off for off, _ in candidates])
-            # Below the beginning is retention at work, not loss.
-            if all(off < begin[tp] or held.get(off) == event_id for off, event_id in candidates):
+            if tp not in lost:
                 self._verified[key] = newest[key]
-            else:
-                lost_partitions.append(tp)
-        resent = 0
-        for tp in lost_partitions:
-            resent += self._resend_lost(reader, tp, begin[tp], end[tp], horizon)
-            self._verified.pop((tp.topic, tp.partition), None)
+                continue
+            resent += self._resend_lost(reader, tp, begin[tp], horizon)
+            self._verified.pop(key, None)
         return resent
 
-    def _read_back(self, reader: KafkaConsumer, tp, begin: int, end: int, offsets: list[int],
-                   upto: int | None = None) -> dict[int, str]:
-        """Event ids the broker holds at `offsets` (or every offset from min(offsets) to `upto`)."""
-        wanted = sorted({off for off in offsets if begin <= off < end})
-        if not wanted:
+    def _read_back(self, reader: KafkaConsumer, starts: dict, *, through: bool = False) -> dict:
+        """Event ids the broker holds, per partition and offset, from each start
+        offset: the one record there, or (`through`) every record to the end.
+        All partitions are fetched at once."""
+        if not starts:
             return {}
-        last = (upto if upto is not None else wanted[-1] + 1)
-        reader.assign([tp])
-        found: dict[int, str] = {}
-        for start in ([wanted[0]] if upto is not None else wanted):
-            reader.seek(tp, start)
-            stop_at = last if upto is not None else start + 1
-            deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
-            while reader.position(tp) < stop_at and time.monotonic() < deadline:
-                for record in reader.poll(timeout_ms=200, max_records=500).get(tp, []):
-                    if record.offset < stop_at:
-                        found[record.offset] = dict(record.headers or []).get(EVENT_ID_HEADER, b"").decode()
+        reader.assign(list(starts))
+        for tp, offset in starts.items():
+            reader.seek(tp, offset)
+        found: dict = {tp: {} for tp in starts}
+        deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
+        empty_polls = 0
+        while time.monotonic() < deadline and empty_polls < 2:
+            batch = reader.poll(timeout_ms=250, max_records=500)
+            if not batch:
+                empty_polls += 1
+                continue
+            empty_polls = 0
+            for tp, records in batch.items():
+                for record in records:
+                    found[tp][record.offset] = dict(record.headers or []).get(EVENT_ID_HEADER, b"").decode()
+                if not through:
+                    reader.pause(tp)  # got the one asked for
+            if not through and all(found[tp] for tp in starts):
+                break
         reader.assign([])
         return found
 
-    def _resend_lost(self, reader: KafkaConsumer, tp, begin: int, end: int, horizon: dt.datetime) -> int:
+    def _resend_lost(self, reader: KafkaConsumer, tp, begin: int, horizon: dt.datetime) -> int:
         m = self.model
         with self.db.session() as session:
             sent = session.execute(
@@ -418,7 +433,7 @@ class OutboxRelay(BackgroundLoop):
             ).all()
         if not sent:
             return 0
-        held = self._read_back(reader, tp, begin, end, [sent[0].broker_offset], upto=end)
+        held = self._read_back(reader, {tp: sent[0].broker_offset}, through=True)[tp]
         lost = [row.id for row in sent if held.get(row.broker_offset) != row.event_id]
         if not lost:
             return 0
@@ -426,7 +441,7 @@ class OutboxRelay(BackgroundLoop):
         self.broker_losses_total += 1
         self.resent_total += resent
         log.error("broker_lost_events", relay=self.name, topic=tp.topic, partition=tp.partition, resent=resent,
-                  broker_end_offset=end)
+                  still_held=len(sent) - len(lost))
         return resent
 
     def _check_if_due(self) -> None:

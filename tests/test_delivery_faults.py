@@ -54,7 +54,7 @@ def start_stack(tmp_path: Path, request, backend: str, **kwargs) -> EmbeddedStac
         database_urls = {s: postgres.create(f"faults_{s}_{suffix}") for s in SERVICES}
     stack = EmbeddedStack(var_dir=tmp_path / "var", ports={}, database_urls=database_urls,
                           extra_env={**FAULT_ENV, **kwargs.pop("extra_env", {})}, **kwargs)
-    return stack.start()
+    return stack.start(ready_timeout=180)
 
 
 def restart_broker(stack: EmbeddedStack, *, down_for: float = 0.0) -> None:
@@ -144,8 +144,13 @@ def all_effects_once(stack: EmbeddedStack, departments: list[str]) -> bool:
 
 
 def wait_all_effects(stack: EmbeddedStack, departments: list[str], timeout: float = 90.0) -> None:
-    wait_for(lambda: all_effects_once(stack, departments), timeout=timeout,
-             what=f"every effect once for {len(departments)} flows")
+    try:
+        wait_for(lambda: all_effects_once(stack, departments), timeout=timeout,
+                 what=f"every effect once for {len(departments)} flows")
+    except AssertionError as exc:
+        seen = {name: sum(c.values()) for name, c in effects(stack).items()}
+        pending = {s: outbox_rows(stack, s) for s in SERVICES}
+        raise AssertionError(f"{exc}; effects {seen}; outbox (rows, pending) {pending}") from None
     # And nothing more arrives later (a late duplicate would show here).
     time.sleep(2)
     seen = effects(stack)
@@ -246,7 +251,7 @@ def test_events_the_restarted_broker_lost_are_sent_again_and_arrive_once(tmp_pat
 
         restart_broker(stack)  # the vote.marked_unsatisfied events it held are gone
         stack.processes["tracking"] = start_service(stack, "tracking", stack.ports["tracking"])
-        stack.wait_ready(60)
+        stack.wait_ready(180)
         wait_all_effects(stack, flows.departments)
         assert metric(api["scoring"], "pingyi_relay_broker_losses_total") >= 1
         assert metric(api["scoring"], "pingyi_relay_resent_total") >= 10
