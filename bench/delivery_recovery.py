@@ -99,7 +99,8 @@ def main() -> None:
     parser.add_argument("--idle-only", action="store_true", help="measure idle cost only (works on older code too)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedStack(var_dir=Path(args.keep or tmp), ports={}) as stack:
+    ports = {s: free_port() for s in SERVICES}
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedStack(var_dir=Path(args.keep or tmp), ports=ports) as stack:
         voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=20)
         meeting = voting.post("/v1/meetings", json={"number": "第四十四次会议", "held_on": "2021-08-26", "members": MEMBERS}).json()
         voting.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": [m["member_id"] for m in MEMBERS[:6]]})

@@ -243,6 +243,8 @@ class EventConsumer(BackgroundLoop):
                 pass
 
             def on_partitions_assigned(self, assigned):
+                # Positions now come from the broker's committed offsets: nothing stale to compare.
+                consumer_ref._committed.clear()
                 if consumer_ref.assigned.is_set():
                     consumer_ref.reconnects_total += 1
                     log.info("consumer_partitions_regained", consumer=consumer_ref.name, partitions=len(assigned))
@@ -273,16 +275,17 @@ class EventConsumer(BackgroundLoop):
             to_commit = {}
             # Poll again well within max_poll_interval, or the group drops this
             # member mid-batch (slow handlers, a busy machine): what is left is fetched again.
-            budget = self.kafka.max_poll_interval_ms / 2000
-            out_of_time = False
+            budget_ends = time.monotonic() + self.kafka.max_poll_interval_ms / 2000
+            handled_one = out_of_time = False
             for tp, records in batch.items():
                 for record in records:
                     if self._stop.is_set():
                         break
-                    if out_of_time or time.monotonic() - self._last_poll > budget:
+                    if out_of_time or (handled_one and time.monotonic() > budget_ends):
                         out_of_time = True
                         consumer.seek(tp, record.offset)
                         break
+                    handled_one = True
                     try:
                         done = self.process_record(record)
                     except Exception as exc:  # the loop must outlive any one record

@@ -52,7 +52,8 @@ def start_stack(tmp_path: Path, request, backend: str, **kwargs) -> EmbeddedStac
         postgres = request.getfixturevalue("postgres")
         suffix = uuid.uuid4().hex[:6]
         database_urls = {s: postgres.create(f"faults_{s}_{suffix}") for s in SERVICES}
-    stack = EmbeddedStack(var_dir=tmp_path / "var", ports={}, database_urls=database_urls,
+    ports = {s: free_port() for s in SERVICES}  # never a default port another process may take first
+    stack = EmbeddedStack(var_dir=tmp_path / "var", ports=ports, database_urls=database_urls,
                           extra_env={**FAULT_ENV, **kwargs.pop("extra_env", {})}, **kwargs)
     return stack.start(ready_timeout=180)
 
