@@ -520,7 +520,7 @@ def test_two_replicas_of_every_service_publish_each_event_once_and_survive_the_l
             replicas[service] = (start_service(stack, service, port, log_name=f"{service}-2"), port)
         urls = {s: [stack.url(s), f"http://{stack.host}:{replicas[s][1]}"] for s in SERVICES}
         for service in SERVICES:
-            wait_for(lambda u=urls[service][1]: _ready(u), what=f"{service} replica ready")
+            wait_for(lambda u=urls[service][1]: _ready(u), timeout=180, what=f"{service} replica ready")
         # One relay per service leads; the other stands by.
         for service in SERVICES:
             leaders = wait_for(lambda s=service: (n := [_metric_at(u, "pingyi_relay_leader") for u in urls[s]]) and sum(n) == 1 and n,
