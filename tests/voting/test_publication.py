@@ -94,5 +94,5 @@ def test_selection_rounds_list_the_finished_rounds_of_a_plan_batch(voting):
     held = rounds()
     assert [(r["round_kind"], r["winners"]) for r in held] == [("main", []), ("supplementary", [DEPTS[0]])]
     assert {r["code"]: r["votes"] for r in held[0]["results"]} == {DEPTS[0]: 2, DEPTS[1]: 2, DEPTS[2]: 1}
-    assert held[1]["candidates"] == DEPTS[:2] and held[1]["parent_ballot_id"] == main["id"]
+    assert held[1]["parent_ballot_id"] == main["id"] and held[0]["follow_up_ballot_id"] == held[1]["id"]
     assert rounds(batch=2) == [] and rounds(plan_id="another") == []
