@@ -67,3 +67,6 @@ def test_a_graded_satisfaction_vote_is_public(scoring):
     assert (body["grade"], body["grade_label"], body["present"], body["members_total"]) == ("satisfied", "满意", 5, 7)
     assert "source_event_id" not in body
     assert scoring.anonymous.get("/v1/public/satisfaction-results/nope").status_code == 404
+    listed = scoring.anonymous.get("/v1/public/satisfaction-results", params={"department": EDU}).json()["items"]
+    assert [r["ballot_id"] for r in listed] == [ballot_id]
+    assert scoring.anonymous.get("/v1/public/satisfaction-results", params={"department": CIV}).json()["items"] == []

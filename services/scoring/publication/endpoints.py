@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.scoring.publication import service
 from services.scoring.publication.schemas import PublicRanking, PublicSatisfactionResult, PublicYearPlan
@@ -32,6 +32,14 @@ def get_year_plan(plan_id: str, session: SessionDep) -> PublicYearPlan:
             summary="A batch's composite ranking with each source's contribution, once its selection vote is held (ETag/304)")
 def published_ranking(plan_id: str, request: Request, session: SessionDep, batch: int = Batch):
     return conditional_json(request, service.published_ranking(session, plan_id, batch), max_age=60)
+
+
+@router.get("/satisfaction-results", response_model=Page[PublicSatisfactionResult],
+            summary="Graded satisfaction votes by meeting date, for a department or a year")
+def satisfaction_results(session: SessionDep, limit: Limit = 50, cursor: Cursor = None,
+                         department: str | None = Query(None, max_length=200),
+                         evaluation_year: int | None = Query(None, ge=2000, le=2100)) -> Page[PublicSatisfactionResult]:
+    return service.public_satisfaction_results(session, department, evaluation_year, limit=limit, cursor=cursor)
 
 
 @router.get("/satisfaction-results/{ballot_id}", response_model=PublicSatisfactionResult,

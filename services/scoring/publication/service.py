@@ -12,7 +12,7 @@ from services.scoring.domain.composite import SOURCE_LABELS
 from services.scoring.models import PublishedRanking, ScoreComputation, YearPlan
 from services.scoring.plans.service import get_plan
 from services.scoring.publication.schemas import PublicRanking, PublicSatisfactionResult, PublicWeight, PublicYearPlan
-from services.scoring.satisfaction.service import get_result_by_ballot, result_out
+from services.scoring.satisfaction.service import get_result_by_ballot, list_results, result_out
 from shared.events import BallotClosed, Envelope
 from shared.pagination import Page, paginate
 from shared.problems import Problem
@@ -75,3 +75,9 @@ def published_ranking(session: Session, plan_id: str, batch: int) -> PublicRanki
 
 def public_satisfaction_result(session: Session, ballot_id: str) -> PublicSatisfactionResult:
     return PublicSatisfactionResult.model_validate(result_out(get_result_by_ballot(session, ballot_id)).model_dump())
+
+
+def public_satisfaction_results(session: Session, department: str | None, year: int | None, *, limit: int,
+                                cursor: str | None) -> Page[PublicSatisfactionResult]:
+    page = list_results(session, department, year, limit=limit, cursor=cursor)
+    return Page(items=[PublicSatisfactionResult.model_validate(r.model_dump()) for r in page.items], next_cursor=page.next_cursor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class PublicMilestone(BaseModel):
@@ -18,6 +18,7 @@ class PublicMilestone(BaseModel):
 
 
 class PublicAttachment(BaseModel):
+    id: str = Field(description="download it from /v1/public/attachments/{id}")
     file_name: str
     size: int
     sha256: str

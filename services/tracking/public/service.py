@@ -82,7 +82,7 @@ def public_commitment(c: Commitment, on: dt.date) -> PublicCommitment:
         overdue=is_overdue(c.deadline, c.status in FINISHED_COMMITMENT_STATUSES, on),
         progress=[
             PublicProgress(reported_on=p.reported_on, text=p.text, percent_complete=p.percent_complete,
-                           attachments=[PublicAttachment(file_name=a.file_name, size=a.size, sha256=a.sha256) for a in p.attachments])
+                           attachments=[PublicAttachment(id=a.id, file_name=a.file_name, size=a.size, sha256=a.sha256) for a in p.attachments])
             for p in c.progress
         ],
     )
