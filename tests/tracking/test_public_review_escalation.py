@@ -54,7 +54,8 @@ def question_body(**overrides) -> dict:
 
 PUBLIC_CASE_KEYS = {"id", "department", "evaluation_year", "batch", "selection_date", "status", "stage", "stage_label",
                     "latest_grade", "latest_grade_label", "updated_at"}
-PUBLIC_DETAIL_KEYS = PUBLIC_CASE_KEYS | {"milestones", "commitments", "results", "work_reports", "inquiry", "escalation"}
+PUBLIC_DETAIL_KEYS = PUBLIC_CASE_KEYS | {"milestones", "commitments", "results", "work_reports", "inquiry", "escalation",
+                                         "investigations", "rereports", "interpellation_motions"}
 PUBLIC_COMMITMENT_KEYS = {"id", "problem", "evidence", "measure", "responsible_unit", "deadline", "status", "status_label",
                           "percent_complete", "completed_on", "completion_evidence", "close_reason", "overdue", "progress"}
 PUBLIC_PROGRESS_KEYS = {"reported_on", "text", "percent_complete", "attachments"}
