@@ -14,6 +14,8 @@ from shared.migrations import SERVICES
 app = typer.Typer(help="Pingyi (评议): special work evaluation of government departments.", no_args_is_help=True)
 
 ServiceName = Annotated[str, typer.Argument(help="voting, scoring or tracking")]
+# The fourth service: the people's pages; no database, nothing to migrate.
+PORTAL = "portal"
 
 
 def _check_service(service: str) -> None:
@@ -38,17 +40,24 @@ def _settings_for(service: str):
 
 @app.command()
 def serve(
-    service: ServiceName,
+    service: Annotated[str, typer.Argument(help="voting, scoring, tracking or portal")],
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     port: int = typer.Option(8000, help="port to bind"),
     graceful_timeout: int = typer.Option(15, help="seconds to finish requests on stop"),
 ) -> None:
-    """Run one service (HTTP, outbox relay and event consumer) under uvicorn."""
+    """Run one service (HTTP, outbox relay and event consumer) under uvicorn; or the portal."""
     import uvicorn
 
-    _check_service(service)
-    settings = _settings_for(service)
-    factory = __import__(f"services.{service}.app", fromlist=["create_app"]).create_app
+    if service == PORTAL:
+        from services.portal.app import create_app as portal_app
+        from services.portal.settings import PortalSettings
+
+        settings = PortalSettings()
+        factory = portal_app
+    else:
+        _check_service(service)
+        settings = _settings_for(service)
+        factory = __import__(f"services.{service}.app", fromlist=["create_app"]).create_app
     uvicorn.run(
         factory(settings),
         host=host,
@@ -307,16 +316,17 @@ def _wait_for_signal() -> None:
 
 @app.command()
 def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files and logs go")) -> None:
-    """Start everything on the embedded default: Tansu, SQLite, the three services."""
+    """Start everything on the embedded default: Tansu, SQLite, the three services and the portal."""
     from shared.embedded import EmbeddedStack
 
     stack = EmbeddedStack(var_dir=var_dir)
-    typer.echo("starting Tansu, migrating, starting voting, scoring, tracking …")
+    typer.echo("starting Tansu, migrating, starting voting, scoring, tracking, portal …")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stack.start()
     try:
+        typer.echo(f"portal    {stack.url(PORTAL)}/   (the public site; the board at /board/<meeting id>, members vote at /vote)")
         typer.echo(f"broker: {stack.broker.bootstrap}   logs: {var_dir}/*.log")
         typer.echo(f"operator API key (every service's admin scope): {stack.operator_key_path}\n"
                    f'  curl -H "Authorization: Bearer $(cat {stack.operator_key_path})" {stack.url("voting")}/v1/meetings')
