@@ -17,7 +17,7 @@ class PortalSettings(BaseSettings):
     # Public pages: a published answer is reused this long, then revalidated by ETag.
     page_cache_seconds: float = Field(2.0, ge=0, le=300)
     # The board and turnout: short, so a vote shows within a second.
-    live_cache_seconds: float = Field(0.2, ge=0, le=5)
+    live_cache_seconds: float = Field(0.1, ge=0, le=5)
     # Secure cookies (member sign-in, a voter's pass) behind HTTPS.
     secure_cookies: bool = False
     log_level: str = "INFO"

@@ -13,7 +13,7 @@ from services.portal.web import fragment, page
 router = APIRouter(tags=["chamber board"])
 
 # The board script asks this often; with the portal's and voting's short caches a vote shows within a second.
-POLL_MILLISECONDS = 400
+POLL_MILLISECONDS = 300
 
 
 async def board_state(up: Upstreams, meeting_id: str, ttl: float) -> dict:
