@@ -142,3 +142,12 @@ class Upstreams:
     async def close(self) -> None:
         for upstream in self:
             await upstream.close()
+
+
+def forwarded_for(request) -> dict[str, str]:
+    """The citizen's own address for the services' per-address limits (public vote):
+    uvicorn there takes X-Forwarded-For from a trusted proxy (FORWARDED_ALLOW_IPS)."""
+    client = request.client.host if request.client else None
+    chain = request.headers.get("x-forwarded-for")
+    value = ", ".join(v for v in (chain, client) if v)
+    return {"X-Forwarded-For": value} if value else {}

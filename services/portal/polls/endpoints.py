@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from services.portal.polls import verification
 from services.portal.polls.verification import VoterCredential
-from services.portal.upstream import UpstreamProblem
+from services.portal.upstream import UpstreamProblem, forwarded_for
 from services.portal.web import fragment, page
 
 router = APIRouter(tags=["public vote"])
@@ -59,7 +59,7 @@ async def poll_live(request: Request, poll_id: str):
 async def send_code(request: Request, poll_id: str):
     phone = str((await request.form()).get("phone", "")).strip()
     try:
-        await verification.request_code(_voting(request), poll_id, phone)
+        await verification.request_code(_voting(request), poll_id, phone, forwarded_for(request))
     except UpstreamProblem as exc:
         return await _start_page(request, poll_id, error=exc.chinese, phone=phone, status_code=exc.status)
     return await _start_page(request, poll_id, phone=phone, code_sent=True)
@@ -70,7 +70,7 @@ async def verify(request: Request, poll_id: str):
     form = await request.form()
     phone, code = str(form.get("phone", "")).strip(), str(form.get("code", "")).strip()
     try:
-        credential = await verification.verify_code(_voting(request), poll_id, phone, code)
+        credential = await verification.verify_code(_voting(request), poll_id, phone, code, forwarded_for(request))
     except UpstreamProblem as exc:
         return await _start_page(request, poll_id, error=exc.chinese, phone=phone, code_sent=True, status_code=exc.status)
     return _keep(request, RedirectResponse(f"/polls/{poll_id}/ballot", status_code=303), poll_id, credential)
@@ -86,7 +86,8 @@ async def identity(request: Request, poll_id: str):
 
 
 async def _ballot_paper(request: Request, poll_id: str, credential: VoterCredential) -> dict:
-    return await _voting(request).send("POST", f"/v1/public-polls/{poll_id}/ballot-papers", json=credential.body())
+    return await _voting(request).send("POST", f"/v1/public-polls/{poll_id}/ballot-papers", json=credential.body(),
+                                       headers=forwarded_for(request))
 
 
 @router.get("/polls/{poll_id}/ballot")
@@ -135,7 +136,8 @@ async def vote(request: Request, poll_id: str):
     if error:
         return page(request, "poll_ballot.html", {"poll": poll, "paper": paper, "chosen": chosen, "error": error}, status_code=422)
     try:
-        await _voting(request).send("POST", f"/v1/public-polls/{poll_id}/votes", json={**credential.body(), "choices": chosen})
+        await _voting(request).send("POST", f"/v1/public-polls/{poll_id}/votes", json={**credential.body(), "choices": chosen},
+                                    headers=forwarded_for(request))
     except UpstreamProblem as exc:
         return page(request, "poll_done.html", {"poll": poll, "refused": exc.chinese, "chosen": chosen}, status_code=exc.status)
     response = page(request, "poll_done.html", {"poll": poll, "refused": None, "chosen": chosen})

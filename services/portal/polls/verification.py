@@ -50,12 +50,13 @@ class VoterCredential:
         return cls(kind, value) if kind in ("pass", "identity") and value else None
 
 
-async def request_code(voting: Upstream, poll_id: str, phone: str) -> None:
-    await voting.send("POST", f"/v1/public-polls/{poll_id}/verification-codes", json={"phone": phone})
+async def request_code(voting: Upstream, poll_id: str, phone: str, headers: dict) -> None:
+    await voting.send("POST", f"/v1/public-polls/{poll_id}/verification-codes", json={"phone": phone}, headers=headers)
 
 
-async def verify_code(voting: Upstream, poll_id: str, phone: str, code: str) -> VoterCredential:
-    answer = await voting.send("POST", f"/v1/public-polls/{poll_id}/verifications", json={"phone": phone, "code": code})
+async def verify_code(voting: Upstream, poll_id: str, phone: str, code: str, headers: dict) -> VoterCredential:
+    answer = await voting.send("POST", f"/v1/public-polls/{poll_id}/verifications", json={"phone": phone, "code": code},
+                               headers=headers)
     return VoterCredential("pass", answer["pass"])
 
 

@@ -2,10 +2,13 @@
 // fragment (never sent in a URL, never logged) and is posted as the form.
 (function () {
   "use strict";
-  var match = /(?:^|[#&])token=([^&]+)/.exec(window.location.hash);
-  if (!match) { return; }
-  var form = document.getElementById("sign-in");
-  document.getElementById("token").value = decodeURIComponent(match[1]);
-  history.replaceState(null, "", window.location.pathname + window.location.search);
-  form.submit();
+  function signIn() {
+    var match = /(?:^|[#&])token=([^&]+)/.exec(window.location.hash);
+    if (!match) { return; }
+    document.getElementById("token").value = decodeURIComponent(match[1]);
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    document.getElementById("sign-in").submit();
+  }
+  window.addEventListener("hashchange", signIn);
+  signIn();
 })();
