@@ -41,8 +41,12 @@ def stack(tmp_path_factory):
     var = tmp_path_factory.mktemp("portal-stack") / "var"
     # The portal reads the public endpoints from one address; the test reads them too.
     env = {"RATE_LIMIT_PUBLIC_READ": "100000/minute", "RATE_LIMIT_PUBLIC_VOTE_IP": "100000/minute"}
-    with EmbeddedStack(var_dir=var, ports=ports, extra_env=env) as running:
+    # A generous start: the machine running the tests may be busy.
+    running = EmbeddedStack(var_dir=var, ports=ports, extra_env=env).start(ready_timeout=240)
+    try:
         yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="session")
