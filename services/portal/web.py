@@ -35,7 +35,7 @@ def _parse(value) -> dt.datetime | None:
     return value
 
 
-def shanghai(value, fmt: str = "%Y年%m月%d日 %H:%M") -> str:
+def shanghai(value, fmt: str = "%Y年%-m月%-d日 %H:%M") -> str:
     """A UTC instant shown as Beijing time (Asia/Shanghai)."""
     moment = _parse(value)
     return moment.astimezone(SHANGHAI).strftime(fmt) if moment else ""
