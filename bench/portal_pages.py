@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import wrk  # noqa: E402
+from bench.harness import free_port, wrk  # noqa: E402
 from shared.embedded import EmbeddedStack  # noqa: E402
 
 DEPARTMENT = "淄博市教育局"
@@ -85,7 +85,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # wrk reads from one address: public-read limits it never reaches (their cost is still measured).
         env = {"RATE_LIMIT_PUBLIC_READ": "100000000/minute", "LOG_LEVEL": "WARNING"}
-        stack = EmbeddedStack(var_dir=Path(tmp) / "var", extra_env={**env, "PORTAL_LOG_LEVEL": "WARNING"}).start(ready_timeout=180)
+        ports = {s: free_port() for s in ("voting", "scoring", "tracking", "portal")}
+        stack = EmbeddedStack(var_dir=Path(tmp) / "var", ports=ports,
+                              extra_env={**env, "PORTAL_LOG_LEVEL": "WARNING"}).start(ready_timeout=180)
         try:
             case_id, meeting_id = seed(stack)
             portal, tracking, voting = stack.url("portal"), stack.url("tracking"), stack.url("voting")

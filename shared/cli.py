@@ -284,6 +284,8 @@ def member_token(
     member_id: str = typer.Argument(help="the roster member's id"),
     meeting_id: str = typer.Argument(help="the meeting the token is good for"),
     clerk: bool = typer.Option(False, help="a clerk's token also runs the meeting's votes (voting:run)"),
+    seat_card: Path = typer.Option(None, help="also write the seat card's QR code (SVG) opening the portal's sign-in"),
+    portal_url: str = typer.Option("http://127.0.0.1:8000", help="the portal's address, for --seat-card"),
 ) -> None:
     """Issue a member token (JWT) signed with VOTING_AUTH_TOKEN_SECRET."""
     import datetime as dt
@@ -292,8 +294,14 @@ def member_token(
 
     settings = _settings_for("voting")
     scopes = member_scopes(clerk=clerk)
-    typer.echo(issue_member_token(settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id, scopes=scopes,
-                                  ttl=dt.timedelta(hours=settings.member_token_ttl_hours)))
+    token = issue_member_token(settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id, scopes=scopes,
+                               ttl=dt.timedelta(hours=settings.member_token_ttl_hours))
+    typer.echo(token)
+    if seat_card is not None:
+        from services.portal.seat_card import seat_card_svg, sign_in_link
+
+        seat_card.write_bytes(seat_card_svg(sign_in_link(portal_url, token), title=f"{member_id} 表决登录"))
+        typer.echo(f"seat card: {seat_card} (opens {portal_url.rstrip('/')}/vote/sign-in)", err=True)
 
 
 @app.command()

@@ -22,6 +22,7 @@ BALLOT_KIND_LABELS = {"satisfaction": "满意度测评", "resolution": "表决",
 ANSWER_LABELS = {"yes": "赞成", "no": "反对", "abstain": "弃权"}
 STATUS_LABELS = {"draft": "未开始", "open": "正在表决", "closed": "表决结束", "published": "已宣布结果", "void": "已作废",
                  "scheduled": "尚未开始", "tallied": "已公布结果"}
+POLL_STATUS_LABELS = {"scheduled": "尚未开始", "open": "投票进行中", "closed": "投票已结束", "tallied": "已公布结果"}
 MILESTONE_STATUS_LABELS = {"pending": "待完成", "done": "已完成", "completed": "已完成", "waived": "免于办理"}
 
 
@@ -58,7 +59,7 @@ def filesize(value: int) -> str:
 
 templates.env.filters.update(shanghai=shanghai, cn_date=cn_date, filesize=filesize)
 templates.env.globals.update(ROUND_LABELS=ROUND_LABELS, BALLOT_KIND_LABELS=BALLOT_KIND_LABELS, ANSWER_LABELS=ANSWER_LABELS,
-                             STATUS_LABELS=STATUS_LABELS, MILESTONE_STATUS_LABELS=MILESTONE_STATUS_LABELS)
+                             STATUS_LABELS=STATUS_LABELS, POLL_STATUS_LABELS=POLL_STATUS_LABELS, MILESTONE_STATUS_LABELS=MILESTONE_STATUS_LABELS)
 
 
 def page(request: Request, name: str, context: dict | None = None, *, status_code: int = 200, headers: dict | None = None) -> HTMLResponse:

@@ -15,6 +15,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from services.portal.seat_card import sign_in_link
+
 from .conftest import BOARD, PHONE, today_in_shanghai, wait_for
 
 pytestmark = pytest.mark.broker
@@ -248,7 +250,7 @@ def test_a_member_votes_on_the_voting_page_gets_a_receipt_and_cannot_vote_twice(
     page = v.page
     assert_keyboard_reaches_every_control(page)
     # The seat card's QR code opens the sign-in page with the token in the fragment.
-    page.goto(f"{v.portal}/vote/sign-in#token={token}")
+    page.goto(sign_in_link(v.portal, token))
     expect(page.locator("h1")).to_have_text(ballot["title"])
     assert page.url == f"{v.portal}/vote/{ballot['id']}"
     expect(page.locator(".member-bar")).to_contain_text("委员07")
