@@ -48,9 +48,14 @@ def _respond(request: Request, etag: str, body: bytes, max_age: int, public: boo
     return Response(body, media_type=media_type, headers=headers)
 
 
-def conditional_body(request: Request, body: bytes, *, media_type: str, max_age: int = 5, public: bool = True) -> Response:
-    """`conditional_json` for a body already rendered (the portal's HTML fragments)."""
-    return _respond(request, _etag(body), body, max_age, public, media_type)
+def conditional_body(request: Request, body: bytes, *, media_type: str, max_age: int = 5, public: bool = True,
+                     etag: str | None = None) -> Response:
+    """`conditional_json` for a body already rendered (the portal's pages); `etag` when already known."""
+    return _respond(request, etag or _etag(body), body, max_age, public, media_type)
+
+
+def body_etag(body: bytes) -> str:
+    return _etag(body)
 
 
 def conditional_json(request: Request, content: Any, *, max_age: int = 5, public: bool = True) -> Response:

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from shared.caching import conditional_body
+from shared.caching import body_etag, conditional_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HERE = Path(__file__).parent
@@ -68,10 +68,36 @@ def page(request: Request, name: str, context: dict | None = None, *, status_cod
     return response
 
 
-def fragment(request: Request, name: str, context: dict, *, max_age: int = 1) -> object:
-    """A rendered piece of a page with its ETag: the live scripts poll it and get 304 while nothing changed."""
-    body = templates.get_template(name).render({"request": request, **context}).encode("utf-8")
-    return conditional_body(request, body, media_type="text/html; charset=utf-8", max_age=max_age)
+class RenderCache:
+    """Rendered pages per key, reused while the upstream answers they were made
+    from are the very same objects: an upstream copy is kept as long as its ETag
+    holds (304) and replaced when it changes, so identity means "unchanged".
+    Under many readers a page then costs a lookup, not a render."""
+
+    def __init__(self, max_entries: int = 2000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[tuple, str, bytes]] = {}
+
+    def render(self, key: str, sources: tuple, name: str, context: dict) -> tuple[str, bytes]:
+        entry = self._entries.get(key)
+        if entry is not None and len(entry[0]) == len(sources) and all(a is b for a, b in zip(entry[0], sources, strict=True)):
+            return entry[1], entry[2]
+        body = templates.get_template(name).render(context).encode("utf-8")
+        etag = body_etag(body)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (sources, etag, body)
+        return etag, body
+
+
+RENDERED = RenderCache()
+HTML = "text/html; charset=utf-8"
+
+
+def rendered(request: Request, name: str, context: dict, *, key: str, sources: tuple, max_age: int = 0):
+    """A page (or a live fragment) made only from public answers, with its ETag: 304 while nothing changed."""
+    etag, body = RENDERED.render(f"{name}:{key}", sources, name, {"request": request, **context})
+    return conditional_body(request, body, media_type=HTML, max_age=max_age, etag=etag)
 
 
 def not_found_page(request: Request, message: str) -> HTMLResponse:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from services.portal.domain.board import not_pressed, quorum_line, turnout_percent
 from services.portal.upstream import UpstreamProblem, Upstreams
-from services.portal.web import fragment, page
+from services.portal.web import page, rendered
 
 router = APIRouter(tags=["chamber board"])
 
@@ -43,4 +43,4 @@ async def board_page(request: Request, meeting_id: str):
 @router.get("/board/{meeting_id}/live")
 async def board_fragment(request: Request, meeting_id: str):
     state = await board_state(request.app.state.upstreams, meeting_id, _ttl(request))
-    return fragment(request, "board_live.html", state, max_age=0)
+    return rendered(request, "board_live.html", state, key=meeting_id, sources=(state["board"], state["grade"]))

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from services.portal.polls import verification
 from services.portal.polls.verification import VoterCredential
 from services.portal.upstream import UpstreamProblem, forwarded_for
-from services.portal.web import fragment, page
+from services.portal.web import page, rendered
 
 router = APIRouter(tags=["public vote"])
 
@@ -52,7 +52,8 @@ async def poll_page(request: Request, poll_id: str):
 
 @router.get("/polls/{poll_id}/live")
 async def poll_live(request: Request, poll_id: str):
-    return fragment(request, "poll_live.html", {"poll": await _poll(request, poll_id)}, max_age=0)
+    poll = await _poll(request, poll_id)
+    return rendered(request, "poll_live.html", {"poll": poll}, key=poll_id, sources=(poll,))
 
 
 @router.post("/polls/{poll_id}/code")

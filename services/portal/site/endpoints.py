@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from services.portal.domain.chart import SOURCE_COLOURS, stacked_bars
 from services.portal.site import service
-from services.portal.web import page
+from services.portal.web import page, rendered
 
 router = APIRouter(tags=["public site"])
 
@@ -32,7 +32,8 @@ async def ranking(request: Request, plan_id: str, batch: int = Path(ge=1, le=12)
 @router.get("/cases/{case_id}")
 async def department(request: Request, case_id: str):
     data = await service.department_case(request.app.state.upstreams, case_id, _ttl(request))
-    return page(request, "department.html", data)
+    return rendered(request, "department.html", data, key=case_id,
+                    sources=(data["case"], *data["timeline_pages"], *data["vote_pages"]))
 
 
 @router.get("/attachments/{attachment_id}")

@@ -8,16 +8,20 @@ from services.portal.upstream import UpstreamProblem, Upstreams
 from services.portal.web import today_in_shanghai
 
 
-async def all_items(upstream, path: str, *, params: dict | None = None, ttl: float, pages: int = 20) -> list:
-    """Every item of a paginated list (bounded: at most `pages` pages of 100)."""
-    items, cursor = [], None
+async def all_pages(upstream, path: str, *, params: dict | None = None, ttl: float, pages: int = 20) -> list[dict]:
+    """Every page of a paginated list, as the upstream sent them (bounded: at most `pages` pages of 100)."""
+    found, cursor = [], None
     for _ in range(pages):
         page = await upstream.get(path, params={**(params or {}), "limit": 100, **({"cursor": cursor} if cursor else {})}, ttl=ttl)
-        items += page["items"]
+        found.append(page)
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    return items
+    return found
+
+
+async def all_items(upstream, path: str, *, params: dict | None = None, ttl: float, pages: int = 20) -> list:
+    return [item for page in await all_pages(upstream, path, params=params, ttl=ttl, pages=pages) for item in page["items"]]
 
 
 async def year_overview(up: Upstreams, ttl: float, year: int | None) -> dict:
@@ -54,9 +58,9 @@ async def batch_ranking(up: Upstreams, plan_id: str, batch: int, ttl: float) -> 
 async def department_case(up: Upstreams, case_id: str, ttl: float) -> dict:
     case, timeline = await asyncio.gather(
         up.tracking.get(f"/v1/public/cases/{case_id}", ttl=ttl),
-        all_items(up.tracking, f"/v1/public/cases/{case_id}/timeline", ttl=ttl, pages=5),
+        all_pages(up.tracking, f"/v1/public/cases/{case_id}/timeline", ttl=ttl, pages=5),
     )
-    votes = await all_items(up.scoring, "/v1/public/satisfaction-results", params={"department": case["department"],
+    votes = await all_pages(up.scoring, "/v1/public/satisfaction-results", params={"department": case["department"],
                             "evaluation_year": case["evaluation_year"]}, ttl=ttl, pages=2)
-    follow_up = [m for m in case["milestones"] if m["kind"] not in ("rectification_plan", "rectification_report")]
-    return {"case": case, "timeline": timeline, "votes": votes, "follow_up": follow_up}
+    return {"case": case, "timeline": [e for p in timeline for e in p["items"]], "votes": [v for p in votes for v in p["items"]],
+            "timeline_pages": timeline, "vote_pages": votes}
