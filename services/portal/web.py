@@ -98,7 +98,3 @@ def rendered(request: Request, name: str, context: dict, *, key: str, sources: t
     """A page (or a live fragment) made only from public answers, with its ETag: 304 while nothing changed."""
     etag, body = RENDERED.render(f"{name}:{key}", sources, name, {"request": request, **context})
     return conditional_body(request, body, media_type=HTML, max_age=max_age, etag=etag)
-
-
-def not_found_page(request: Request, message: str) -> HTMLResponse:
-    return page(request, "message.html", {"title": "未找到", "message": message}, status_code=404)

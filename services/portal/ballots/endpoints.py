@@ -6,10 +6,11 @@ get the receipt. Voting decides; the page shows its answer in Chinese."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import jwt
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from services.portal.upstream import UpstreamProblem
@@ -161,8 +162,20 @@ async def ballot_page(request: Request, ballot_id: str):
                                               "errors": [], "chosen": {}})
 
 
-@router.post("/vote/{ballot_id}/confirm")
-async def confirm(request: Request, ballot_id: str):
+@dataclass
+class Submitted:
+    """A signed-in member's filled-in ballot, read back from the form."""
+
+    token: str
+    claims: dict
+    member: dict
+    ballot: dict
+    form: object
+    body: dict
+
+
+async def _submitted(request: Request, ballot_id: str) -> Submitted | Response:
+    """The form as a vote body, or the page to show instead (sign in first; fix the choices)."""
     signed_in = _signed_in(request)
     if signed_in is None:
         return _to_sign_in(f"/vote/{ballot_id}")
@@ -172,29 +185,31 @@ async def confirm(request: Request, ballot_id: str):
     if errors:
         return page(request, "vote_ballot.html", {"member": member, "ballot": ballot, "options": options(ballot),
                                                   "errors": errors, "chosen": body}, status_code=422)
-    return page(request, "vote_confirm.html", {"member": member, "ballot": ballot, "body": body,
-                                               "summary": summary(ballot, body), "attempt": uuid.uuid4().hex})
+    return Submitted(token, claims, member, ballot, form, body)
+
+
+@router.post("/vote/{ballot_id}/confirm")
+async def confirm(request: Request, ballot_id: str):
+    s = await _submitted(request, ballot_id)
+    if isinstance(s, Response):
+        return s
+    return page(request, "vote_confirm.html", {"member": s.member, "ballot": s.ballot, "body": s.body,
+                                               "summary": summary(s.ballot, s.body), "attempt": uuid.uuid4().hex})
 
 
 @router.post("/vote/{ballot_id}/cast")
 async def cast(request: Request, ballot_id: str):
-    signed_in = _signed_in(request)
-    if signed_in is None:
-        return _to_sign_in(f"/vote/{ballot_id}")
-    token, claims = signed_in
-    member, ballot, form = await _member(request, token, claims), await _ballot(request, ballot_id, token), await request.form()
-    body, errors = read_choices(ballot, form)
-    if errors:
-        return page(request, "vote_ballot.html", {"member": member, "ballot": ballot, "options": options(ballot),
-                                                  "errors": errors, "chosen": body}, status_code=422)
+    s = await _submitted(request, ballot_id)
+    if isinstance(s, Response):
+        return s
     # The confirmation's own key: pressing 确认 twice gets the same receipt, not a refusal.
-    attempt = str(form.get("attempt") or uuid.uuid4().hex)[:100]
+    attempt = str(s.form.get("attempt") or uuid.uuid4().hex)[:100]
     try:
         receipt = await request.app.state.upstreams.voting.send(
-            "POST", f"/v1/ballots/{ballot_id}/votes", json={"member_id": claims["sub"], **body},
-            headers={**_bearer(token), "Idempotency-Key": f"portal-{attempt}"})
+            "POST", f"/v1/ballots/{ballot_id}/votes", json={"member_id": s.claims["sub"], **s.body},
+            headers={**_bearer(s.token), "Idempotency-Key": f"portal-{attempt}"})
     except UpstreamProblem as exc:
-        return page(request, "vote_refused.html", {"member": member, "ballot": ballot, "reason": exc.chinese,
+        return page(request, "vote_refused.html", {"member": s.member, "ballot": s.ballot, "reason": exc.chinese,
                                                    "slug": exc.slug}, status_code=exc.status)
-    return page(request, "vote_receipt.html", {"member": member, "ballot": ballot, "receipt": receipt["receipt_code"],
-                                               "summary": summary(ballot, body)})
+    return page(request, "vote_receipt.html", {"member": s.member, "ballot": s.ballot, "receipt": receipt["receipt_code"],
+                                               "summary": summary(s.ballot, s.body)})

@@ -4,7 +4,7 @@ confirm, done; turnout live while open, the result once tallied."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from services.portal.polls import verification
@@ -113,8 +113,8 @@ def _choices(form, paper: dict) -> tuple[list[str], str | None]:
     return chosen, None
 
 
-@router.post("/polls/{poll_id}/confirm")
-async def confirm(request: Request, poll_id: str):
+async def _submitted(request: Request, poll_id: str) -> tuple[VoterCredential, dict, list[str]] | Response:
+    """The voter's credential, the poll and the choices; or the page to show instead."""
     credential = _credential(request)
     if credential is None:
         return RedirectResponse(f"/polls/{poll_id}", status_code=303)
@@ -123,19 +123,24 @@ async def confirm(request: Request, poll_id: str):
     chosen, error = _choices(form, paper)
     if error:
         return page(request, "poll_ballot.html", {"poll": poll, "paper": paper, "chosen": chosen, "error": error}, status_code=422)
+    return credential, poll, chosen
+
+
+@router.post("/polls/{poll_id}/confirm")
+async def confirm(request: Request, poll_id: str):
+    submitted = await _submitted(request, poll_id)
+    if isinstance(submitted, Response):
+        return submitted
+    _, poll, chosen = submitted
     return page(request, "poll_confirm.html", {"poll": poll, "chosen": chosen})
 
 
 @router.post("/polls/{poll_id}/vote")
 async def vote(request: Request, poll_id: str):
-    credential = _credential(request)
-    if credential is None:
-        return RedirectResponse(f"/polls/{poll_id}", status_code=303)
-    poll, form = await _poll(request, poll_id), await request.form()
-    paper = await _ballot_paper(request, poll_id, credential)
-    chosen, error = _choices(form, paper)
-    if error:
-        return page(request, "poll_ballot.html", {"poll": poll, "paper": paper, "chosen": chosen, "error": error}, status_code=422)
+    submitted = await _submitted(request, poll_id)
+    if isinstance(submitted, Response):
+        return submitted
+    credential, poll, chosen = submitted
     try:
         await _voting(request).send("POST", f"/v1/public-polls/{poll_id}/votes", json={**credential.body(), "choices": chosen},
                                     headers=forwarded_for(request))

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.voting.ballots.schemas import OptionCount
+from services.voting.ballots.schemas import OptionCount, QuestionOut
 
 
 class PublicMeeting(BaseModel):
@@ -18,15 +18,6 @@ class PublicMeeting(BaseModel):
     held_on: dt.date
     place: str | None
     members_total: int
-
-
-class PublicQuestion(BaseModel):
-    id: str
-    position: int
-    text: str
-    results: list[OptionCount] | None = Field(None, description="only once closed")
-    votes_cast: int | None = None
-    passed: bool | None = None
 
 
 class PublicBallot(BaseModel):
@@ -51,7 +42,7 @@ class PublicBallot(BaseModel):
     invalid: int | None = None
     quorum_at_close: bool | None = None
     pass_basis: str | None = None
-    questions: list[PublicQuestion] | None = None
+    questions: list[QuestionOut] | None = None
     candidates: list[str] | None = None
     seats: int | None = None
     floor_rule: str | None = None
