@@ -12,12 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian's docker-compose validates docker-compose.yml in the tests.
+# Debian packages the tests need: docker-compose validates docker-compose.yml;
+# chromium and a CJK font run the portal's browser tests (Playwright drives
+# /usr/bin/chromium: `playwright install` downloads nothing here).
 tools:
-	@command -v docker-compose >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
-	  else echo "docker-compose missing: sudo apt-get install docker-compose (its test will skip)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing:$$missing — sudo apt-get install$$missing (their tests skip)"; fi; \
+	fi
 
 run: $(STAMP)
 	$(BIN)/pingyi run

@@ -39,12 +39,23 @@ def cache_control(max_age: int, public: bool = True) -> str:
     return f"{'public' if public else 'private'}, max-age={max_age}, must-revalidate"
 
 
-def _respond(request: Request, etag: str, body: bytes, max_age: int, public: bool) -> Response:
+def _respond(request: Request, etag: str, body: bytes, max_age: int, public: bool,
+             media_type: str = "application/json") -> Response:
     headers = {"ETag": etag, "Cache-Control": cache_control(max_age, public),
                **getattr(request.state, "rate_limit_headers", {})}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def conditional_body(request: Request, body: bytes, *, media_type: str, max_age: int = 5, public: bool = True,
+                     etag: str | None = None) -> Response:
+    """`conditional_json` for a body already rendered (the portal's pages); `etag` when already known."""
+    return _respond(request, etag or _etag(body), body, max_age, public, media_type)
+
+
+def body_etag(body: bytes) -> str:
+    return _etag(body)
 
 
 def conditional_json(request: Request, content: Any, *, max_age: int = 5, public: bool = True) -> Response:

@@ -14,6 +14,8 @@ from shared.migrations import SERVICES
 app = typer.Typer(help="Pingyi (评议): special work evaluation of government departments.", no_args_is_help=True)
 
 ServiceName = Annotated[str, typer.Argument(help="voting, scoring or tracking")]
+# The fourth service: the people's pages; no database, nothing to migrate.
+PORTAL = "portal"
 
 
 def _check_service(service: str) -> None:
@@ -38,17 +40,24 @@ def _settings_for(service: str):
 
 @app.command()
 def serve(
-    service: ServiceName,
+    service: Annotated[str, typer.Argument(help="voting, scoring, tracking or portal")],
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     port: int = typer.Option(8000, help="port to bind"),
     graceful_timeout: int = typer.Option(15, help="seconds to finish requests on stop"),
 ) -> None:
-    """Run one service (HTTP, outbox relay and event consumer) under uvicorn."""
+    """Run one service (HTTP, outbox relay and event consumer) under uvicorn; or the portal."""
     import uvicorn
 
-    _check_service(service)
-    settings = _settings_for(service)
-    factory = __import__(f"services.{service}.app", fromlist=["create_app"]).create_app
+    if service == PORTAL:
+        from services.portal.app import create_app as portal_app
+        from services.portal.settings import PortalSettings
+
+        settings = PortalSettings()
+        factory = portal_app
+    else:
+        _check_service(service)
+        settings = _settings_for(service)
+        factory = __import__(f"services.{service}.app", fromlist=["create_app"]).create_app
     uvicorn.run(
         factory(settings),
         host=host,
@@ -314,6 +323,8 @@ def member_token(
     member_id: str = typer.Argument(help="the roster member's id"),
     meeting_id: str = typer.Argument(help="the meeting the token is good for"),
     clerk: bool = typer.Option(False, help="a clerk's token also runs the meeting's votes (voting:run)"),
+    seat_card: Path = typer.Option(None, help="also write the seat card's QR code (SVG) opening the portal's sign-in"),
+    portal_url: str = typer.Option("http://127.0.0.1:8000", help="the portal's address, for --seat-card"),
 ) -> None:
     """Issue a member token (JWT) signed with VOTING_AUTH_TOKEN_SECRET."""
     import datetime as dt
@@ -322,8 +333,14 @@ def member_token(
 
     settings = _settings_for("voting")
     scopes = member_scopes(clerk=clerk)
-    typer.echo(issue_member_token(settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id, scopes=scopes,
-                                  ttl=dt.timedelta(hours=settings.member_token_ttl_hours)))
+    token = issue_member_token(settings.auth_token_secret, member_id=member_id, meeting_id=meeting_id, scopes=scopes,
+                               ttl=dt.timedelta(hours=settings.member_token_ttl_hours))
+    typer.echo(token)
+    if seat_card is not None:
+        from services.portal.seat_card import seat_card_svg, sign_in_link
+
+        seat_card.write_bytes(seat_card_svg(sign_in_link(portal_url, token), title=f"{member_id} 表决登录"))
+        typer.echo(f"seat card: {seat_card} (opens {portal_url.rstrip('/')}/vote/sign-in)", err=True)
 
 
 @app.command()
@@ -346,16 +363,17 @@ def _wait_for_signal() -> None:
 
 @app.command()
 def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files and logs go")) -> None:
-    """Start everything on the embedded default: Tansu, SQLite, the three services."""
+    """Start everything on the embedded default: Tansu, SQLite, the three services and the portal."""
     from shared.embedded import EmbeddedStack
 
     stack = EmbeddedStack(var_dir=var_dir)
-    typer.echo("starting Tansu, migrating, starting voting, scoring, tracking …")
+    typer.echo("starting Tansu, migrating, starting voting, scoring, tracking, portal …")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stack.start()
     try:
+        typer.echo(f"portal    {stack.url(PORTAL)}/   (the public site; the board at /board/<meeting id>, members vote at /vote)")
         typer.echo(f"broker: {stack.broker.bootstrap}   logs: {var_dir}/*.log")
         typer.echo(f"operator API key (every service's admin scope): {stack.operator_key_path}\n"
                    f'  curl -H "Authorization: Bearer $(cat {stack.operator_key_path})" {stack.url("voting")}/v1/meetings')

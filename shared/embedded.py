@@ -1,5 +1,5 @@
-"""The embedded default on one machine: Tansu, SQLite files under var/, and the
-three services as child processes, started and stopped together.
+"""The embedded default on one machine: Tansu, SQLite files under var/, the
+three services and the portal as child processes, started and stopped together.
 
 Used by `pingyi run` and by the end-to-end tests.
 """
@@ -19,7 +19,10 @@ import httpx
 from shared.broker import TansuBroker, die_with_parent, free_port
 from shared.migrations import SERVICES, upgrade
 
-DEFAULT_PORTS = {"voting": 8001, "scoring": 8002, "tracking": 8003}
+DEFAULT_PORTS = {"voting": 8001, "scoring": 8002, "tracking": 8003, "portal": 8000}
+PORTAL = "portal"
+# Every process the stack runs: the three services, then the portal that reads them.
+PROCESSES = (*SERVICES, PORTAL)
 
 # Small group timeouts: on Tansu a group join waits about half the session timeout.
 EMBEDDED_KAFKA_ENV = {
@@ -137,6 +140,12 @@ class EmbeddedStack:
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.ports[service]}"
 
+    def portal_env(self) -> dict[str, str]:
+        env = {**os.environ, "PORTAL_LOG_JSON": os.environ.get("PORTAL_LOG_JSON", "true")}
+        env.update({f"PORTAL_{s.upper()}_URL": self.url(s) for s in SERVICES})
+        env.update({k: v for k, v in self.extra_env.items() if k.startswith("PORTAL_")})
+        return env
+
     def service_env(self, service: str) -> dict[str, str]:
         prefix = service.upper() + "_"
         env = {**os.environ}
@@ -161,7 +170,7 @@ class EmbeddedStack:
 
     def _start(self, ready_timeout: float) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
-        for service in SERVICES:
+        for service in PROCESSES:
             if service not in self.ports:
                 default = DEFAULT_PORTS[service]
                 self.ports[service] = default if _port_free(default, self.host) else free_port(self.host)
@@ -169,11 +178,11 @@ class EmbeddedStack:
         for service in SERVICES:
             upgrade(service, self.service_env(service)[service.upper() + "_DATABASE_URL"])
         self._ensure_operator_key()
-        for service in SERVICES:
+        for service in PROCESSES:
             log = open(self.var_dir / f"{service}.log", "ab")
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", "shared.cli", "serve", service, "--host", self.host, "--port", str(self.ports[service])],
-                env=self.service_env(service),
+                env=self.portal_env() if service == PORTAL else self.service_env(service),
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
@@ -183,7 +192,7 @@ class EmbeddedStack:
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = set(SERVICES)
+        pending = set(PROCESSES)
         while pending and time.monotonic() < deadline:
             for service in sorted(pending):
                 proc = self.processes[service]

@@ -436,6 +436,18 @@ def test_compose_app_services_wait_and_stop_gracefully(compose: dict) -> None:
     assert services["migrate"].get("restart") in {"no", None}
 
 
+def test_compose_portal_reads_the_services_over_the_network_once_they_are_healthy(compose: dict) -> None:
+    portal = compose["services"]["portal"]
+    assert portal["command"] == ["serve", "portal", "--host", "0.0.0.0", "--port", "8000"]
+    assert [_published(port) for port in portal["ports"]] == [("127.0.0.1", "8000", str(CONTAINER_PORT))]
+    assert {k: v["condition"] for k, v in portal["depends_on"].items()} == {s: "service_healthy" for s in APP_SERVICES}
+    environment = portal["environment"]
+    for service in APP_SERVICES:
+        assert environment[f"PORTAL_{service.upper()}_URL"] == f"http://{service}:8000"
+    assert "/healthz/ready" in " ".join(portal["healthcheck"]["test"])
+    assert not any("DATABASE_URL" in key for key in environment)  # no database of its own
+
+
 def test_compose_redis_keeps_nothing_on_disk_and_reports_health(compose: dict) -> None:
     redis = compose["services"]["redis"]
     assert "ports" not in redis

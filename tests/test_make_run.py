@@ -1,5 +1,6 @@
-"""`pingyi run` (what `make run` starts): the broker and three services come up,
-print their addresses, and Ctrl-C leaves no process behind."""
+"""`pingyi run` (what `make run` starts): the broker, three services and the
+portal come up, print their addresses (the portal's first), and Ctrl-C leaves
+no process behind."""
 
 from __future__ import annotations
 
@@ -64,8 +65,15 @@ def test_run_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
         for service, url in urls.items():
             assert httpx.get(f"{url}/openapi.json", timeout=5).json()["info"]["title"].startswith("Pingyi")
             assert httpx.get(f"{url}/healthz/ready", timeout=5).status_code == 200
+        portal = re.search(r"^portal\s+(http://127\.0\.0\.1:\d+)/", text, re.M)
+        assert portal, text
+        first_address = re.search(r"http://127\.0\.0\.1:\d+", text).group(0)
+        assert first_address == portal.group(1)  # the people's pages are printed first
+        home = httpx.get(portal.group(1) + "/", timeout=10)
+        assert home.status_code == 200 and '<html lang="zh-CN">' in home.text, home.text[:500]
+        urls["portal"] = portal.group(1)
         descendants = children_of(process.pid)
-        assert len(descendants) >= 4  # Tansu and three services
+        assert len(descendants) >= 5  # Tansu, three services and the portal
 
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
@@ -91,7 +99,7 @@ def test_a_killed_launcher_leaves_no_service_behind(tmp_path):
         while time.monotonic() < deadline and "Ctrl-C stops everything" not in (process.stdout.readline() or "Ctrl-C stops everything"):
             pass
         descendants = children_of(process.pid)
-        assert len(descendants) >= 4
+        assert len(descendants) >= 5
         process.kill()  # no chance to clean up: the children must go by themselves
         process.wait(10)
         deadline = time.monotonic() + 20

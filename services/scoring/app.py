@@ -9,6 +9,7 @@ from services.scoring.models import SECURITY_MODELS, InboxMessage, OutboxMessage
 from services.scoring.composite.endpoints import router as composite_router
 from services.scoring.hotline.endpoints import router as hotline_router
 from services.scoring.plans.endpoints import router as plans_router
+from services.scoring.publication.endpoints import router as publication_router
 from services.scoring.satisfaction.endpoints import router as satisfaction_router
 from services.scoring.satisfaction.service import ballot_closed_handler
 from services.scoring.settings import ScoringSettings
@@ -28,7 +29,7 @@ def create_app(settings: ScoringSettings | None = None, db: Database | None = No
         settings=settings,
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
-        routers=[plans_router, composite_router, hotline_router, satisfaction_router],
+        routers=[plans_router, composite_router, hotline_router, satisfaction_router, publication_router],
         handlers={Topic.BALLOT_CLOSED.value: ballot_closed_handler(rule)},
         db=db,
     )

@@ -166,6 +166,23 @@ class DepartmentAlias(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PublishedRanking(Base):
+    """A batch's ranking made public: the computation in force when its
+    selection vote (差额票决) closed, the moment the selection meeting was held."""
+
+    __tablename__ = "published_rankings"
+    __table_args__ = (UniqueConstraint("plan_id", "batch"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    plan_id: Mapped[str] = mapped_column(String(36))
+    batch: Mapped[int] = mapped_column(Integer)
+    computation_id: Mapped[str] = mapped_column(String(36))
+    selection_ballot_id: Mapped[str] = mapped_column(String(36))
+    meeting_number: Mapped[str] = mapped_column(String(100))
+    meeting_date: Mapped[dt.date] = mapped_column(Date)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ApiKey(ApiKeyMixin, Base):
     pass
 

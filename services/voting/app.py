@@ -16,6 +16,8 @@ from services.voting.ballots.fastpath import CastFastPath
 from services.voting.meetings.endpoints import router as meetings_router
 from services.voting.nomination.endpoints import router as nomination_router
 from services.voting.public.endpoints import router as public_router
+from services.voting.publication.endpoints import BOARD_CACHE_TTL
+from services.voting.publication.endpoints import router as publication_router
 from services.voting.selection.endpoints import router as selection_router
 from services.voting.selection.service import handle_score_computed
 from services.voting.models import SECURITY_MODELS, Ballot, InboxMessage, OutboxMessage
@@ -50,7 +52,7 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
         # The public vote first: routes are matched in order and it is the hottest.
-        routers=[public_router, meetings_router, ballots_router, selection_router, nomination_router],
+        routers=[public_router, meetings_router, ballots_router, selection_router, nomination_router, publication_router],
         handlers=HANDLERS,
         db=db,
         extra_metrics=[open_ballots_metric],
@@ -58,6 +60,8 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
     app.state.votes_cast = app.state.metrics.counter("pingyi_votes_cast", "Votes accepted", ["kind"])
     # Ballot status as members' devices poll it, dropped when a change to the ballot commits.
     app.state.ballot_cache = ResponseCache(ttl=1.0)
+    # The chamber board as every screen in the hall polls it.
+    app.state.board_cache = ResponseCache(ttl=BOARD_CACHE_TTL)
     # A member's ordinary cast skips routing and dependency solving (ballots/fastpath.py);
     # inside the request-context middleware, so ids, metrics and logs stay as for any request.
     app.user_middleware.insert(1, Middleware(CastFastPath, writer=cast_writer, wait_seconds=CAST_WAIT_SECONDS))

@@ -54,11 +54,12 @@ def question_body(**overrides) -> dict:
 
 PUBLIC_CASE_KEYS = {"id", "department", "evaluation_year", "batch", "selection_date", "status", "stage", "stage_label",
                     "latest_grade", "latest_grade_label", "updated_at"}
-PUBLIC_DETAIL_KEYS = PUBLIC_CASE_KEYS | {"milestones", "commitments", "results", "work_reports", "inquiry", "escalation"}
+PUBLIC_DETAIL_KEYS = PUBLIC_CASE_KEYS | {"milestones", "commitments", "results", "work_reports", "inquiry", "escalation",
+                                         "investigations", "rereports", "interpellation_motions"}
 PUBLIC_COMMITMENT_KEYS = {"id", "problem", "evidence", "measure", "responsible_unit", "deadline", "status", "status_label",
                           "percent_complete", "completed_on", "completion_evidence", "close_reason", "overdue", "progress"}
 PUBLIC_PROGRESS_KEYS = {"reported_on", "text", "percent_complete", "attachments"}
-PUBLIC_ATTACHMENT_KEYS = {"file_name", "size", "sha256"}
+PUBLIC_ATTACHMENT_KEYS = {"id", "file_name", "size", "sha256"}
 PUBLIC_MILESTONE_KEYS = {"kind", "label", "due_on", "status", "completed_on", "overdue"}
 PUBLIC_QUESTION_KEYS = {"meeting_date", "asker", "asker_type", "asker_type_label", "question", "answering_official", "answer",
                         "promised_action", "promised_deadline"}
@@ -92,6 +93,10 @@ def test_the_public_view_carries_only_publishable_fields(tracking, tmp_path, mon
     [progress] = detail["commitments"][0]["progress"]
     assert set(progress) == PUBLIC_PROGRESS_KEYS
     assert [set(a) for a in progress["attachments"]] == [PUBLIC_ATTACHMENT_KEYS]
+    # Anyone may download it, with no credential.
+    download = tracking.anonymous.get(f"/v1/public/attachments/{progress['attachments'][0]['id']}")
+    assert download.status_code == 200 and download.content == b"jpeg"
+    assert "照片.jpg" in download.headers["content-disposition"] or "%E7%85%A7" in download.headers["content-disposition"]
     [question] = detail["inquiry"]
     assert set(question) == PUBLIC_QUESTION_KEYS
     # A citizen representative is shown by role, never by name.
@@ -103,7 +108,8 @@ def test_the_public_view_carries_only_publishable_fields(tracking, tmp_path, mon
 
 
 def test_public_reads_of_an_unknown_case_are_404(tracking) -> None:
-    for path in ("/v1/public/cases/nope", "/v1/public/cases/nope/status", "/v1/public/cases/nope/timeline"):
+    for path in ("/v1/public/cases/nope", "/v1/public/cases/nope/status", "/v1/public/cases/nope/timeline",
+                 "/v1/public/attachments/nope"):
         r = tracking.client.get(path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 

@@ -68,6 +68,7 @@ PUBLIC = {
     ("GET", "/v1/public/cases/{case_id}"),
     ("GET", "/v1/public/cases/{case_id}/status"),
     ("GET", "/v1/public/cases/{case_id}/timeline"),
+    ("GET", "/v1/public/attachments/{attachment_id}"),
     ("GET", "/healthz/live"),
     ("GET", "/healthz/ready"),
     ("GET", "/metrics"),

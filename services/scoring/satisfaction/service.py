@@ -127,9 +127,13 @@ def rule_for_ballot(session: Session, event: BallotClosed, default: Satisfaction
 
 
 def ballot_closed_handler(rule: SatisfactionRule) -> Callable[[Session, Envelope], None]:
+    # publication reads satisfaction results too: imported here, not at module level.
+    from services.scoring.publication.service import record_selection_held
+
     def handle(session: Session, envelope: Envelope) -> None:
         grade_closed_ballot(session, envelope, rule)
         record_poll(session, envelope)
+        record_selection_held(session, envelope)
 
     return handle
 

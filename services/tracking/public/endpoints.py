@@ -4,6 +4,9 @@ published about each case."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from services.tracking.commitments.service import attachment_file
 
 from services.tracking.public import service
 from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
@@ -61,3 +64,11 @@ async def case_status(case_id: str, request: Request, response: Response) -> Res
             summary="Every state change with its time and source, oldest first")
 def timeline(case_id: str, session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[PublicTimelineEntry]:
     return service.public_timeline(session, case_id, limit=limit, cursor=cursor)
+
+
+@router.get("/attachments/{attachment_id}", response_class=FileResponse, responses=problem_responses(404),
+            summary="A progress report's attachment (commitments and their progress are public throughout)")
+def attachment_content(attachment_id: str, request: Request, session: SessionDep) -> FileResponse:
+    attachment, path = attachment_file(session, attachment_id, request.app.state.settings.attachments_dir)
+    return FileResponse(path, media_type=attachment.content_type, filename=attachment.file_name,
+                        headers={"ETag": f'"{attachment.sha256}"', "Cache-Control": "public, max-age=3600"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class PublicMilestone(BaseModel):
@@ -18,6 +18,7 @@ class PublicMilestone(BaseModel):
 
 
 class PublicAttachment(BaseModel):
+    id: str = Field(description="download it from /v1/public/attachments/{id}")
     file_name: str
     size: int
     sha256: str
@@ -85,6 +86,28 @@ class PublicEscalationStep(BaseModel):
     decided_at: dt.datetime
 
 
+class PublicInvestigation(BaseModel):
+    unsatisfied_round: int
+    research_group: str
+    status: str
+    due_on: dt.date
+
+
+class PublicRereport(BaseModel):
+    vote_round: int
+    mode: str
+    mode_label: str
+    after_meeting_date: dt.date
+
+
+class PublicInterpellationMotion(BaseModel):
+    subject: str
+    sponsors: int = Field(description="how many members sponsored it (5 or more)")
+    filed_on: dt.date
+    answered_on: dt.date | None
+    answer: str | None
+
+
 class PublicCase(BaseModel):
     id: str
     department: str
@@ -106,6 +129,9 @@ class PublicCaseDetail(PublicCase):
     work_reports: list[PublicWorkReport]
     inquiry: list[PublicInquiryQuestion]
     escalation: list[PublicEscalationStep]
+    investigations: list[PublicInvestigation] = Field(description="专题调研 after a 不满意")
+    rereports: list[PublicRereport] = Field(description="再次报告、询问或质询并再次测评")
+    interpellation_motions: list[PublicInterpellationMotion] = Field(description="质询案 and their answers")
 
 
 class NextDeadline(BaseModel):

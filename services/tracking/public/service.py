@@ -16,6 +16,7 @@ from services.tracking.models import (
     Commitment,
     EscalationStep,
     EvaluationCase,
+    InterpellationMotion,
     InquiryQuestion,
     ProgressUpdate,
     TimelineEntry,
@@ -32,7 +33,10 @@ from services.tracking.public.schemas import (
     PublicEscalationStep,
     PublicEvidence,
     PublicInquiryQuestion,
+    PublicInterpellationMotion,
+    PublicInvestigation,
     PublicMilestone,
+    PublicRereport,
     PublicProgress,
     PublicResult,
     PublicTimelineEntry,
@@ -41,6 +45,9 @@ from services.tracking.public.schemas import (
 from services.tracking.review.schemas import ASKER_TYPE_LABELS
 from services.tracking.sources import today
 from shared.pagination import Page, paginate
+
+
+REREPORT_MODE_LABELS = {"inquiry_or_interpellation": "再次报告，接受询问或质询，再次满意度测评"}
 
 
 def public_case(case: EvaluationCase) -> PublicCase:
@@ -82,7 +89,7 @@ def public_commitment(c: Commitment, on: dt.date) -> PublicCommitment:
         overdue=is_overdue(c.deadline, c.status in FINISHED_COMMITMENT_STATUSES, on),
         progress=[
             PublicProgress(reported_on=p.reported_on, text=p.text, percent_complete=p.percent_complete,
-                           attachments=[PublicAttachment(file_name=a.file_name, size=a.size, sha256=a.sha256) for a in p.attachments])
+                           attachments=[PublicAttachment(id=a.id, file_name=a.file_name, size=a.size, sha256=a.sha256) for a in p.attachments])
             for p in c.progress
         ],
     )
@@ -121,6 +128,16 @@ def public_case_detail(session: Session, case_id: str) -> PublicCaseDetail:
         ],
         escalation=[PublicEscalationStep(measure=s.measure, measure_label=ESCALATION_LABELS[s.measure], decided_by=s.decided_by,
                                          decided_at=s.decided_at) for s in steps],
+        investigations=[PublicInvestigation(unsatisfied_round=i.unsatisfied_round, research_group=i.research_group,
+                                            status=i.status, due_on=i.due_on) for i in case.investigations],
+        rereports=[PublicRereport(vote_round=r.vote_round, mode=r.mode, mode_label=REREPORT_MODE_LABELS.get(r.mode, r.mode),
+                                  after_meeting_date=r.after_meeting_date) for r in case.rereports],
+        interpellation_motions=[
+            PublicInterpellationMotion(subject=m.subject, sponsors=len(m.sponsors), filed_on=m.filed_on,
+                                       answered_on=m.answered_on, answer=m.answer)
+            for m in session.scalars(select(InterpellationMotion).where(InterpellationMotion.case_id == case.id)
+                                     .order_by(InterpellationMotion.filed_on, InterpellationMotion.id))
+        ],
     )
 
 

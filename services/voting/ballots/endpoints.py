@@ -25,6 +25,7 @@ from services.voting.ballots.schemas import (
 )
 from services.voting.meetings.access import Admin, Caster, Reader, Runner, require_own_token
 from services.voting.meetings.service import get_meeting
+from services.voting.models import Ballot
 from shared.auth import Principal
 from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.idempotency import Idempotency, IdempotencyDep
@@ -71,12 +72,13 @@ def cast_writer(app: FastAPI) -> CastWriter:
         with _writer_lock:
             writer = getattr(app.state, "cast_writer", None)
             if writer is None:
-                cache, counter = app.state.ballot_cache, app.state.votes_cast
+                cache, counter, board = app.state.ballot_cache, app.state.votes_cast, app.state.board_cache
 
                 def committed(casts) -> None:
                     for cast in casts:
                         counter.labels(cast.kind).inc()
                         cache.invalidate(cast.ballot_id)
+                        board.invalidate(cast.token_meeting_id)  # the hall's screen shows the vote next poll
 
                 writer = app.state.cast_writer = CastWriter(
                     app.state.runtime.db,
@@ -95,8 +97,11 @@ def ballot_cache(request: Request) -> ResponseCache:
 
 
 def _changed(request: Request, session: Session, ballot_id: str) -> None:
-    """The polled status of `ballot_id` is stale once this session commits."""
+    """The polled status of `ballot_id`, and its meeting's board, are stale once this session commits."""
     ballot_cache(request).invalidate_after_commit(session, ballot_id)
+    ballot = session.get(Ballot, ballot_id)  # loaded already: from the identity map
+    if ballot is not None:
+        request.app.state.board_cache.invalidate_after_commit(session, ballot.meeting_id)
 
 
 def _ballot_for_run(session: Session, principal: Principal, ballot_id: str):

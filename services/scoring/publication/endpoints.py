@@ -1,0 +1,49 @@
+"""Public reads (no credential, `public_read` rate limit)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from services.scoring.publication import service
+from services.scoring.publication.schemas import PublicRanking, PublicSatisfactionResult, PublicYearPlan
+from shared.caching import NOT_MODIFIED_RESPONSE, conditional_json
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import problem_responses
+from shared.ratelimit import rate_limit
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
+
+Batch = Path(ge=1, le=12)
+
+
+@router.get("/year-plans", response_model=Page[PublicYearPlan], summary="Year plans (评议工作方案): batches, months, weights")
+def list_year_plans(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[PublicYearPlan]:
+    return service.list_public_plans(session, limit=limit, cursor=cursor)
+
+
+@router.get("/year-plans/{plan_id}", response_model=PublicYearPlan, responses=problem_responses(404), summary="One year plan")
+def get_year_plan(plan_id: str, session: SessionDep) -> PublicYearPlan:
+    return service.public_plan_by_id(session, plan_id)
+
+
+@router.get("/year-plans/{plan_id}/batches/{batch}/ranking", response_model=PublicRanking,
+            responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE},
+            summary="A batch's composite ranking with each source's contribution, once its selection vote is held (ETag/304)")
+def published_ranking(plan_id: str, request: Request, session: SessionDep, batch: int = Batch):
+    return conditional_json(request, service.published_ranking(session, plan_id, batch), max_age=60)
+
+
+@router.get("/satisfaction-results", response_model=Page[PublicSatisfactionResult],
+            summary="Graded satisfaction votes by meeting date, for a department or a year")
+def satisfaction_results(session: SessionDep, limit: Limit = 50, cursor: Cursor = None,
+                         department: str | None = Query(None, max_length=200),
+                         evaluation_year: int | None = Query(None, ge=2000, le=2100)) -> Page[PublicSatisfactionResult]:
+    return service.public_satisfaction_results(session, department, evaluation_year, limit=limit, cursor=cursor)
+
+
+@router.get("/satisfaction-results/{ballot_id}", response_model=PublicSatisfactionResult,
+            responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE},
+            summary="A satisfaction vote's counts and grade under the plan's rule (ETag/304)")
+def satisfaction_result(ballot_id: str, request: Request, session: SessionDep):
+    return conditional_json(request, service.public_satisfaction_result(session, ballot_id), max_age=30)

@@ -1,0 +1,58 @@
+"""Public reads (no credential, `public_read` rate limit): the meetings, the
+chamber board, finished ballots' results and a selection's rounds."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from services.voting.publication import service
+from services.voting.publication.schemas import MeetingBoard, PublicBallot, PublicMeeting
+from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json, conditional_json
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import problem_responses
+from shared.ratelimit import rate_limit
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
+
+# Every screen in the hall polls the board: one database read per meeting per
+# quarter second at most, so a vote shows within well under a second.
+BOARD_CACHE_TTL = 0.25
+BOARD_MAX_AGE = 1
+
+
+def board_cache(request: Request) -> ResponseCache:
+    return request.app.state.board_cache
+
+
+@router.get("/meetings", response_model=Page[PublicMeeting], summary="Meetings by date, as published")
+def list_meetings(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[PublicMeeting]:
+    return service.list_public_meetings(session, limit=limit, cursor=cursor)
+
+
+@router.get("/meetings/{meeting_id}/board", response_model=MeetingBoard,
+            responses={**NOT_MODIFIED_RESPONSE, **problem_responses(404)},
+            summary="The chamber board (大屏): 应到/实到, quorum, the ballot in hand with turnout, the result at close (ETag/304)")
+async def meeting_board(meeting_id: str, request: Request):
+    db = request.app.state.runtime.db
+
+    def compute() -> MeetingBoard:
+        with db.read_sessionmaker() as session:
+            return service.meeting_board(session, meeting_id)
+
+    return await cached_conditional_json(request, board_cache(request), meeting_id, compute, max_age=BOARD_MAX_AGE)
+
+
+@router.get("/ballots/{ballot_id}", response_model=PublicBallot,
+            responses={**NOT_MODIFIED_RESPONSE, **problem_responses(404)},
+            summary="A closed ballot's result: counts, passed or not, winners (ETag/304)")
+def published_ballot(ballot_id: str, request: Request, session: SessionDep):
+    return conditional_json(request, service.published_ballot(session, ballot_id), max_age=30)
+
+
+@router.get("/selection-rounds", response_model=Page[PublicBallot],
+            summary="The finished rounds of a batch's competitive selection (main, runoff, supplementary), in order")
+def selection_rounds(session: SessionDep, plan_id: str = Query(min_length=1, max_length=100),
+                     batch: int | None = Query(None, ge=1, le=20)) -> Page[PublicBallot]:
+    # A selection has a handful of rounds: one page.
+    return Page(items=service.selection_rounds(session, plan_id, batch), next_cursor=None)
