@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 
 SPOOL_BYTES = 8 << 20
 ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
-READ = [Depends(require("read"))]
+READ = [Depends(require("scoring:read"))]
 # Aliases decide whose complaints an order counts for: a person's call, not the importer's.
 Writer = Annotated[Principal, Depends(require("scoring:write"))]
 

@@ -9,7 +9,7 @@ from shared.problems import problem_responses
 from shared.security import require
 from shared.service import SessionDep
 
-router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dependencies=[Depends(require("scoring:read"))])
 
 
 @router.get("", response_model=Page[SatisfactionResultOut], summary="Graded satisfaction votes, by meeting date")
