@@ -30,7 +30,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 # C0 (U+0000..U+001F), DEL and C1 (U+007F..U+009F); and UTF-16 surrogates.
@@ -170,7 +170,47 @@ DateTime = Annotated[
 """An instant with its UTC offset, e.g. `2026-05-01T09:00:00+08:00`; its date from 1949-10-01 to 2100-12-31."""
 
 
-class RequestModel(BaseModel):
-    """The base of every request body: no unknown fields, strict JSON types."""
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 5.0 is the integer 5 (JSON Schema's "integer" takes it), 5.5 is
+    # not. A strict float field takes the int as well; booleans and strings stay what they are.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+
+@dataclass(frozen=True)
+class _PropertyNames:
+    """The JSON Schema `propertyNames` pattern of a mapping (pydantic would turn a key's pattern
+    into `patternProperties`, which constrains nothing for other keys)."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        schema.pop("patternProperties", None)
+        schema.setdefault("propertyNames", {})["pattern"] = self.pattern
+        return schema
+
+
+def mapping(value: Any, *, max_length: int, key_max_length: int = 100, names: bool = False) -> Any:
+    """A JSON object of at most `max_length` entries, keyed by ids (or by names)."""
+    refused = _CONTROLS + (_INVISIBLE if names else "")
+    key = Annotated[str, StringConstraints(min_length=1, max_length=key_max_length),
+                    BeforeValidator(_checker(max_length=key_max_length, refused=refused, name=names))]
+    return Annotated[dict[key, value], Field(max_length=max_length),
+                     _PropertyNames(f"^[^{refused}]*[^\\s{refused}][^{refused}]*$" if names else f"^[^{refused}]+$")]
+
+
+class RequestModel(BaseModel):
+    """The base of every request body: no unknown fields, strict JSON types, no NaN or infinity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_numbers(cls, data: Any) -> Any:
+        return _integral(data)

@@ -190,13 +190,22 @@ def test_text_is_stored_nfc_and_names_trimmed(voting):
     assert r.json()["number"] == "第四十四次会议" and r.json()["place"] == "Caf\u00e9"
 
 
-@pytest.mark.parametrize("value", [True, "2021", 2021.0])
+@pytest.mark.parametrize("value", [True, "2021", 2021.5])
 def test_an_integer_is_a_json_integer(voting, value):
     meeting = voting.client.post("/v1/meetings", json=_meeting()).json()
     r = voting.client.post(f"/v1/meetings/{meeting['id']}/ballots",
                            json={"department": "市住房和城乡建设局", "evaluation_year": value})
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "evaluation_year"
+
+
+def test_a_json_number_without_a_fraction_is_an_integer(voting):
+    """JSON has one number type: 2021.0 is 2021, as JSON Schema's "integer" says."""
+    meeting = voting.client.post("/v1/meetings", json=_meeting()).json()
+    r = voting.client.post(f"/v1/meetings/{meeting['id']}/ballots",
+                           json={"department": "市住房和城乡建设局", "evaluation_year": 2021.0})
+    assert r.status_code == 201, r.text
+    assert r.json()["evaluation_year"] == 2021
 
 
 @pytest.mark.parametrize(("opens_at", "code"), [

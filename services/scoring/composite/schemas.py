@@ -3,13 +3,13 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, Field
-from shared.text import DepartmentName, RequestModel, name
+from shared.text import RequestModel, mapping, name
 
 
 class SourceFiguresSubmit(RequestModel):
     """Raw figures of one source, e.g. working committees' opinions as scores."""
 
-    figures: dict[DepartmentName, float] = Field(description="department → raw figure (votes, score or net complaints)", max_length=500)
+    figures: mapping(float, max_length=500, key_max_length=200, names=True) = Field(description="department → raw figure (votes, score or net complaints)")
     submitted_by: name(150) = Field(description="who submits (integrator or office)")
 
 

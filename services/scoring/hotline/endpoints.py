@@ -19,6 +19,7 @@ from services.scoring.hotline.schemas import (
     UnmatchedNameOut,
 )
 from services.scoring.models import DepartmentAlias
+from shared.text import DepartmentName
 from shared.auth import Principal
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, paginate
@@ -123,7 +124,7 @@ def net_complaints(
     session: SessionDep,
     start: dt.datetime | None = Query(None, description="received at or after (ISO 8601; naive = UTC)"),
     end: dt.datetime | None = Query(None, description="received before"),
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
 ) -> NetComplaintsReport:
     start = start.replace(tzinfo=dt.UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=dt.UTC) if end and end.tzinfo is None else end

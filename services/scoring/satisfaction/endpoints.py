@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Query
 
 from services.scoring.satisfaction import service
 from services.scoring.satisfaction.schemas import SatisfactionResultOut
+from shared.text import DepartmentName
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.security import require
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dep
 @router.get("", response_model=Page[SatisfactionResultOut], summary="Graded satisfaction votes, by meeting date")
 def list_results(
     session: SessionDep,
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
     limit: Limit = 50,
     cursor: Cursor = None,

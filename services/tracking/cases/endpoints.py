@@ -17,6 +17,7 @@ from services.tracking.cases.schemas import (
 )
 from services.tracking.sources import http_source
 from services.tracking.writes import create_once
+from shared.text import DepartmentName, text
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
@@ -31,7 +32,7 @@ def list_cases(
     principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
 ) -> Page[CaseOut]:
     return service.list_cases(session, department=access.own_department(principal, department), year=evaluation_year,
@@ -77,7 +78,7 @@ def close_case(case_id: str, body: CaseClose, request: Request, session: Session
 
 @router.get("/investigations", response_model=Page[InvestigationOut], summary="Special investigations (专题调研)")
 def list_investigations(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
-                        case_id: str | None = Query(None, max_length=36)) -> Page[InvestigationOut]:
+                        case_id: text(36) | None = Query(None)) -> Page[InvestigationOut]:
     return access.shown(principal, service.list_investigations(
         session, case_id=case_id, department=access.own_department(principal), limit=limit, cursor=cursor))
 

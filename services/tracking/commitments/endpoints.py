@@ -21,6 +21,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
+from shared.text import text
 
 router = APIRouter(prefix="/v1", tags=["commitments"])
 
@@ -41,7 +42,7 @@ def list_commitments(
     principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
-    case_id: str | None = Query(None, max_length=36),
+    case_id: text(36) | None = Query(None),
     overdue: bool | None = Query(None, description="only overdue (true) or only not overdue (false)"),
 ) -> Page[CommitmentOut]:
     return access.shown(principal, service.list_commitments(

@@ -12,6 +12,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
+from shared.text import text
 
 router = APIRouter(prefix="/v1", tags=["deputies' motions"])
 
@@ -24,7 +25,7 @@ def create_motion(body: MotionCreate, request: Request, session: SessionDep, ide
 
 @router.get("/motions", response_model=Page[MotionOut], summary="Motions, each flagged when its reply is overdue")
 def list_motions(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
-                 status: str | None = Query(None, max_length=20)) -> Page[MotionOut]:
+                 status: text(20) | None = Query(None)) -> Page[MotionOut]:
     return service.list_motions(session, status=status, limit=limit, cursor=cursor,
                                 assigned_unit=access.own_department(principal))
 

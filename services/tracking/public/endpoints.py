@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from services.tracking.public import service
 from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
+from shared.text import DepartmentName
 from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json, conditional_json
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
@@ -32,7 +33,7 @@ def list_cases(
     limit: Limit = 50,
     cursor: Cursor = None,
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
 ) -> Page[PublicCase]:
     return service.list_public_cases(session, year=evaluation_year, department=department, limit=limit, cursor=cursor)
 

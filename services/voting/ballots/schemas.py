@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from shared.text import DepartmentName, Identifier, RequestModel, name, prose
+from shared.text import DepartmentName, Identifier, RequestModel, mapping, name, prose
 
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 YesNoAbstain = Literal["yes", "no", "abstain"]
@@ -63,7 +63,7 @@ class VoteCast(RequestModel):
 
     member_id: Identifier = Field(description="the member casting: the token's own")
     choice: SatisfactionChoice | None = None
-    answers: dict[Identifier, YesNoAbstain] | None = Field(None, max_length=100)
+    answers: mapping(YesNoAbstain, max_length=100) | None = None
     marks: list[DepartmentName] | None = Field(None, max_length=200, description="competitive selection: the candidates marked",
                                     json_schema_extra=UNIQUE_ITEMS)
 
@@ -86,9 +86,9 @@ class ShowOfHandsRecord(RequestModel):
     `counts` (option code -> votes) for a satisfaction ballot; `questions`
     (question id -> option code -> votes) for a yes/no/abstain ballot."""
 
-    counts: dict[Identifier, Hands] | None = Field(None, max_length=10)
+    counts: mapping(Hands, max_length=10) | None = None
     invalid: Hands = 0
-    questions: dict[Identifier, dict[Identifier, Hands]] | None = Field(None, max_length=100)
+    questions: mapping(mapping(Hands, max_length=10), max_length=100) | None = None
 
 
 class VoteReceipt(BaseModel):
