@@ -24,6 +24,10 @@ from shared.text import DATE_MAX, DATE_MIN
 
 MALFORMED = {PROBLEM_TYPE_BASE + "validation-error", PROBLEM_TYPE_BASE + "malformed-json"}
 
+# Examples per operation and database: SQLite runs more; Postgres catches what SQLite lets
+# through (NUL in text, out-of-range dates and numbers).
+EXAMPLES = {"sqlite": 10, "postgres": 5}
+
 CONTRACT_SETTINGS = settings(
     max_examples=12,
     deadline=None,

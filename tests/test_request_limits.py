@@ -229,3 +229,37 @@ def test_the_edge_dates_of_the_range_are_taken(tracking):
         assert r.status_code == 201, r.text
     r = tracking.client.post("/v1/cases", json={"department": "局", "evaluation_year": 2021, "selection_date": "9999-12-31"})
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "date_form"
+
+
+def test_the_cast_fast_path_is_behind_the_same_cap(voting):
+    """A member's cast skips routing (ballots/fastpath.py), not the body cap."""
+    token = voting.member_token("m01", "mtg-1")
+    body = b'{"member_id": "m01", "choice": "satisfied"' + b" " * CAP + b"}"
+    r = voting.client.post("/v1/ballots/b1/votes", content=body, headers={**token, "content-type": "application/json"})
+    assert_too_large(r, CAP)
+
+
+def test_a_database_that_is_down_is_503_with_retry_after():
+    from fastapi.testclient import TestClient
+
+    from shared.auth import issue_member_token, member_scopes
+    from shared.db import Database
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    settings = settings_for("voting", url)
+    app = create_app_for("voting", settings, Database(url))
+    token = issue_member_token(settings.auth_token_secret, member_id="m01", meeting_id="mtg-1", scopes=member_scopes())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/v1/meetings", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503, r.text
+    assert r.json()["type"] == "urn:pingyi:problem:service-unavailable" and r.headers["retry-after"]
+    assert "503" in app.openapi()["paths"]["/v1/meetings"]["get"]["responses"]
+
+
+def test_a_member_token_issued_before_voting_read_still_reads_its_meeting(voting):
+    from shared.auth import issue_member_token
+
+    meeting = voting.client.post("/v1/meetings", json=_meeting()).json()
+    old = issue_member_token(voting.app.state.settings.auth_token_secret, member_id="m01", meeting_id=meeting["id"],
+                             scopes=["read", "voting:cast"])
+    assert voting.client.get(f"/v1/meetings/{meeting['id']}", headers={"Authorization": f"Bearer {old}"}).status_code == 200

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, Field
+
 from shared.text import RequestModel, mapping, name
 
 

@@ -19,13 +19,13 @@ from services.scoring.hotline.schemas import (
     UnmatchedNameOut,
 )
 from services.scoring.models import DepartmentAlias
-from shared.text import DepartmentName
 from shared.auth import Principal
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, paginate
 from shared.problems import Problem, problem_responses
 from shared.security import require, require_department
 from shared.service import SessionDep
+from shared.text import DepartmentName
 
 router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 

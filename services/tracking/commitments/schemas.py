@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose, text
 
+
 EvidenceKind = Literal["hotline_category", "investigation_finding", "inquiry_question", "other"]
 
 

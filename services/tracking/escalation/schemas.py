@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from services.tracking.domain.escalation import EscalationMeasure
 from shared.text import Date, DateTime, PersonName, RequestModel, name, prose

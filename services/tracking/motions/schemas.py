@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
 from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose
 
 ResultCode = Literal["A", "B", "C", "D"]

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from services.tracking.public import service
 from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
-from shared.text import DepartmentName
 from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json, conditional_json
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.ratelimit import rate_limit
 from shared.service import SessionDep
+from shared.text import DepartmentName
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
+
 from shared.text import Date, DepartmentName, PersonName, RequestModel, Url, name, prose
 
 AskerType = Literal["committee_member", "npc_deputy", "citizen_representative"]

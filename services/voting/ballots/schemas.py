@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.text import DepartmentName, Identifier, RequestModel, mapping, name, prose
 
+
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 YesNoAbstain = Literal["yes", "no", "abstain"]
 PassBasis = Literal["members_total", "present", "votes_cast"]

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from shared.text import Date, DepartmentName, Identifier, PersonName, RequestModel, name, text
+
 
 MemberId = Identifier
 
