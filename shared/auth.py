@@ -26,9 +26,16 @@ from shared.problems import Problem
 
 KEY_PREFIX = "pyk"
 READ_SCOPE = "read"
-# What each scope lets a caller do; `<service>:admin` covers its service's others.
+# What each scope lets a caller do; `<service>:admin` covers its service's others, and
+# any scope of a service lets its holder read that service (`<service>:read`), within the
+# credential's binding: a department's key its own department, a member token its own meeting.
 KNOWN_SCOPES = {
-    "read": "read what is not public (any service)",
+    "read": "read every service, except tracking's internal data (staff dashboards): voting:read, scoring:read, tracking:read",
+    "voting:read": "meetings, agendas, ballots and receipts, slates (a member token: its own meeting's only)",
+    "scoring:read": "year plans, computations, rankings, hotline figures, satisfaction results",
+    "tracking:read": "cases, commitments, progress, reviews, motions, audit cases, without internal data "
+                     "(a department's key: its own department's only)",
+    "tracking:read-internal": "also internal notes and investigation findings (the committee's staff)",
     "voting:cast": "cast one's own vote (member tokens)",
     "voting:run": "run a meeting's votes: check-in, open, close, show of hands (clerks)",
     "voting:admin": "everything in voting: meetings, rosters, ballots, polls, voids",
@@ -67,8 +74,12 @@ class Principal:
     meeting_id: str | None = None
 
     def has(self, scope: str) -> bool:
-        service = scope.split(":", 1)[0]
-        return scope in self.scopes or f"{service}:admin" in self.scopes or (scope == READ_SCOPE and bool(self.scopes))
+        service, _, action = scope.partition(":")
+        if scope in self.scopes or f"{service}:admin" in self.scopes:
+            return True
+        if action == "read":  # reading a service: `read`, or any scope of that service
+            return READ_SCOPE in self.scopes or any(s.partition(":")[0] == service for s in self.scopes)
+        return False
 
     def require(self, scope: str) -> None:
         if not self.has(scope):
@@ -128,13 +139,14 @@ def unauthenticated(detail: str) -> Problem:
 
 # --- member tokens -----------------------------------------------------------
 
-# What a member token may carry: casting, and for a clerk running the meeting's votes.
-MEMBER_SCOPES = frozenset({READ_SCOPE, "voting:cast", "voting:run"})
+# What a member token may carry: reading its meeting, casting, and for a clerk running the
+# meeting's votes. Voting's scopes only: a member token reads nothing in scoring or tracking.
+MEMBER_SCOPES = frozenset({"voting:read", "voting:cast", "voting:run"})
 
 
 def member_scopes(*, clerk: bool = False) -> list[str]:
     """The scopes issued to a member's token; a clerk's also runs the meeting's votes."""
-    return [READ_SCOPE, "voting:cast"] + (["voting:run"] if clerk else [])
+    return ["voting:cast", "voting:read"] + (["voting:run"] if clerk else [])
 
 
 def issue_member_token(secret: str, *, member_id: str, meeting_id: str, scopes: list[str],
@@ -153,6 +165,9 @@ def authenticate_member_token(secret: str, token: str, *, issuer: str = "pingyi"
     except jwt.InvalidTokenError as exc:
         raise unauthenticated(f"the member token is invalid: {exc}") from None
     # A token can grant a member's scopes only, whatever it claims.
-    scopes = frozenset(claims.get("scope", "").split()) & MEMBER_SCOPES
+    claimed = set(claims.get("scope", "").split())
+    if READ_SCOPE in claimed:  # tokens issued before voting:read: their `read` was voting's
+        claimed.add("voting:read")
+    scopes = frozenset(claimed) & MEMBER_SCOPES
     return Principal(kind="member", name=f"member:{claims['sub']}", scopes=scopes,
                      member_id=claims["sub"], meeting_id=claims["mtg"])

@@ -145,11 +145,15 @@ class ResponseCache:
 
 
 async def cached_conditional_json(
-    request: Request, cache: ResponseCache, key: str, compute, *, max_age: int = 5, public: bool = True
+    request: Request, cache: ResponseCache, key: str, compute, *, max_age: int = 5, public: bool = True,
+    check: Callable[[bytes], None] | None = None,
 ) -> Response:
     """Like `conditional_json`, with the body computed (in a worker thread) at
-    most once per `cache.ttl` for `key`."""
+    most once per `cache.ttl` for `key`. `check(body)` may refuse this caller
+    (raise a Problem) before anything, 304 included, is answered."""
     etag, body = await cache.get_or_compute(key, compute)
+    if check is not None:
+        check(body)
     return _respond(request, etag, body, max_age, public)
 
 

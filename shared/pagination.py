@@ -16,11 +16,12 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.problems import Problem
+from shared.text import text
 
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=100, description="page size, at most 100")]
-Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page")]
+Cursor = Annotated[text(500) | None, Query(description="`next_cursor` of the previous page")]
 
 
 class Page(BaseModel, Generic[T]):

@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -99,6 +101,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         slug = phrase.lower().replace(" ", "-").replace("'", "")
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
         return problem_response(Problem(exc.status_code, slug, phrase, detail), request, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(SQLAlchemyOperationalError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database is down, restarting or out of connections: the client may retry; nothing was committed.
+        import structlog
+
+        structlog.get_logger(__name__).warning("database_unavailable", path=request.url.path, error=exc.__class__.__name__)
+        return problem_response(Problem(503, "service-unavailable", "Service unavailable 服务暂不可用",
+                                        "the database is unavailable; retry shortly"), request, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

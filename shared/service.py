@@ -22,7 +22,7 @@ from shared.inbox import EventConsumer, Handler, InboxMixin
 from shared.kafka import broker_reachable
 from shared.lease import LeaderLease
 from shared.caching import PollFastPath
-from shared.http import RequestContextMiddleware
+from shared.http import RequestContextMiddleware, RequestLimits
 from shared.logging import configure_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ExtraMetrics, ServiceMetrics
@@ -203,7 +203,10 @@ def create_service_app(
     extra_metrics: Sequence[ExtraMetrics] = (),
     poll_fast_paths: Sequence[tuple] = (),
     security_models: SecurityModels,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
+    """`body_limits`: route path template → the most bytes its body may have, for
+    routes taking more than `settings.body_limit_bytes` (an import, attachments)."""
     configure_logging(settings.log_level, json=settings.log_json)
     runtime = ServiceRuntime(
         name=name,
@@ -235,8 +238,11 @@ def create_service_app(
     if not getattr(runtime.db, "audit_installed", False):
         install_audit(runtime.db.sessionmaker, security_models.audit_entry)
         runtime.db.audit_installed = True
+    app.state.body_limits = dict(body_limits or {})
     if poll_fast_paths:
         app.add_middleware(PollFastPath, routes=list(poll_fast_paths))
+    # Second only to the request context: no route, fast path included, sees a body over its cap.
+    app.add_middleware(RequestLimits, default_limit=settings.body_limit_bytes, route_limits=app.state.body_limits)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: ids and metrics for all
     install_problem_handlers(app)
     # The service's routes first (matched in order, hottest first), probes after.
@@ -244,7 +250,7 @@ def create_service_app(
         app.include_router(router)
     app.include_router(admin_router(name))
     app.include_router(health_router())
-    install_openapi(app)
+    install_openapi(app, lambda path: app.state.body_limits.get(path, settings.body_limit_bytes))
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     def prometheus_metrics() -> Response:

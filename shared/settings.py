@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
     audit_link_interval: float = Field(0.25, gt=0, le=60)
     consumer_max_attempts: int = Field(5, ge=1, le=1000, description="tries before an event is parked in the inbox")
 
+    body_limit_bytes: int = Field(1024 * 1024, ge=1024, description="the largest request body a route takes unless it has its own cap (413 over it)")
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -32,4 +32,5 @@ def create_app(settings: ScoringSettings | None = None, db: Database | None = No
         routers=[plans_router, composite_router, hotline_router, satisfaction_router, publication_router],
         handlers={Topic.BALLOT_CLOSED.value: ballot_closed_handler(rule)},
         db=db,
+        body_limits={"/v1/hotline/work-order-imports": settings.hotline_import_max_bytes},
     )

@@ -1,6 +1,21 @@
 """Who may do what in tracking.
 
-- `read`: every non-public GET (any credential holds it).
+Reading (least privilege):
+
+- `tracking:read` (held by any key with a tracking scope, and by the `read`
+  scope of staff dashboards): every non-public GET, except internal data.
+  A department's key reads its own department's cases, commitments, progress,
+  motions and audit cases only: another department's is 403
+  `other-department`, and its lists hold its own department's rows only.
+- Internal data (the `internal_note` of commitments and progress, the
+  findings of special investigations) needs `tracking:read-internal` (or
+  `tracking:admin`): the committee's staff. A department's key also sees the
+  internal notes on its own commitments, which it wrote; never findings.
+  Without it those fields read `null`.
+- Member tokens (voting) read nothing here.
+
+Acting:
+
 - `tracking:admin`: the Standing Committee's staff system — cases, milestones,
   the review meeting and inquiry, investigations, escalation, interpellation
   motions, deputies' motions, audit cases and findings; it may also do all a
@@ -15,9 +30,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from services.tracking.models import (
@@ -27,12 +43,13 @@ from services.tracking.models import (
     DeputyMotion,
     EvaluationCase,
     InterpellationMotion,
+    ProgressUpdate,
 )
 from shared.auth import Principal
 from shared.problems import not_found
 from shared.security import require, require_department
 
-Reader = Annotated[Principal, Depends(require("read"))]
+Reader = Annotated[Principal, Depends(require("tracking:read"))]
 Staff = Annotated[Principal, Depends(require("tracking:admin"))]
 Department = Annotated[Principal, Depends(require("tracking:write"))]
 
@@ -77,3 +94,48 @@ def for_audit_finding(session: Session, principal: Principal, finding_id: str) -
     audit_case = session.get(AuditCase, finding.audit_case_id)
     require_department(principal, audit_case.audited_unit)
 
+
+
+def for_attachment(session: Session, principal: Principal, attachment) -> None:
+    progress = session.get(ProgressUpdate, attachment.progress_update_id)
+    for_commitment(session, principal, progress.commitment_id)
+
+
+def for_audit_case(principal: Principal, audit_case: AuditCase) -> None:
+    require_department(principal, audit_case.audited_unit)
+
+
+def own_department(principal: Principal, asked: str | None = None) -> str | None:
+    """The department a list is limited to: a department key's own (asking for another is 403)."""
+    if principal.department is None:
+        return asked
+    if asked is not None:
+        require_department(principal, asked)
+    return principal.department
+
+
+def hidden_fields(principal: Principal) -> frozenset[str]:
+    """The internal fields this caller may not see."""
+    if principal.has("tracking:read-internal"):
+        return frozenset()
+    # A department's key sees the notes it wrote on its own commitments (its reads are its own only).
+    return frozenset({"findings"} if principal.department is not None else {"findings", "internal_note"})
+
+
+def shown(principal: Principal, value: Any) -> Any:
+    """The response as this caller may see it: internal fields it may not read set to null."""
+    hidden = hidden_fields(principal)
+    return _without(value, hidden) if hidden else value
+
+
+def _without(value: Any, hidden: frozenset[str]) -> Any:
+    if isinstance(value, BaseModel):
+        changes = {name: None for name in hidden if name in type(value).model_fields}
+        for name in type(value).model_fields:
+            field = getattr(value, name)
+            if name not in changes and isinstance(field, BaseModel | list):
+                changes[name] = _without(field, hidden)
+        return value.model_copy(update=changes)
+    if isinstance(value, list):
+        return [_without(v, hidden) for v in value]
+    return value

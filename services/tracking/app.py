@@ -48,4 +48,5 @@ def create_app(settings: TrackingSettings | None = None, db: Database | None = N
             Topic.BALLOT_CLOSED.value: ballot_closed_handler,
         },
         db=db,
+        body_limits={"/v1/commitments/{commitment_id}/progress": settings.progress_body_max_bytes},
     )

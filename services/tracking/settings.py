@@ -17,6 +17,8 @@ class TrackingSettings(ServiceSettings):
     research_group: str = "专项调研组"
     # Where progress attachments are kept; files are named by their SHA-256.
     attachments_dir: Path = Path("var/tracking-attachments")
-    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="one attachment, decoded (422 over it)")
+    # A progress report's body carries its attachments in base64 (4/3 of their size).
+    progress_body_max_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="a progress report's body (413 over it)")
     # What a second 不满意 leads to until year plans carry it.
     escalation_policy: EscalationMeasure = "written_self_examination"

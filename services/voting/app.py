@@ -63,6 +63,7 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
     # The chamber board as every screen in the hall polls it.
     app.state.board_cache = ResponseCache(ttl=BOARD_CACHE_TTL)
     # A member's ordinary cast skips routing and dependency solving (ballots/fastpath.py);
-    # inside the request-context middleware, so ids, metrics and logs stay as for any request.
-    app.user_middleware.insert(1, Middleware(CastFastPath, writer=cast_writer, wait_seconds=CAST_WAIT_SECONDS))
+    # inside the request-context middleware, so ids, metrics and logs stay as for any request,
+    # and inside the request limits, so its body has the same cap as the route's.
+    app.user_middleware.insert(2, Middleware(CastFastPath, writer=cast_writer, wait_seconds=CAST_WAIT_SECONDS))
     return app

@@ -81,7 +81,8 @@ def test_a_plan_never_ranked_is_changed_without_a_computation(scoring):
 
 @pytest.mark.parametrize(("change", "slug"), [
     ({"weights": {"net_complaints": 40, "public": 40}}, "weights-not-100"),
-    ({"departments": ["  "]}, "plan-without-departments"),
+    ({"departments": []}, "plan-without-departments"),
+    ({"departments": ["  "]}, "validation-error"),  # a department's name is never blank
     ({"departments": [EDU, EDU]}, "duplicate-departments"),
     ({"surplus_min_percent": 60}, "invalid-surplus"),  # above the plan's maximum of 50
     ({"batches": [{"batch": 1, "selection_month": 2, "seats": 2, "review_month": 8}] * 2}, "duplicate-batches"),

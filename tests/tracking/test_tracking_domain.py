@@ -62,3 +62,17 @@ def test_a_case_closes_only_on_a_passing_grade_with_every_commitment_finished() 
 def test_sponsors_are_counted_once_each() -> None:
     assert distinct_sponsors(["张三", "李四", " 张三 ", "", "王五"]) == ["张三", "李四", "王五"]
     assert not escalates(1) and escalates(2) and escalates(3)
+
+
+@given(st.dates(), st.booleans(), st.integers(1, 365), st.sampled_from(["satisfied", "basically_satisfied", "unsatisfied"]))
+def test_no_date_rule_overflows_anywhere_in_the_calendar(day: dt.date, complex_case: bool, days: int, feedback: str) -> None:
+    """Requests take dates up to 2100 only; events could carry any date: no rule raises on one."""
+    from services.tracking.domain.follow_up import plan_follow_up
+    from services.tracking.domain.supervision import after_feedback, audit_report_due, motion_reply_due
+
+    for milestone in plan_milestones(day, complex_case=complex_case, review_meeting_date=day):
+        assert milestone.due_on >= day
+    assert motion_reply_due(day, complex_case) >= day
+    assert audit_report_due(day) >= day
+    after_feedback(feedback, day)
+    assert plan_follow_up(day, 1, days).investigation_due_on >= day

@@ -319,3 +319,74 @@ def test_agenda_items_in_order_with_their_kind(voting):
     assert (ballot["department"], ballot["evaluation_year"], ballot["agenda_item_id"]) == ("市教育局", 2021, created[2]["id"])
     assert_problem(voting.client.post(f"/v1/meetings/{meeting['id']}/agenda", json={"kind": "rereport_revote", "title": "x"}),
                    422, "validation-error")
+
+
+# --- sealing: bound to the ballot, and the format before AES-GCM still closes ------
+
+
+def _rekey(voting, ballot_id: str, data_key: bytes) -> None:
+    """Give a ballot another data key, wrapped as the service wraps it."""
+    from services.voting.ballots.service import _sealed_for, _wrap_key
+    from services.voting.domain.seal import seal
+
+    secret = voting.app.state.settings.ballot_seal_secret
+    with voting.db.session() as session:
+        ballot = session.get(voting.models.Ballot, ballot_id)
+        ballot.wrapped_seal_key = seal(_wrap_key(secret), data_key, associated_data=_sealed_for(ballot))
+        session.commit()
+
+
+def _data_key_of(voting, ballot_id: str) -> bytes:
+    from services.voting.ballots.service import _data_key
+
+    with voting.db.session() as session:
+        return _data_key(session.get(voting.models.Ballot, ballot_id), voting.app.state.settings.ballot_seal_secret)
+
+
+def test_a_sealed_vote_moved_to_another_ballot_does_not_open_there(voting):
+    """Even under the very same data key: the ballot id is the seal's associated data."""
+    meeting, first = open_meeting_ballot(voting.client, members=3)
+    second = create_ballot(voting.client, meeting["id"])
+    open_ballot(voting.client, second["id"])
+    _rekey(voting, second["id"], _data_key_of(voting, first["id"]))
+    assert cast(voting.client, first["id"], "m01", "unsatisfied").status_code == 201
+    assert cast(voting.client, second["id"], "m02", "satisfied").status_code == 201
+    BallotVote = voting.models.BallotVote
+    with voting.db.session() as session:
+        session.execute(BallotVote.__table__.update().where(BallotVote.ballot_id == first["id"])
+                        .values(ballot_id=second["id"]))
+        session.commit()
+    closed = close(voting, second["id"])
+    votes = {r["code"]: r["votes"] for r in closed["results"]}
+    assert votes["satisfied"] == 1 and votes["unsatisfied"] == 0
+    assert closed["invalid"] == 1  # the moved row: counted, but as invalid
+
+
+def test_a_ballot_sealed_before_the_upgrade_still_closes_with_its_votes(voting):
+    """A ballot opened before AES-GCM: its key wrapped, and its votes sealed, the old way."""
+    from services.voting.ballots.service import _WRAP_PURPOSE, _sealed_for
+    from services.voting.domain.seal import server_key_v1, unseal
+    from tests.voting.test_domain_rules import legacy_seal
+
+    _, ballot = open_meeting_ballot(voting.client, members=4)
+    for member, choice in (("m01", "satisfied"), ("m02", "unsatisfied"), ("m03", "unsatisfied")):
+        assert cast(voting.client, ballot["id"], member, choice).status_code == 201
+    key = _data_key_of(voting, ballot["id"])
+    secret = voting.app.state.settings.ballot_seal_secret
+    BallotVote = voting.models.BallotVote
+    with voting.db.session() as session:
+        row = session.get(voting.models.Ballot, ballot["id"])
+        row.wrapped_seal_key = legacy_seal(server_key_v1(secret, _WRAP_PURPOSE), key)
+        for vote in session.scalars(select(BallotVote).where(BallotVote.ballot_id == ballot["id"])):
+            vote.sealed = legacy_seal(key, unseal(key, vote.sealed, associated_data=_sealed_for(row)))
+        session.commit()
+    # Still open after the upgrade: a vote cast now is sealed the new way, beside the old ones.
+    assert cast(voting.client, ballot["id"], "m04", "basically_satisfied").status_code == 201
+    with voting.db.session() as session:
+        formats = sorted(v.sealed[:3] == "v2:" for v in session.scalars(
+            select(BallotVote).where(BallotVote.ballot_id == ballot["id"])))
+    assert formats == [False, False, False, True]
+    closed = close(voting, ballot["id"])
+    assert {r["code"]: r["votes"] for r in closed["results"]} == {
+        "satisfied": 1, "basically_satisfied": 1, "unsatisfied": 2}
+    assert closed["invalid"] == 0

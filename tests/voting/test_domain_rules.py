@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import os
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.voting.domain.seal import SealBroken, new_data_key, seal, unseal
+from services.voting.domain.seal import SealBroken, new_data_key, seal, server_key, unseal
 from services.voting.domain.tally import tally_question
 
 
@@ -31,19 +34,52 @@ def test_passes_exactly_when_yes_is_more_than_half_of_the_base(yes, no, abstain,
     assert result.passed == (yes > base / 2)
 
 
-@given(st.binary(max_size=300))
-def test_seal_round_trip(plaintext):
+@given(st.binary(max_size=300), st.binary(max_size=40))
+def test_seal_round_trip(plaintext, ballot_id):
     key = new_data_key()
-    assert unseal(key, seal(key, plaintext)) == plaintext
+    assert unseal(key, seal(key, plaintext, associated_data=ballot_id), associated_data=ballot_id) == plaintext
 
 
-def test_seal_refuses_another_key_and_tampering():
+def test_seal_refuses_another_key_another_ballot_and_tampering():
     key = new_data_key()
-    sealed = seal(key, b'{"choice": "unsatisfied"}')
-    assert seal(key, b"same") != seal(key, b"same")  # fresh nonce each time
+    sealed = seal(key, b'{"choice": "unsatisfied"}', associated_data=b"ballot-a")
+    assert sealed.startswith("v2:")
+    assert seal(key, b"same", associated_data=b"a") != seal(key, b"same", associated_data=b"a")  # fresh nonce
     with pytest.raises(SealBroken):
-        unseal(new_data_key(), sealed)
-    raw = bytearray(base64.urlsafe_b64decode(sealed))
-    raw[-1] ^= 0x01  # flip one bit of the sealed body
+        unseal(new_data_key(), sealed, associated_data=b"ballot-a")
+    # The same key, but bound to another ballot: a row moved between ballots does not open.
     with pytest.raises(SealBroken):
-        unseal(key, base64.urlsafe_b64encode(bytes(raw)).decode())
+        unseal(key, sealed, associated_data=b"ballot-b")
+    raw = bytearray(base64.urlsafe_b64decode(sealed.removeprefix("v2:")))
+    raw[-1] ^= 0x01  # flip one bit of the tag
+    with pytest.raises(SealBroken):
+        unseal(key, "v2:" + base64.urlsafe_b64encode(bytes(raw)).decode(), associated_data=b"ballot-a")
+
+
+def legacy_seal(key: bytes, plaintext: bytes) -> str:
+    """The format sealed before AES-GCM (issue 13), pinned here to prove it is still read."""
+    enc_key = hmac.new(key, b"pingyi-seal-enc", hashlib.sha256).digest()
+    mac_key = hmac.new(key, b"pingyi-seal-mac", hashlib.sha256).digest()
+    nonce = os.urandom(16)
+    stream = b"".join(hmac.new(enc_key, nonce + i.to_bytes(4, "big"), hashlib.sha256).digest()
+                      for i in range((len(plaintext) + 31) // 32))
+    body = bytes(a ^ b for a, b in zip(plaintext, stream[: len(plaintext)], strict=True))
+    tag = hmac.new(mac_key, nonce + body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(nonce + tag + body).decode("ascii")
+
+
+def test_values_sealed_before_the_upgrade_still_open():
+    key = new_data_key()
+    old = legacy_seal(key, b'{"choice": "satisfied"}')
+    assert unseal(key, old, associated_data=b"any") == b'{"choice": "satisfied"}'
+    with pytest.raises(SealBroken):
+        unseal(new_data_key(), old, associated_data=b"any")
+
+
+def test_server_keys_are_derived_with_hkdf_one_per_purpose():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"pingyi:wrap").derive(b"s" * 32)
+    assert server_key("s" * 32, "wrap") == expected
+    assert server_key("s" * 32, "wrap") != server_key("s" * 32, "other")

@@ -202,14 +202,14 @@ def test_member_tokens_are_issued_for_the_roster_and_cast(voting):
     resp = voting.client.post(f"/v1/meetings/{meeting['id']}/member-tokens", json={"member_id": "m02"})
     assert resp.status_code == 200, resp.text
     issued = resp.json()
-    assert (issued["member_id"], issued["meeting_id"], issued["scopes"]) == ("m02", meeting["id"], ["read", "voting:cast"])
+    assert (issued["member_id"], issued["meeting_id"], issued["scopes"]) == ("m02", meeting["id"], ["voting:cast", "voting:read"])
     assert issued["expires_at"] > ballot["opened_at"]
     headers = {"Authorization": f"Bearer {issued['token']}"}
     assert cast(voting.client, ballot["id"], "m02", "basically_satisfied", headers=headers).status_code == 201
     assert_problem(voting.client.post(f"/v1/ballots/{ballot['id']}/close", headers=headers), 403, "missing-scope")
 
     clerk = voting.client.post(f"/v1/meetings/{meeting['id']}/member-tokens", json={"member_id": "m03", "clerk": True}).json()
-    assert clerk["scopes"] == ["read", "voting:cast", "voting:run"]
+    assert clerk["scopes"] == ["voting:cast", "voting:read", "voting:run"]
     closed = voting.client.post(f"/v1/ballots/{ballot['id']}/close", headers={"Authorization": f"Bearer {clerk['token']}"})
     assert closed.status_code == 200 and closed.json()["votes_cast"] == 1
 

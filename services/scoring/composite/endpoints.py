@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/year-plans/{plan_id}/batches/{batch}", tags=["com
 
 Batch = Path(ge=1, le=12)
 Writer = Annotated[Principal, Depends(require("scoring:write"))]
-READ = [Depends(require("read"))]
+READ = [Depends(require("scoring:read"))]
 # Dashboards poll the ranking: a client may reuse it this long, then revalidates (ETag → 304).
 RANKING_MAX_AGE = 5
 

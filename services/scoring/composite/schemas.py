@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from shared.text import RequestModel, mapping, name
 
 
-class SourceFiguresSubmit(BaseModel):
+class SourceFiguresSubmit(RequestModel):
     """Raw figures of one source, e.g. working committees' opinions as scores."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    figures: dict[str, float] = Field(description="department → raw figure (votes, score or net complaints)", max_length=500)
-    submitted_by: str = Field(min_length=1, max_length=150, description="who submits (integrator or office)")
+    figures: mapping(float, max_length=500, key_max_length=200, names=True) = Field(description="department → raw figure (votes, score or net complaints)")
+    submitted_by: name(150) = Field(description="who submits (integrator or office)")
 
 
 class SourceFiguresOut(BaseModel):

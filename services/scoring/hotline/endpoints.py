@@ -25,12 +25,13 @@ from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor,
 from shared.problems import Problem, problem_responses
 from shared.security import require, require_department
 from shared.service import SessionDep
+from shared.text import DepartmentName
 
 router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 
 SPOOL_BYTES = 8 << 20
 ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
-READ = [Depends(require("read"))]
+READ = [Depends(require("scoring:read"))]
 # Aliases decide whose complaints an order counts for: a person's call, not the importer's.
 Writer = Annotated[Principal, Depends(require("scoring:write"))]
 
@@ -123,7 +124,7 @@ def net_complaints(
     session: SessionDep,
     start: dt.datetime | None = Query(None, description="received at or after (ISO 8601; naive = UTC)"),
     end: dt.datetime | None = Query(None, description="received before"),
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
 ) -> NetComplaintsReport:
     start = start.replace(tzinfo=dt.UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=dt.UTC) if end and end.tzinfo is None else end

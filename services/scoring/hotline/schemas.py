@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from shared.text import DepartmentName, RequestModel
 
 
 class RejectedRowOut(BaseModel):
@@ -20,11 +22,9 @@ class ImportSummaryOut(BaseModel):
     unmatched_departments: list[str] = Field(description="names no alias or plan maps; map them with /v1/hotline/department-aliases")
 
 
-class AliasCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    alias: str = Field(min_length=1, max_length=200, examples=["市教育局"])
-    department: str = Field(min_length=1, max_length=200, examples=["淄博市教育局"])
+class AliasCreate(RequestModel):
+    alias: DepartmentName = Field(examples=["市教育局"])
+    department: DepartmentName = Field(examples=["淄博市教育局"])
 
 
 class AliasOut(BaseModel):

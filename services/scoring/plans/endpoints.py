@@ -19,7 +19,7 @@ from shared.service import SessionDep
 router = APIRouter(prefix="/v1/year-plans", tags=["year plans"])
 
 Admin = Annotated[Principal, Depends(require("scoring:admin"))]
-READ = [Depends(require("read"))]
+READ = [Depends(require("scoring:read"))]
 
 
 @router.post("", status_code=201, response_model=YearPlanOut, responses=problem_responses(409, 422), summary="Create a year plan")

@@ -3,20 +3,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from services.scoring.domain.composite import DEFAULT_WEIGHTS, Normalisation, Source
+from shared.text import DepartmentName, RequestModel, name, text
 
 # A source's weight in percentage points; the plan's weights sum to 100.
 Weight = Annotated[float, Field(ge=0, le=100)]
-Department = Annotated[str, Field(max_length=200)]
+Department = DepartmentName
 # What follows a second 不满意 (BRIEF §1.6); tracking applies it.
 EscalationPolicy = Literal["written_self_examination", "admonition_talk", "interpellation_motion", "disciplinary_recommendation"]
 
 
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BatchIn(RequestModel):
     batch: int = Field(ge=1, le=12)
     selection_month: int = Field(ge=1, le=12, description="month of the meeting that chooses this batch")
     seats: int = Field(ge=1, le=100)
@@ -30,11 +29,9 @@ def _default_batches() -> list[BatchIn]:
     ]
 
 
-class YearPlanCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class YearPlanCreate(RequestModel):
     evaluation_year: int = Field(ge=2000, le=2100)
-    title: str = Field("", max_length=200)
+    title: text(200) = ""
     batches: list[BatchIn] = Field(default_factory=_default_batches, min_length=1, max_length=12)
     weights: dict[Source, Weight] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS), description="percentage points, must sum to 100")
     departments: list[Department] = Field(default_factory=list, max_length=500, description="candidate departments")
@@ -46,15 +43,13 @@ class YearPlanCreate(BaseModel):
     escalation_policy: EscalationPolicy = "written_self_examination"
 
 
-class YearPlanUpdate(BaseModel):
+class YearPlanUpdate(RequestModel):
     """The fields to change; an omitted field keeps its value. The evaluation
     year is the plan's identity and cannot change. The merged plan is checked
     like a new one (weights sum to 100, departments, batches, surplus range)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     # Declared without `| None`: a field may be omitted, not set to null.
-    title: str = Field(None, min_length=1, max_length=200)
+    title: name(200) = Field(None)
     batches: list[BatchIn] = Field(None, min_length=1, max_length=12)
     weights: dict[Source, Weight] = Field(None, description="percentage points, must sum to 100")
     departments: list[Department] = Field(None, max_length=500, description="candidate departments")

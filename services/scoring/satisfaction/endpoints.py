@@ -8,14 +8,15 @@ from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.security import require
 from shared.service import SessionDep
+from shared.text import DepartmentName
 
-router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dependencies=[Depends(require("scoring:read"))])
 
 
 @router.get("", response_model=Page[SatisfactionResultOut], summary="Graded satisfaction votes, by meeting date")
 def list_results(
     session: SessionDep,
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -5,6 +5,7 @@ import datetime as dt
 from pydantic import BaseModel
 
 
+
 class SatisfactionResultOut(BaseModel):
     id: str
     ballot_id: str

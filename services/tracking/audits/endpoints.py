@@ -37,13 +37,15 @@ def create_audit_case(body: AuditCaseCreate, request: Request, session: SessionD
 
 
 @router.get("/audit-cases", response_model=Page[AuditCaseOut])
-def list_audit_cases(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[AuditCaseOut]:
-    return service.list_audit_cases(session, limit=limit, cursor=cursor)
+def list_audit_cases(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[AuditCaseOut]:
+    return service.list_audit_cases(session, limit=limit, cursor=cursor, audited_unit=access.own_department(principal))
 
 
 @router.get("/audit-cases/{case_id}", response_model=AuditCaseOut, responses=problem_responses(404))
-def get_audit_case(case_id: str, session: SessionDep, _: Reader) -> AuditCaseOut:
-    return service.audit_case_out(service.get_audit_case(session, case_id))
+def get_audit_case(case_id: str, session: SessionDep, principal: Reader) -> AuditCaseOut:
+    audit_case = service.get_audit_case(session, case_id)
+    access.for_audit_case(principal, audit_case)
+    return service.audit_case_out(audit_case)
 
 
 @router.post("/audit-cases/{case_id}/findings", response_model=AuditFindingOut, status_code=201, responses=problem_responses(404, 409, 422))

@@ -2,47 +2,38 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from services.tracking.motions.schemas import HistoryEntry
+from shared.text import Date, DepartmentName, RequestModel, name, prose
 
 
-class AuditCaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AuditCaseCreate(RequestModel):
     audit_year: int = Field(ge=2000, le=2100)
-    audited_unit: str = Field(min_length=1, max_length=200)
-    report_title: str = Field(min_length=1, max_length=300, description="the audit work report the findings come from")
-    received_on: dt.date
+    audited_unit: DepartmentName
+    report_title: name(300) = Field(description="the audit work report the findings come from")
+    received_on: Date
 
 
-class AuditFindingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    finding: str = Field(min_length=1, max_length=10000)
-    measure: str = Field(min_length=1, max_length=10000)
+class AuditFindingCreate(RequestModel):
+    finding: prose(10000)
+    measure: prose(10000)
 
 
-class AuditFindingRectified(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rectified_on: dt.date
-    evidence: str = Field(min_length=1, max_length=10000)
+class AuditFindingRectified(RequestModel):
+    rectified_on: Date
+    evidence: prose(10000)
 
 
-class AuditReport(BaseModel):
+class AuditReport(RequestModel):
     """The rectification report (整改情况报告), due within 6 months."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    submitted_on: dt.date
-    summary: str = Field(min_length=1, max_length=20000)
+    submitted_on: Date
+    summary: prose(20000)
 
 
-class AuditCaseClose(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    closed_by: str = Field(min_length=1, max_length=200)
+class AuditCaseClose(RequestModel):
+    closed_by: name(200)
 
 
 class AuditFindingOut(BaseModel):
@@ -60,7 +51,7 @@ class AuditCaseOut(BaseModel):
     audit_year: int
     audited_unit: str
     report_title: str
-    received_on: dt.date
+    received_on: Date
     report_due_on: dt.date
     report_submitted_on: dt.date | None
     report_summary: str | None

@@ -97,8 +97,10 @@ def close_audit_case(session: Session, case_id: str, body: AuditCaseClose, sourc
     return case
 
 
-def list_audit_cases(session: Session, *, limit: int, cursor: str | None) -> Page[AuditCaseOut]:
+def list_audit_cases(session: Session, *, limit: int, cursor: str | None, audited_unit: str | None = None) -> Page[AuditCaseOut]:
     stmt = select(AuditCase).options(selectinload(AuditCase.findings))
+    if audited_unit is not None:
+        stmt = stmt.where(AuditCase.audited_unit == audited_unit)
     on = today()
     return paginate(session, stmt, [AuditCase.created_at, AuditCase.id], limit=limit, cursor=cursor, to_item=lambda c: audit_case_out(c, on))
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
+from services.tracking import access
 from services.tracking.access import Reader, Staff
 from services.tracking.cases import service
 from services.tracking.cases.schemas import (
@@ -20,6 +21,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
+from shared.text import DepartmentName, text
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -27,13 +29,14 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 @router.get("/cases", response_model=Page[CaseOut], summary="Evaluation cases, by year and department")
 def list_cases(
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
 ) -> Page[CaseOut]:
-    return service.list_cases(session, department=department, year=evaluation_year, limit=limit, cursor=cursor)
+    return service.list_cases(session, department=access.own_department(principal, department), year=evaluation_year,
+                              limit=limit, cursor=cursor)
 
 
 @router.post("/cases", response_model=CaseDetail, status_code=201, summary="Open a case for a department chosen at the selection",
@@ -44,8 +47,9 @@ def create_case(body: CaseCreate, request: Request, session: SessionDep, idem: I
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, responses=problem_responses(404))
-def get_case(case_id: str, session: SessionDep, _: Reader) -> CaseDetail:
-    return service.case_detail(service.get_case(session, case_id))
+def get_case(case_id: str, session: SessionDep, principal: Reader) -> CaseDetail:
+    access.for_case(session, principal, case_id)
+    return access.shown(principal, service.case_detail(service.get_case(session, case_id)))
 
 
 @router.patch("/cases/{case_id}", response_model=CaseDetail, summary="Complex case or review meeting date: moves pending milestones",
@@ -73,9 +77,10 @@ def close_case(case_id: str, body: CaseClose, request: Request, session: Session
 
 
 @router.get("/investigations", response_model=Page[InvestigationOut], summary="Special investigations (专题调研)")
-def list_investigations(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None,
-                        case_id: str | None = Query(None, max_length=36)) -> Page[InvestigationOut]:
-    return service.list_investigations(session, case_id=case_id, limit=limit, cursor=cursor)
+def list_investigations(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
+                        case_id: text(36) | None = Query(None)) -> Page[InvestigationOut]:
+    return access.shown(principal, service.list_investigations(
+        session, case_id=case_id, department=access.own_department(principal), limit=limit, cursor=cursor))
 
 
 @router.post("/investigations/{investigation_id}/findings", response_model=InvestigationOut,

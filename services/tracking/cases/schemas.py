@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from shared.text import Date, DepartmentName, RequestModel, Url, name, prose
 
 
 class UnsatisfiedRoundOut(BaseModel):
@@ -68,47 +70,37 @@ class CaseDetail(CaseOut):
     milestones: list[MilestoneOut]
 
 
-class CaseCreate(BaseModel):
+class CaseCreate(RequestModel):
     """Open a case by hand: the department chosen at a competitive selection."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    department: str = Field(min_length=1, max_length=200)
+    department: DepartmentName
     evaluation_year: int = Field(ge=2000, le=2100)
-    selection_date: dt.date
+    selection_date: Date
     batch: int | None = Field(None, ge=1, le=12)
     complex_case: bool = False
-    review_meeting_date: dt.date | None = None
+    review_meeting_date: Date | None = None
 
 
-class CasePlanUpdate(BaseModel):
+class CasePlanUpdate(RequestModel):
     """Change what the milestones are computed from."""
 
-    model_config = ConfigDict(extra="forbid")
-
     complex_case: bool = Field(None, description="six months for the rectification report instead of three; omit to keep")
-    review_meeting_date: dt.date | None = Field(None, description="null withdraws the date; omit to keep")
+    review_meeting_date: Date | None = Field(None, description="null withdraws the date; omit to keep")
 
 
-class MilestoneComplete(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    completed_on: dt.date
-    document_url: str | None = Field(None, max_length=1000)
+class MilestoneComplete(RequestModel):
+    completed_on: Date
+    document_url: Url | None = None
 
 
-class InvestigationFindings(BaseModel):
+class InvestigationFindings(RequestModel):
     """The research group's findings (专题调研报告)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    findings: str = Field(min_length=1, max_length=20000)
+    findings: prose(20000)
 
 
-class CaseClose(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    closed_by: str = Field(min_length=1, max_length=200)
+class CaseClose(RequestModel):
+    closed_by: name(200)
 
 
 class MilestoneOut(BaseModel):

@@ -233,8 +233,11 @@ def list_cases(session: Session, *, department: str | None, year: int | None, li
                     limit=limit, cursor=cursor, to_item=case_out)
 
 
-def list_investigations(session: Session, *, case_id: str | None, limit: int, cursor: str | None) -> Page[InvestigationOut]:
+def list_investigations(session: Session, *, case_id: str | None, department: str | None = None, limit: int,
+                        cursor: str | None) -> Page[InvestigationOut]:
     stmt = select(Investigation)
+    if department is not None:
+        stmt = stmt.join(EvaluationCase, EvaluationCase.id == Investigation.case_id).where(EvaluationCase.department == department)
     if case_id:
         stmt = stmt.where(Investigation.case_id == case_id)
     return paginate(session, stmt, [Investigation.opened_at, Investigation.id], limit=limit, cursor=cursor,

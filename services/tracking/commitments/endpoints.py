@@ -21,6 +21,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
+from shared.text import text
 
 router = APIRouter(prefix="/v1", tags=["commitments"])
 
@@ -38,18 +39,20 @@ def add_commitment(case_id: str, body: CommitmentCreate, request: Request, sessi
 @router.get("/commitments", response_model=Page[CommitmentOut], summary="Commitments, each flagged when overdue")
 def list_commitments(
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
-    case_id: str | None = Query(None, max_length=36),
+    case_id: text(36) | None = Query(None),
     overdue: bool | None = Query(None, description="only overdue (true) or only not overdue (false)"),
 ) -> Page[CommitmentOut]:
-    return service.list_commitments(session, case_id=case_id, overdue=overdue, limit=limit, cursor=cursor)
+    return access.shown(principal, service.list_commitments(
+        session, case_id=case_id, overdue=overdue, limit=limit, cursor=cursor, department=access.own_department(principal)))
 
 
 @router.get("/commitments/{commitment_id}", response_model=CommitmentDetail, responses=problem_responses(404))
-def get_commitment(commitment_id: str, session: SessionDep, _: Reader) -> CommitmentDetail:
-    return service.commitment_detail(service.get_commitment(session, commitment_id))
+def get_commitment(commitment_id: str, session: SessionDep, principal: Reader) -> CommitmentDetail:
+    access.for_commitment(session, principal, commitment_id)
+    return access.shown(principal, service.commitment_detail(service.get_commitment(session, commitment_id)))
 
 
 @router.post("/commitments/{commitment_id}/progress", response_model=ProgressOut, status_code=201,
@@ -87,7 +90,8 @@ def close_commitment(commitment_id: str, body: CommitmentCloseWithReason, reques
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, summary="An attachment's content",
             responses=problem_responses(404))
-def attachment_content(attachment_id: str, request: Request, session: SessionDep, _: Reader) -> FileResponse:
+def attachment_content(attachment_id: str, request: Request, session: SessionDep, principal: Reader) -> FileResponse:
     attachment, path = service.attachment_file(session, attachment_id, request.app.state.settings.attachments_dir)
+    access.for_attachment(session, principal, attachment)
     return FileResponse(path, media_type=attachment.content_type, filename=attachment.file_name,
                         headers={"ETag": f'"{attachment.sha256}"'})

@@ -3,62 +3,55 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose, text
+
 
 EvidenceKind = Literal["hotline_category", "investigation_finding", "inquiry_question", "other"]
 
 
-class EvidenceLink(BaseModel):
+class EvidenceLink(RequestModel):
     """What shows the problem exists: a 12345 category, a finding, an inquiry question."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: EvidenceKind
-    reference: str = Field(min_length=1, max_length=200, description="category code, or the investigation / question id")
-    label: str = Field("", max_length=300)
+    reference: text(200, min_length=1) = Field(description="category code, or the investigation / question id")
+    label: text(300) = ""
 
 
-class CommitmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    problem: str = Field(min_length=1, max_length=5000)
+class CommitmentCreate(RequestModel):
+    problem: prose(5000)
     evidence: list[EvidenceLink] = Field(default_factory=list, max_length=50)
-    measure: str = Field(min_length=1, max_length=5000)
-    responsible_unit: str = Field(min_length=1, max_length=200)
-    responsible_person: str = Field(min_length=1, max_length=100)
-    deadline: dt.date
-    internal_note: str | None = Field(None, max_length=5000, description="for the committee's staff; never published")
+    measure: prose(5000)
+    responsible_unit: DepartmentName
+    responsible_person: PersonName
+    deadline: Date
+    internal_note: prose(5000, min_length=0) | None = Field(None, description="for the committee's staff; never published")
 
 
-class AttachmentUpload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    file_name: str = Field(min_length=1, max_length=255)
-    content_type: str = Field("application/octet-stream", max_length=100)
+class AttachmentUpload(RequestModel):
+    file_name: name(255)
+    content_type: text(100, min_length=1) = "application/octet-stream"
+    # Bounded by the body's cap (TRACKING_PROGRESS_BODY_MAX_BYTES); the decoded file has its own
+    # (TRACKING_ATTACHMENT_MAX_BYTES); what is not base64 is refused as attachment-not-base64.
     content_base64: str = Field(min_length=1)
 
 
-class ProgressCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reported_on: dt.date
-    text: str = Field(min_length=1, max_length=10000)
+class ProgressCreate(RequestModel):
+    reported_on: Date
+    text: prose(10000)
     percent_complete: int = Field(ge=0, le=100)
     attachments: list[AttachmentUpload] = Field(default_factory=list, max_length=20)
-    internal_note: str | None = Field(None, max_length=5000)
+    internal_note: prose(5000, min_length=0) | None = None
 
 
-class CommitmentComplete(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    completed_on: dt.date
-    evidence: str = Field(min_length=1, max_length=10000, description="what shows the measure is done")
+class CommitmentComplete(RequestModel):
+    completed_on: Date
+    evidence: prose(10000) = Field(description="what shows the measure is done")
 
 
-class CommitmentCloseWithReason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=5000)
+class CommitmentCloseWithReason(RequestModel):
+    reason: prose(5000)
 
 
 class AttachmentOut(BaseModel):

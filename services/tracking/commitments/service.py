@@ -178,8 +178,11 @@ def close_commitment(session: Session, commitment_id: str, body: CommitmentClose
     return commitment
 
 
-def list_commitments(session: Session, *, case_id: str | None, overdue: bool | None, limit: int, cursor: str | None) -> Page[CommitmentOut]:
+def list_commitments(session: Session, *, case_id: str | None, overdue: bool | None, limit: int, cursor: str | None,
+                     department: str | None = None) -> Page[CommitmentOut]:
     stmt = select(Commitment)
+    if department is not None:
+        stmt = stmt.join(EvaluationCase, EvaluationCase.id == Commitment.case_id).where(EvaluationCase.department == department)
     if case_id:
         stmt = stmt.where(Commitment.case_id == case_id)
     on = today()

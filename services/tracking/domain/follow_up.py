@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from services.tracking.domain.milestones import add_days
+
 
 @dataclass(frozen=True)
 class FollowUp:
@@ -17,7 +19,7 @@ def plan_follow_up(meeting_date: dt.date, vote_round: int, investigation_days: i
     """A 不满意 sends the department to a special investigation, then a re-report
     with inquiry or interpellation and a re-vote at the next meeting."""
     return FollowUp(
-        investigation_due_on=meeting_date + dt.timedelta(days=investigation_days),
+        investigation_due_on=add_days(meeting_date, investigation_days),
         rereport_vote_round=vote_round + 1,
         rereport_mode="inquiry_or_interpellation",
     )

@@ -28,15 +28,25 @@ class PlannedMilestone:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, clamped to the month's end (Nov 30 + 3 → Feb 28/29)."""
+    """The same day `months` later, clamped to the month's end (Nov 30 + 3 → Feb 28/29).
+
+    Past the calendar's end it stays at `date.max`: the API takes dates up to 2100
+    only (shared.text), so this guards an event carrying an odd date, never a request."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
+    if year > dt.MAXYEAR:
+        return dt.date.max
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def add_days(day: dt.date, days: int) -> dt.date:
+    """`day + days`, staying at `date.max` past the calendar's end (see `add_months`)."""
+    return day + dt.timedelta(days=days) if (dt.date.max - day).days >= days else dt.date.max
 
 
 def plan_milestones(selection_date: dt.date, *, complex_case: bool, review_meeting_date: dt.date | None) -> list[PlannedMilestone]:
     milestones = [
-        PlannedMilestone("rectification_plan", selection_date + dt.timedelta(days=PLAN_DAYS)),
+        PlannedMilestone("rectification_plan", add_days(selection_date, PLAN_DAYS)),
         PlannedMilestone("rectification_report", add_months(selection_date, COMPLEX_REPORT_MONTHS if complex_case else REPORT_MONTHS)),
     ]
     if review_meeting_date is not None:

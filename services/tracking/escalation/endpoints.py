@@ -30,7 +30,8 @@ def add_step(case_id: str, body: EscalationStepCreate, request: Request, session
 
 
 @router.get("/cases/{case_id}/escalation-steps", response_model=Page[EscalationStepOut], responses=problem_responses(404))
-def list_steps(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[EscalationStepOut]:
+def list_steps(case_id: str, session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[EscalationStepOut]:
+    access.for_case(session, principal, case_id)
     return service.list_steps(session, case_id, limit=limit, cursor=cursor)
 
 
@@ -44,8 +45,9 @@ def file_motion(case_id: str, body: InterpellationMotionCreate, request: Request
 
 @router.get("/cases/{case_id}/interpellation-motions", response_model=Page[InterpellationMotionOut],
             responses=problem_responses(404))
-def list_motions(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50,
+def list_motions(case_id: str, session: SessionDep, principal: Reader, limit: Limit = 50,
                  cursor: Cursor = None) -> Page[InterpellationMotionOut]:
+    access.for_case(session, principal, case_id)
     return service.list_motions(session, case_id, limit=limit, cursor=cursor)
 
 

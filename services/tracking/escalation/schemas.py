@@ -2,20 +2,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from services.tracking.domain.escalation import EscalationMeasure
+from shared.text import Date, DateTime, PersonName, RequestModel, name, prose
 
 
-class EscalationStepCreate(BaseModel):
+class EscalationStepCreate(RequestModel):
     """A measure decided after a second 不满意, and who decided it."""
 
-    model_config = ConfigDict(extra="forbid")
-
     measure: EscalationMeasure
-    decided_by: str = Field(min_length=1, max_length=200)
-    decided_at: AwareDatetime | None = Field(None, description="defaults to now")
-    note: str | None = Field(None, max_length=5000)
+    decided_by: name(200)
+    decided_at: DateTime | None = Field(None, description="defaults to now")
+    note: prose(5000, min_length=0) | None = None
 
 
 class EscalationStepOut(BaseModel):
@@ -30,20 +29,16 @@ class EscalationStepOut(BaseModel):
     note: str | None
 
 
-class InterpellationMotionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    subject: str = Field(min_length=1, max_length=5000)
-    sponsors: list[str] = Field(max_length=200, description="members sponsoring the motion; at least 5")
-    filed_on: dt.date
+class InterpellationMotionCreate(RequestModel):
+    subject: prose(5000)
+    sponsors: list[PersonName] = Field(max_length=200, description="members sponsoring the motion; at least 5")
+    filed_on: Date
 
 
-class InterpellationAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    answered_by: str = Field(min_length=1, max_length=200)
-    answered_on: dt.date
-    answer: str = Field(min_length=1, max_length=10000)
+class InterpellationAnswer(RequestModel):
+    answered_by: name(200)
+    answered_on: Date
+    answer: prose(10000)
 
 
 class InterpellationMotionOut(BaseModel):

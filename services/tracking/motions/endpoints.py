@@ -12,6 +12,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.service import SessionDep
+from shared.text import text
 
 router = APIRouter(prefix="/v1", tags=["deputies' motions"])
 
@@ -23,13 +24,15 @@ def create_motion(body: MotionCreate, request: Request, session: SessionDep, ide
 
 
 @router.get("/motions", response_model=Page[MotionOut], summary="Motions, each flagged when its reply is overdue")
-def list_motions(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None,
-                 status: str | None = Query(None, max_length=20)) -> Page[MotionOut]:
-    return service.list_motions(session, status=status, limit=limit, cursor=cursor)
+def list_motions(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
+                 status: text(20) | None = Query(None)) -> Page[MotionOut]:
+    return service.list_motions(session, status=status, limit=limit, cursor=cursor,
+                                assigned_unit=access.own_department(principal))
 
 
 @router.get("/motions/{motion_id}", response_model=MotionOut, responses=problem_responses(404))
-def get_motion(motion_id: str, session: SessionDep, _: Reader) -> MotionOut:
+def get_motion(motion_id: str, session: SessionDep, principal: Reader) -> MotionOut:
+    access.for_deputy_motion(session, principal, motion_id)
     return service.motion_out(service.get_motion(session, motion_id))
 
 

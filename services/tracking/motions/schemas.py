@@ -3,46 +3,40 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose
 
 ResultCode = Literal["A", "B", "C", "D"]
 Feedback = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 
 
-class MotionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    number: str = Field(min_length=1, max_length=50, description="the motion's number, e.g. 议案第3号")
-    title: str = Field(min_length=1, max_length=300)
-    sponsors: list[str] = Field(min_length=1, max_length=200)
-    assigned_unit: str = Field(min_length=1, max_length=200)
-    assigned_on: dt.date
+class MotionCreate(RequestModel):
+    number: name(50) = Field(description="the motion's number, e.g. 议案第3号")
+    title: name(300)
+    sponsors: list[PersonName] = Field(min_length=1, max_length=200)
+    assigned_unit: DepartmentName
+    assigned_on: Date
     complex_case: bool = False
 
 
-class MotionExtension(BaseModel):
+class MotionExtension(RequestModel):
     """A later reply date; it needs an approver."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    approved_by: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=5000)
-    new_due_on: dt.date
+    approved_by: name(200)
+    reason: prose(5000)
+    new_due_on: Date
 
 
-class MotionReply(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    replied_on: dt.date
-    reply: str = Field(min_length=1, max_length=20000)
+class MotionReply(RequestModel):
+    replied_on: Date
+    reply: prose(20000)
     result_code: ResultCode
 
 
-class MotionFeedback(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MotionFeedback(RequestModel):
     feedback: Feedback
-    feedback_on: dt.date
+    feedback_on: Date
 
 
 class HistoryEntry(BaseModel):
@@ -71,7 +65,7 @@ class MotionOut(BaseModel):
     result_label: str | None
     feedback: Feedback | None
     feedback_label: str | None
-    feedback_on: dt.date | None
+    feedback_on: Date | None
     redo_count: int
     overdue: bool
     history: list[HistoryEntry]

@@ -90,8 +90,11 @@ def feedback(session: Session, motion_id: str, body: MotionFeedback, source: str
     return motion
 
 
-def list_motions(session: Session, *, status: str | None, limit: int, cursor: str | None) -> Page[MotionOut]:
+def list_motions(session: Session, *, status: str | None, limit: int, cursor: str | None,
+                 assigned_unit: str | None = None) -> Page[MotionOut]:
     stmt = select(DeputyMotion)
+    if assigned_unit is not None:
+        stmt = stmt.where(DeputyMotion.assigned_unit == assigned_unit)
     if status:
         stmt = stmt.where(DeputyMotion.status == status)
     on = today()

@@ -16,6 +16,7 @@ from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.ratelimit import rate_limit
 from shared.service import SessionDep
+from shared.text import DepartmentName
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 
@@ -35,7 +36,7 @@ def list_cases(
     limit: Limit = 50,
     cursor: Cursor = None,
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
-    department: str | None = Query(None, max_length=200),
+    department: DepartmentName | None = Query(None),
 ) -> Page[PublicCase]:
     return service.list_public_cases(session, year=evaluation_year, department=department, limit=limit, cursor=cursor)
 

@@ -8,6 +8,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 
+
 class PublicMilestone(BaseModel):
     kind: str
     label: str

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from services.tracking import access
 from services.tracking.access import Reader, Staff
 from services.tracking.review import service
 from services.tracking.review.schemas import InquiryQuestionCreate, InquiryQuestionOut, WorkReportCreate, WorkReportOut
@@ -24,7 +25,8 @@ def add_work_report(case_id: str, body: WorkReportCreate, request: Request, sess
 
 
 @router.get("/cases/{case_id}/work-reports", response_model=Page[WorkReportOut], responses=problem_responses(404))
-def list_work_reports(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[WorkReportOut]:
+def list_work_reports(case_id: str, session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[WorkReportOut]:
+    access.for_case(session, principal, case_id)
     return service.list_work_reports(session, case_id, limit=limit, cursor=cursor)
 
 
@@ -38,6 +40,7 @@ def add_inquiry_question(case_id: str, body: InquiryQuestionCreate, request: Req
 
 
 @router.get("/cases/{case_id}/inquiry-questions", response_model=Page[InquiryQuestionOut], responses=problem_responses(404))
-def list_inquiry_questions(case_id: str, session: SessionDep, _: Reader, limit: Limit = 50,
+def list_inquiry_questions(case_id: str, session: SessionDep, principal: Reader, limit: Limit = 50,
                            cursor: Cursor = None) -> Page[InquiryQuestionOut]:
+    access.for_case(session, principal, case_id)
     return service.list_inquiry_questions(session, case_id, limit=limit, cursor=cursor)

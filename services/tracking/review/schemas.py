@@ -3,21 +3,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from shared.text import Date, DepartmentName, PersonName, RequestModel, Url, name, prose
 
 AskerType = Literal["committee_member", "npc_deputy", "citizen_representative"]
 ASKER_TYPE_LABELS = {"committee_member": "常委会组成人员", "npc_deputy": "人大代表", "citizen_representative": "市民代表"}
 
 
-class WorkReportCreate(BaseModel):
+class WorkReportCreate(RequestModel):
     """The special work report (专项工作报告) heard at the review meeting."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=300)
-    submitted_on: dt.date
-    meeting_date: dt.date
-    document_url: str = Field(min_length=1, max_length=1000)
+    title: name(300)
+    submitted_on: Date
+    meeting_date: Date
+    document_url: Url
 
 
 class WorkReportOut(BaseModel):
@@ -30,20 +30,18 @@ class WorkReportOut(BaseModel):
     created_at: dt.datetime
 
 
-class InquiryQuestionCreate(BaseModel):
+class InquiryQuestionCreate(RequestModel):
     """One question of the special inquiry (专题询问); a promised action with a deadline becomes a commitment."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    meeting_date: dt.date
-    asker: str = Field(min_length=1, max_length=100)
+    meeting_date: Date
+    asker: PersonName
     asker_type: AskerType
-    question: str = Field(min_length=1, max_length=5000)
-    answering_official: str = Field(min_length=1, max_length=200)
-    answer: str = Field(min_length=1, max_length=10000)
-    promised_action: str | None = Field(None, min_length=1, max_length=5000)
-    promised_deadline: dt.date | None = None
-    responsible_unit: str | None = Field(None, min_length=1, max_length=200, description="defaults to the department")
+    question: prose(5000)
+    answering_official: name(200)
+    answer: prose(10000)
+    promised_action: prose(5000) | None = None
+    promised_deadline: Date | None = None
+    responsible_unit: DepartmentName | None = Field(None, description="defaults to the department")
 
     @model_validator(mode="after")
     def _action_and_deadline_together(self) -> InquiryQuestionCreate:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import json
 import threading
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -149,7 +150,7 @@ def create_resolution_ballot(meeting_id: str, data: ResolutionBallotCreate, sess
     responses={**NOT_MODIFIED_RESPONSE, **problem_responses(404)},
 )
 async def get_ballot(
-    ballot_id: str, request: Request, _: Reader,
+    ballot_id: str, request: Request, principal: Reader,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match", description="the ETag of the copy held: 304 while it is current")] = None,
 ) -> Response:
     db = request.app.state.runtime.db
@@ -158,8 +159,12 @@ async def get_ballot(
         with db.read_sessionmaker() as session:
             return service.ballot_out(session, service.get_ballot(session, ballot_id))
 
+    def own_meeting(body: bytes) -> None:
+        if principal.kind == "member":  # a member token reads its own meeting's ballots only
+            require_meeting(principal, json.loads(body)["meeting_id"])
+
     return await cached_conditional_json(request, ballot_cache(request), ballot_id, compute,
-                                         max_age=BALLOT_MAX_AGE, public=False)
+                                         max_age=BALLOT_MAX_AGE, public=False, check=own_meeting)
 
 
 @router.post(
@@ -285,6 +290,7 @@ def rerun_ballot(ballot_id: str, request: Request, session: SessionDep, idem: Id
     "/ballots/{ballot_id}/receipts/{receipt_code}", response_model=ReceiptCheck,
     summary="Confirm that a vote with this receipt was counted", responses=problem_responses(404),
 )
-def check_receipt(ballot_id: str, receipt_code: str, session: SessionDep, _: Reader) -> ReceiptCheck:
+def check_receipt(ballot_id: str, receipt_code: str, session: SessionDep, principal: Reader) -> ReceiptCheck:
     ballot = service.get_ballot(session, ballot_id)
+    require_meeting(principal, ballot.meeting_id)
     return ReceiptCheck(ballot_id=ballot_id, counted=service.receipt_counted(session, ballot, receipt_code))

@@ -106,7 +106,7 @@ class CastFastPath:
             size += len(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks), True
-            if size > MAX_BODY:  # the app and its body limit deal with it; what was read is replayed
+            if size > MAX_BODY:  # not an ordinary cast: replayed to the route (shared.http.RequestLimits caps it)
                 return b"".join(chunks), False
 
     async def _cast(self, scope: Scope, send: Send, ballot_id: str, token: str, body: bytes) -> bool:

@@ -3,7 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from shared.text import DepartmentName, Identifier, RequestModel, mapping, name, prose
+
 
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 YesNoAbstain = Literal["yes", "no", "abstain"]
@@ -12,12 +15,6 @@ FloorRule = Literal["majority_of_members", "plurality"]
 BallotStatus = Literal["draft", "open", "closed", "published", "void"]
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# A department named on a ballot: 1 to 200 characters, not only blanks.
-DepartmentName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
 Hands = Annotated[int, Field(ge=0, le=10_000)]
 UNIQUE_ITEMS = {"uniqueItems": True}
 
@@ -29,7 +26,7 @@ def distinct(values: list[str] | None, what: str) -> list[str] | None:
     return values
 
 
-class SatisfactionBallotCreate(StrictModel):
+class SatisfactionBallotCreate(RequestModel):
     """A satisfaction vote (满意度电子表决) on one department's special work report.
 
     Give `agenda_item_id` of a re-report item to take department, year and
@@ -37,38 +34,38 @@ class SatisfactionBallotCreate(StrictModel):
     """
 
     kind: Literal["satisfaction"] = "satisfaction"
-    agenda_item_id: str | None = None
-    title: str | None = Field(None, max_length=500)
-    department: str | None = Field(None, min_length=1, max_length=200)
+    agenda_item_id: Identifier | None = None
+    title: name(500) | None = None
+    department: DepartmentName | None = None
     evaluation_year: int | None = Field(None, ge=2000, le=2100)
     vote_round: int | None = Field(None, ge=1, le=20)
 
 
-class QuestionIn(StrictModel):
-    text: str = Field(min_length=1, max_length=500, examples=["任命张三为市发展和改革委员会主任"])
+class QuestionIn(RequestModel):
+    text: name(500) = Field(examples=["任命张三为市发展和改革委员会主任"])
 
 
-class ResolutionBallotCreate(StrictModel):
+class ResolutionBallotCreate(RequestModel):
     """A yes/no/abstain (赞成/反对/弃权) ballot with one question, or several voted
     together (appointments person by person on one ballot)."""
 
-    agenda_item_id: str | None = None
-    title: str = Field(min_length=1, max_length=500)
+    agenda_item_id: Identifier | None = None
+    title: name(500)
     questions: list[QuestionIn] = Field(min_length=1, max_length=100)
     pass_basis: PassBasis = Field(
         "members_total", description="more than half of: all members (default), members present at close, or votes cast on the question",
     )
 
 
-class VoteCast(StrictModel):
+class VoteCast(RequestModel):
     """`choice` on a satisfaction ballot; `answers` (question id -> yes/no/abstain) on a
     yes/no/abstain ballot, where a question left out is not counted; `marks` on a
     competitive selection, where marking more than the seats makes the ballot invalid."""
 
-    member_id: str = Field(min_length=1, max_length=100, description="the member casting: the token's own")
+    member_id: Identifier = Field(description="the member casting: the token's own")
     choice: SatisfactionChoice | None = None
-    answers: dict[str, YesNoAbstain] | None = None
-    marks: list[str] | None = Field(None, max_length=200, description="competitive selection: the candidates marked",
+    answers: mapping(YesNoAbstain, max_length=100) | None = None
+    marks: list[DepartmentName] | None = Field(None, max_length=200, description="competitive selection: the candidates marked",
                                     json_schema_extra=UNIQUE_ITEMS)
 
     @field_validator("marks")
@@ -81,18 +78,18 @@ class VoteCast(StrictModel):
 SatisfactionVoteCast = VoteCast
 
 
-class BallotVoid(StrictModel):
-    reason: str = Field(min_length=1, max_length=2000, examples=["表决器故障"])
+class BallotVoid(RequestModel):
+    reason: prose(2000) = Field(examples=["表决器故障"])
 
 
-class ShowOfHandsRecord(StrictModel):
+class ShowOfHandsRecord(RequestModel):
     """Counts the clerk took by show of hands when the devices failed (counts only).
     `counts` (option code -> votes) for a satisfaction ballot; `questions`
     (question id -> option code -> votes) for a yes/no/abstain ballot."""
 
-    counts: dict[str, Hands] | None = None
+    counts: mapping(Hands, max_length=10) | None = None
     invalid: Hands = 0
-    questions: dict[str, dict[str, Hands]] | None = None
+    questions: mapping(mapping(Hands, max_length=10), max_length=100) | None = None
 
 
 class VoteReceipt(BaseModel):

@@ -24,7 +24,7 @@ from services.voting.ballots.schemas import (
     VoteCast,
 )
 from services.voting.domain.selection import count_marks, decide
-from services.voting.domain.seal import SealBroken, new_data_key, seal, server_key, unseal
+from services.voting.domain.seal import SealBroken, is_current, new_data_key, seal, server_key, server_key_v1, unseal
 from services.voting.domain.tally import (
     SATISFACTION_OPTIONS,
     YES_NO_ABSTAIN_OPTIONS,
@@ -166,14 +166,25 @@ def _require_quorum(meeting: Meeting, ballot: Ballot) -> int:
     return present
 
 
+_WRAP_PURPOSE = "ballot-seal-key-wrap"
+
+
 def _wrap_key(seal_secret: str) -> bytes:
-    return server_key(seal_secret, "ballot-seal-key-wrap")
+    return server_key(seal_secret, _WRAP_PURPOSE)
+
+
+def _sealed_for(ballot: Ballot) -> bytes:
+    """What every value sealed for a ballot is bound to: its id."""
+    return ballot.id.encode()
 
 
 def _data_key(ballot: Ballot, seal_secret: str) -> bytes:
-    if ballot.wrapped_seal_key is None:
+    wrapped = ballot.wrapped_seal_key
+    if wrapped is None:
         raise RuntimeError(f"ballot {ballot.id} has no sealing key")
-    return unseal(_wrap_key(seal_secret), ballot.wrapped_seal_key)
+    # A ballot opened before the upgrade has its key wrapped the old way (read only).
+    wrap_key = _wrap_key(seal_secret) if is_current(wrapped) else server_key_v1(seal_secret, _WRAP_PURPOSE)
+    return unseal(wrap_key, wrapped, associated_data=_sealed_for(ballot))
 
 
 def open_ballot(session: Session, ballot: Ballot, *, seal_secret: str) -> Ballot:
@@ -183,7 +194,7 @@ def open_ballot(session: Session, ballot: Ballot, *, seal_secret: str) -> Ballot
         ballot.present_at_open = _require_quorum(get_meeting(session, ballot.meeting_id), ballot)
     ballot.status = "open"
     ballot.opened_at = utcnow()
-    ballot.wrapped_seal_key = seal(_wrap_key(seal_secret), new_data_key())
+    ballot.wrapped_seal_key = seal(_wrap_key(seal_secret), new_data_key(), associated_data=_sealed_for(ballot))
     return ballot
 
 
@@ -208,7 +219,7 @@ def _sealed_length(ballot: Ballot) -> int:
 def _seal_content(ballot: Ballot, key: bytes, content: dict) -> str:
     # Trailing spaces: json.loads reads the content back unchanged.
     plaintext = json.dumps({"ballot": ballot.id, **content}).encode()
-    return seal(key, plaintext.ljust(_sealed_length(ballot)))
+    return seal(key, plaintext.ljust(_sealed_length(ballot)), associated_data=_sealed_for(ballot))
 
 
 def _receipt_hash(code: str) -> str:
@@ -348,14 +359,15 @@ def replay_cast(session: Session, idem: Idempotency, ballot: Ballot, seal_secret
     if stored is None:
         return None
     body = json.loads(stored.body)
-    body["receipt_code"] = unseal(_data_key(ballot, seal_secret), body["receipt_code"]).decode()
+    body["receipt_code"] = unseal(_data_key(ballot, seal_secret), body["receipt_code"],
+                                  associated_data=_sealed_for(ballot)).decode()
     return JSONResponse(body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"})
 
 
 def record_cast(session: Session, idem: Idempotency, ballot: Ballot, seal_secret: str, receipt: dict) -> None:
     if idem.key is None:
         return
-    sealed = seal(_data_key(ballot, seal_secret), receipt["receipt_code"].encode())
+    sealed = seal(_data_key(ballot, seal_secret), receipt["receipt_code"].encode(), associated_data=_sealed_for(ballot))
     idem.record(session, 201, {**receipt, "receipt_code": sealed})
 
 
@@ -395,7 +407,7 @@ def _unseal_all(session: Session, ballot: Ballot, seal_secret: str) -> list[dict
             stored = row.answers
         else:
             try:
-                content = json.loads(unseal(key, row.sealed))
+                content = json.loads(unseal(key, row.sealed, associated_data=_sealed_for(ballot)))
             except (SealBroken, ValueError):
                 content = {}
             if content.get("ballot") != ballot.id:

@@ -1,6 +1,12 @@
 """Who may do what in voting.
 
-- `read`: every non-public GET (any credential holds it).
+- `voting:read` (any key with a voting scope, the `read` scope, and every
+  member token): every non-public GET. A member token (a clerk's too) reads
+  its own meeting only: the meeting, its agenda, its ballots and their
+  receipt checks; another meeting's is 403 `other-meeting`, the meetings list
+  holds its own meeting only, and slates (not a meeting's) are 403
+  `member-token-not-allowed`. A receipt check tells only whether a receipt
+  code was counted; the code itself is the voter's secret.
 - `voting:admin`: the clerk's system (an API key): meetings and rosters, agenda
   items, ballots, nomination polls, publish, void and re-run, member tokens.
 - `voting:run`: running a sitting: check-in and check-out, 列席, open and close,
@@ -25,7 +31,14 @@ from shared.auth import Principal
 from shared.problems import Problem
 from shared.security import require, require_member
 
-Reader = Annotated[Principal, Depends(require("read"))]
+Reader = Annotated[Principal, Depends(require("voting:read"))]
+
+
+def refuse_member_token(principal: Principal) -> None:
+    """What is no meeting's (slates) is read with an API key only."""
+    if principal.kind == "member":
+        raise Problem(403, "member-token-not-allowed", "Forbidden 委员令牌仅限本次会议",
+                      "a member token reads its own meeting only; this needs an API key with voting:read")
 Admin = Annotated[Principal, Depends(require("voting:admin"))]
 Runner = Annotated[Principal, Depends(require("voting:run"))]
 Caster = Annotated[Principal, Depends(require("voting:cast"))]

@@ -43,18 +43,20 @@ def create_meeting(data: MeetingCreate, session: SessionDep, idem: IdempotencyDe
 
 
 @router.get("", response_model=Page[MeetingOut], summary="Meetings by date")
-def list_meetings(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[MeetingOut]:
-    return service.list_meetings(session, limit=limit, cursor=cursor)
+def list_meetings(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[MeetingOut]:
+    return service.list_meetings(session, limit=limit, cursor=cursor, only=principal.meeting_id)
 
 
 @router.get("/{meeting_id}", response_model=MeetingDetail, responses=problem_responses(404))
-def get_meeting(meeting_id: str, session: SessionDep, _: Reader) -> MeetingDetail:
+def get_meeting(meeting_id: str, session: SessionDep, principal: Reader) -> MeetingDetail:
+    require_meeting(principal, meeting_id)
     return service.meeting_out(service.get_meeting(session, meeting_id), detail=True)
 
 
 @router.get("/{meeting_id}/agenda", response_model=Page[AgendaItemOut], summary="The agenda in order",
             responses=problem_responses(404))
-def get_agenda(meeting_id: str, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[AgendaItemOut]:
+def get_agenda(meeting_id: str, session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[AgendaItemOut]:
+    require_meeting(principal, meeting_id)
     return service.list_agenda(session, meeting_id, limit=limit, cursor=cursor)
 
 

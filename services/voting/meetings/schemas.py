@@ -1,26 +1,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-MemberId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from shared.text import Date, DepartmentName, Identifier, PersonName, RequestModel, name, text
 
 
-class RosterMemberIn(StrictModel):
+MemberId = Identifier
+
+
+class RosterMemberIn(RequestModel):
     member_id: MemberId
-    name: str = Field(min_length=1, max_length=100)
+    name: PersonName
 
 
-class MeetingCreate(StrictModel):
-    number: str = Field(min_length=1, max_length=100, examples=["第四十四次会议"])
-    held_on: dt.date
-    place: str | None = Field(None, max_length=200)
+class MeetingCreate(RequestModel):
+    number: name(100) = Field(examples=["第四十四次会议"])
+    held_on: Date
+    place: text(200) | None = None
     members: list[RosterMemberIn] = Field(min_length=1, max_length=1000, description="all members of the committee")
 
     @model_validator(mode="after")
@@ -37,18 +36,18 @@ class MeetingCreate(StrictModel):
 AgendaKind = Literal["resolution", "review_opinion", "report", "appointments", "competitive_selection", "satisfaction"]
 
 
-class AgendaItemCreate(StrictModel):
+class AgendaItemCreate(RequestModel):
     kind: AgendaKind
-    title: str = Field(min_length=1, max_length=500, examples=["关于市住房和城乡建设局专项工作报告的满意度测评"])
-    department: str | None = Field(None, min_length=1, max_length=200)
+    title: name(500) = Field(examples=["关于市住房和城乡建设局专项工作报告的满意度测评"])
+    department: DepartmentName | None = None
     evaluation_year: int | None = Field(None, ge=2000, le=2100)
 
 
-class AttendanceChange(StrictModel):
+class AttendanceChange(RequestModel):
     member_ids: list[MemberId] = Field(min_length=1, max_length=1000)
 
 
-class MemberTokenCreate(StrictModel):
+class MemberTokenCreate(RequestModel):
     """A token for one roster member of this meeting (or a voter of one of its
     nomination polls), for their voting device; `clerk` adds `voting:run` for
     running this meeting's votes (roster members only)."""
@@ -65,12 +64,12 @@ class MemberTokenOut(BaseModel):
     expires_at: dt.datetime
 
 
-class NonVotingAttendeeIn(StrictModel):
-    name: str = Field(min_length=1, max_length=100)
-    affiliation: str | None = Field(None, max_length=200, examples=["市人民政府"])
+class NonVotingAttendeeIn(RequestModel):
+    name: PersonName
+    affiliation: name(200) | None = Field(None, examples=["市人民政府"])
 
 
-class NonVotingAttendance(StrictModel):
+class NonVotingAttendance(RequestModel):
     """People attending without a vote (列席): recorded apart from the roster."""
 
     attendees: list[NonVotingAttendeeIn] = Field(min_length=1, max_length=500)

@@ -107,9 +107,11 @@ def meeting_out(meeting: Meeting, *, detail: bool = False) -> MeetingOut:
     return MeetingOut(**data)
 
 
-def list_meetings(session: Session, *, limit: int, cursor: str | None) -> Page[MeetingOut]:
-    """By date, then number (unique)."""
+def list_meetings(session: Session, *, limit: int, cursor: str | None, only: str | None = None) -> Page[MeetingOut]:
+    """By date, then number (unique); `only`: that meeting alone (a member token's own)."""
     stmt = select(Meeting).options(selectinload(Meeting.members), selectinload(Meeting.agenda))
+    if only is not None:
+        stmt = stmt.where(Meeting.id == only)
     return paginate(session, stmt, [Meeting.held_on, Meeting.number], limit=limit, cursor=cursor, to_item=meeting_out)
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from services.voting.ballots.schemas import UNIQUE_ITEMS, DepartmentName, distinct
+from services.voting.ballots.schemas import UNIQUE_ITEMS, distinct
+from shared.text import DepartmentName, Identifier, PersonName, RequestModel, name
 
 # The four constituencies whose polls feed the composite score; the public votes online.
 PollConstituency = Literal["npc_deputies", "working_committees", "districts_and_enterprises"]
@@ -15,25 +16,21 @@ CONSTITUENCY_LABELS = {
 }
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PollVoterIn(RequestModel):
+    voter_id: Identifier
+    name: PersonName
 
 
-class PollVoterIn(StrictModel):
-    voter_id: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=100)
-
-
-class NominationPollCreate(StrictModel):
+class NominationPollCreate(RequestModel):
     """A nomination poll (推荐投票) of one constituency: each voter on its roster
     chooses up to `max_choices` departments. `meeting_id`: the meeting whose
     competitive selection the poll feeds."""
 
-    meeting_id: str
+    meeting_id: Identifier
     constituency: PollConstituency
-    title: str | None = Field(None, max_length=500)
+    title: name(500) | None = None
     evaluation_year: int = Field(ge=2000, le=2100)
-    plan_id: str | None = Field(None, max_length=100)
+    plan_id: Identifier | None = None
     batch: int | None = Field(None, ge=1, le=12)
     departments: list[DepartmentName] = Field(min_length=2, max_length=200, json_schema_extra=UNIQUE_ITEMS)
     max_choices: int = Field(ge=1, le=100)

@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.voting.ballots.schemas import OptionCount
+from shared.text import DateTime, DepartmentName, Identifier, RequestModel, name
 
 
 class StrictModel(BaseModel):
@@ -13,24 +14,24 @@ class StrictModel(BaseModel):
 
 
 # A department's name: 1 to 200 characters, not only spaces.
-OptionName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+OptionName = DepartmentName
 # A verified identity (phone or ID number) as typed: spaces are ignored and letters compared upper-case.
 Identity = Annotated[str, StringConstraints(min_length=4, max_length=64, pattern=r"\S")]
 
 
-class PublicPollCreate(StrictModel):
+class PublicPollCreate(RequestModel):
     """An online public vote on candidate departments; `meeting_id`: the meeting whose
     competitive selection it feeds. Options must be distinct (`duplicate-options`)."""
 
-    meeting_id: str = Field(min_length=1, max_length=100)
-    title: str | None = Field(None, max_length=500)
+    meeting_id: Identifier
+    title: name(500) | None = None
     evaluation_year: int = Field(ge=2000, le=2100)
-    plan_id: str | None = Field(None, max_length=100)
+    plan_id: Identifier | None = None
     batch: int | None = Field(None, ge=1, le=12)
     options: list[OptionName] = Field(min_length=2, max_length=200, json_schema_extra={"uniqueItems": True})
     max_choices: int = Field(ge=1, le=100)
-    opens_at: AwareDatetime
-    closes_at: AwareDatetime
+    opens_at: DateTime
+    closes_at: DateTime
 
     @model_validator(mode="after")
     def _consistent(self) -> PublicPollCreate:
@@ -41,11 +42,11 @@ class PublicPollCreate(StrictModel):
         return self
 
 
-class PublicPollSchedule(StrictModel):
+class PublicPollSchedule(RequestModel):
     """Move the scheduled open or close (e.g. close now) before the poll is tallied."""
 
-    opens_at: AwareDatetime | None = None
-    closes_at: AwareDatetime | None = None
+    opens_at: DateTime | None = None
+    closes_at: DateTime | None = None
 
 
 class IdentityIn(StrictModel):

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, status
 
 from services.voting.ballots.service import ballot_out
 from services.voting.ballots.schemas import BallotOut
-from services.voting.meetings.access import Admin, Reader
+from services.voting.meetings.access import Admin, Reader, refuse_member_token
 from services.voting.meetings.service import get_meeting
 from services.voting.selection import service
 from services.voting.selection.schemas import SelectionBallotCreate, SlateOut
@@ -35,5 +35,6 @@ def create_selection_ballot(meeting_id: str, data: SelectionBallotCreate, sessio
     "/slates/{plan_id}", response_model=SlateOut,
     summary="The latest slate scoring computed for a plan (and batch)", responses=problem_responses(404),
 )
-def get_slate(plan_id: str, session: SessionDep, _: Reader, batch: int | None = Query(None, ge=1, le=12)) -> SlateOut:
+def get_slate(plan_id: str, session: SessionDep, principal: Reader, batch: int | None = Query(None, ge=1, le=12)) -> SlateOut:
+    refuse_member_token(principal)
     return service.slate_out(service.get_slate(session, plan_id, batch))

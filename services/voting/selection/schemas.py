@@ -2,26 +2,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from services.voting.ballots.schemas import UNIQUE_ITEMS, DepartmentName, FloorRule, distinct
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from services.voting.ballots.schemas import UNIQUE_ITEMS, FloorRule, distinct
+from shared.text import DepartmentName, Identifier, RequestModel, name
 
 
-class SlateRef(StrictModel):
-    plan_id: str = Field(min_length=1, max_length=100)
+class SlateRef(RequestModel):
+    plan_id: Identifier
     batch: int | None = Field(None, ge=1, le=12)
 
 
-class SelectionBallotCreate(StrictModel):
+class SelectionBallotCreate(RequestModel):
     """A competitive selection (差额票决) of evaluation targets: give `candidates`, or
     `slate` to take them (and by default the seats) from scoring's latest slate."""
 
-    agenda_item_id: str | None = None
-    title: str | None = Field(None, max_length=500)
+    agenda_item_id: Identifier | None = None
+    title: name(500) | None = None
     evaluation_year: int | None = Field(None, ge=2000, le=2100)
     candidates: list[DepartmentName] | None = Field(None, min_length=2, max_length=100, json_schema_extra=UNIQUE_ITEMS)
     slate: SlateRef | None = None
