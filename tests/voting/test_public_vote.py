@@ -14,29 +14,22 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.voting.domain.phones import normalise_mainland_mobile
 from services.voting.domain.public import identity_hash
-from services.voting.models import SECURITY_MODELS, AuditEntry, PublicPoll, PublicVote, PublicVoter, RateLimitCounter
+from services.voting.models import AuditEntry, PublicPoll, PublicVote, PublicVoter, RateLimitCounter
 from services.voting.public.service import VoteIn, record_votes
 from services.voting.public.writer import VoteWriter
 from services.voting.verification.service import verification
 from shared.audit import verify
-from shared.auth import create_api_key
-from shared.db import Database
 from shared.events import BallotClosed, Envelope
-from shared.migrations import upgrade
 from shared.problems import Problem
 
-from ._support import Background, assert_problem, count_rows, create_app_for, create_meeting, settings_for
+from ._support import Background, assert_problem, committed, count_rows, create_meeting
 
 OPTIONS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局"]
 A, B, C, D, E = OPTIONS
@@ -268,35 +261,6 @@ def test_poll_creation_is_idempotent(voting):
 
 
 # --- an app on a database that really commits ------------------------------------------
-
-
-@dataclass
-class Committed:
-    app: FastAPI
-    client: TestClient
-    db: Database
-    operator: dict[str, str]
-
-    def from_address(self, host: str) -> TestClient:
-        """A client with no credential calling from another address."""
-        return TestClient(self.app, raise_server_exceptions=False, client=(host, 50000))
-
-
-@contextmanager
-def committed(url: str, **settings) -> Iterator[Committed]:
-    """The voting app on a freshly migrated database; its client acts as the operator."""
-    upgrade("voting", url)
-    db = Database(url)
-    with db.session() as session:
-        key = create_api_key(session, SECURITY_MODELS.api_key, name="operator", scopes=["voting:admin", "read"])
-    operator = {"Authorization": f"Bearer {key}"}
-    app = create_app_for("voting", settings_for("voting", db.url, **settings), db)
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            client.headers.update(operator)
-            yield Committed(app, client, db, operator)
-    finally:
-        db.dispose()
 
 
 def rate_headers(resp) -> tuple[int, int, int]:
