@@ -44,11 +44,12 @@ def normalise_mainland_mobile(typed: str) -> str:
     for char in text:
         if char not in _ALLOWED:
             raise NotAMainlandMobile(f"contains {_describe(char)}")
+    text = text.lstrip("".join(_SEPARATORS))
+    for prefix in ("+86", "0086"):  # written whole: "+ 86" or "00 86" is not a prefix
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            break
     digits = "".join(c for c in text if c not in _SEPARATORS)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
     if "+" in digits:
         raise NotAMainlandMobile("'+' only as the start of the +86 prefix")
     if not _MAINLAND_MOBILE.fullmatch(digits):

@@ -19,9 +19,16 @@ def _code(typed: str) -> str:
     return digits
 
 
+# What the normalisers accept, for the OpenAPI; the normalisers themselves check (and name the offending character).
+_SEP = "[ \u3000\\-－]*"
+PHONE_PATTERN = (f"^{_SEP}(?:[+＋][8８][6６]|[0０][0０][8８][6６])?{_SEP}[1１]{_SEP}[3-9３-９](?:{_SEP}[0-9０-９]){{9}}{_SEP}$")
+CODE_PATTERN = "^ *(?:[0-9０-９] *){6}$"
+
 # As typed; normalised to E.164 (+86…) or refused naming the character or the rule it breaks.
-Phone = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(normalise_mainland_mobile)]
-Code = Annotated[str, StringConstraints(min_length=6, max_length=20), AfterValidator(_code)]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=40), Field(json_schema_extra={"pattern": PHONE_PATTERN}),
+                  AfterValidator(normalise_mainland_mobile)]
+Code = Annotated[str, StringConstraints(min_length=6, max_length=20), Field(json_schema_extra={"pattern": CODE_PATTERN}),
+                 AfterValidator(_code)]
 # A compact JWT: three base64url parts.
 IdToken = Annotated[str, StringConstraints(min_length=10, max_length=16_384, pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*$")]
 PassToken = Annotated[str, StringConstraints(min_length=1, max_length=1_000, pattern=r"^[A-Za-z0-9_\-.]+$")]
