@@ -31,7 +31,8 @@ def uvicorn_server(args: list[str], env: dict[str, str] | None = None, ready_pat
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
+         # As `pingyi serve`: the app, not uvicorn, decides whose forwarding headers to believe.
+         "--no-access-log", "--no-proxy-headers"],
         cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

@@ -1,16 +1,26 @@
-"""Public online vote throughput: 200 concurrent clients casting votes, each with its
-own identity, against the voting app under uvicorn on 127.0.0.1, and a bare
-FastAPI endpoint (bench/bare_app.py) driven the same way in the same run as the
-baseline. Afterwards the stored rows are counted: every accepted vote must be
-there (nothing lost), no identity twice, and the audit chain's batch entries
-must name exactly the stored vote rows.
+"""Public online vote throughput through the verified flow, against the voting app
+under uvicorn on 127.0.0.1, with a bare FastAPI endpoint (bench/bare_app.py) driven
+the same way in the same run as the baseline:
 
-Load generator: wrk with a Lua script giving every request a fresh identity and
-a client address (X-Forwarded-For, trusted from 127.0.0.1 by uvicorn as from a
-proxy) shared by a few requests only, so the production rate limits stay on
-(10 per identity, 600 per address per minute) and are counted as in production.
-`--one-address` sends everything from 127.0.0.1 instead, with the address limit
-raised out of the way.
+1. votes/s with voting passes issued beforehand: 200 concurrent clients each send
+   `{"pass", "choices"}` with a pass of its own. The passes are sealed before the
+   run by the same code the verification route uses (`Verification.issue_pass`,
+   same VOTING_IDENTITY_HASH_KEY as the server), one per fresh phone, so the run
+   measures voting alone; issuing them is what phase 2 measures. Afterwards the
+   stored rows are counted: every accepted vote must be there (nothing lost), no
+   identity twice, and the audit chain's batch entries must name exactly the
+   stored vote rows.
+2. complete flows/s: code request → verification (the code read back from the
+   file SMS gateway, as a person trying the system would) → vote, each flow a
+   fresh phone, `--flow-clients` flows at once; rows counted the same way.
+
+Load generators: wrk with a Lua script (phase 1), and an asyncio client on
+httpx (phase 2). Both play the reverse proxy: the server trusts 127.0.0.1 as a
+proxy (VOTING_TRUSTED_PROXIES) and each request's X-Forwarded-For names a client
+address shared by a few requests only, so the production limits stay on and are
+counted as in production, in the database (no Redis) unless --rate-limit-storage
+says otherwise. `--one-address` sends everything as 127.0.0.1 instead, with the
+address limits raised out of the way.
 
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200              # Postgres
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --workers 2
@@ -20,6 +30,7 @@ raised out of the way.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -30,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +55,7 @@ from bench.voting_common import operator_key, postgres_database, voting_server  
 
 OPTIONS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局", "市公安局", "市民政局", "市人力资源和社会保障局"]
 VOTE_ACTION = "POST /v1/public-polls/{poll_id}/votes"
+BENCH_HASH_KEY = "bench-only-identity-hash-key-" + uuid.uuid4().hex
 
 VOTE_SCRIPT = r"""
 -- globals: wrk reads them per thread with thread:get
@@ -53,6 +66,7 @@ refused = 0
 local statuses = {}
 local next_id = 0
 local threads = {}
+local passes = {}
 
 function setup(thread)
   thread:set("thread_id", next_id)
@@ -60,10 +74,20 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+function init(args)
+  -- this thread's share of the passes: lines thread_id, thread_id + threads, ...
+  local i = 0
+  for line in io.lines("%(passes)s") do
+    if i %% %(threads)d == thread_id then table.insert(passes, line) end
+    i = i + 1
+  end
+end
+
 function request()
   counter = counter + 1
-  local identity = string.format("%(run)s%%02d%%08d", thread_id, counter)
-  local body = '{"identity":"' .. identity .. '","choices":["%(a)s","%(b)s"]}'
+  -- every pass once; should wrk outrun them, reuse (answered identity-already-voted)
+  local token = passes[((counter - 1) %% #passes) + 1]
+  local body = '{"pass":"' .. token .. '","choices":["%(a)s","%(b)s"]}'
   local headers = {["Content-Type"] = "application/json"}
   if %(spread)s then
     -- a new client address every 4 votes: far below 600 a minute each
@@ -135,7 +159,7 @@ def count_rows(engine, poll_id: str) -> dict:
             "audited_match": len(audited) == len(set(audited)) and set(audited) == vote_ids}
 
 
-def run_votes(url: str, database_url: str, args, *, run: str) -> dict:
+def create_poll(url: str, database_url: str, run: str) -> dict:
     key = operator_key(database_url)
     with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
         meeting = client.post("/v1/meetings", json={"number": f"基准测试会议{run}", "held_on": "2022-02-26",
@@ -147,18 +171,47 @@ def run_votes(url: str, database_url: str, args, *, run: str) -> dict:
             "opens_at": (now - dt.timedelta(minutes=1)).isoformat(), "closes_at": (now + dt.timedelta(hours=1)).isoformat(),
         })
         assert poll.status_code == 201, poll.text
-        poll = poll.json()
+        return poll.json()
+
+
+def phones(prefix: int, count: int) -> Iterator[str]:
+    """Fresh mainland mobiles: +86 1, two digits from the prefix (30-99), an 8-digit counter."""
+    return (f"+861{30 + prefix % 70:02d}{n:08d}" for n in range(min(count, 10 ** 8)))
+
+
+def write_passes(poll_id: str, count: int, prefix: int) -> str:
+    """`count` passes for fresh phones, one a line, sealed as the verification route seals them."""
+    from services.voting.settings import VotingSettings
+    from services.voting.verification.service import Verification
+
+    verification = Verification.of(VotingSettings(database_url="sqlite://", identity_hash_key=BENCH_HASH_KEY))
+    now = dt.datetime.now(dt.UTC)
+    with tempfile.NamedTemporaryFile("w", suffix=".passes", delete=False) as handle:
+        for phone in phones(prefix, count):
+            handle.write(verification.issue_pass(poll_id, phone, now)[0] + "\n")
+    return handle.name
+
+
+def run_votes(url: str, database_url: str, args, *, run: str) -> dict:
+    poll = create_poll(url, database_url, run)
     path = f"/v1/public-polls/{poll['id']}/votes"
-    fields = {"a": OPTIONS[0], "b": OPTIONS[3], "path": path, "spread": "false" if args.one_address else "true"}
+    # Enough passes for the fastest run we might see; the rest stay unused.
+    count = max(2000, 4000 * args.seconds)
+    warm_passes, passes = write_passes(poll["id"], 4000, 1), write_passes(poll["id"], count, 2)
+    fields = {"a": OPTIONS[0], "b": OPTIONS[3], "path": path, "spread": "false" if args.one_address else "true",
+              "threads": args.threads}
     # Warm-up (its own identities): connections, pools, compiled statements.
-    wrk_script(VOTE_SCRIPT % (fields | {"run": "2"}), url + path, seconds=2, connections=args.connections, threads=args.threads)
+    wrk_script(VOTE_SCRIPT % (fields | {"passes": warm_passes}), url + path, seconds=2, connections=args.connections,
+               threads=args.threads)
     engine = create_engine(database_url)
     wait_until_stable(engine, poll["id"])
     before = count_rows(engine, poll["id"])
     pids = server_processes(url)
     cpu_before = cpu_seconds(pids)
-    out = wrk_script(VOTE_SCRIPT % (fields | {"run": "1"}), url + path, seconds=args.seconds, connections=args.connections,
-                     threads=args.threads)
+    out = wrk_script(VOTE_SCRIPT % (fields | {"passes": passes}), url + path, seconds=args.seconds,
+                     connections=args.connections, threads=args.threads)
+    os.unlink(warm_passes)
+    os.unlink(passes)
     cpu_used = cpu_seconds(pids) - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     accepted, refused = (int(x) for x in re.search(r"ACCEPTED (\d+) REFUSED (\d+)", out).groups())
@@ -168,7 +221,87 @@ def run_votes(url: str, database_url: str, args, *, run: str) -> dict:
     after = count_rows(engine, poll["id"])
     engine.dispose()
     return {"rps": rps, "accepted": accepted, "refused": refused, "p50": p50.group(1) if p50 else "?", "cpu": cpu_used,
-            "p99": p99.group(1) if p99 else "?", "before": before, "after": after, "raw": out}
+            "p99": p99.group(1) if p99 else "?", "before": before, "after": after, "raw": out, "passes": count}
+
+
+class CodeReader:
+    """Reads codes back from the file SMS gateway's lines, as a person trying the system does."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.codes = path, 0, {}
+
+    def code_for(self, to: str) -> str | None:
+        if to not in self.codes and self.path.exists():
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+            whole = chunk[:chunk.rfind(b"\n") + 1]
+            self.offset += len(whole)
+            for line in whole.splitlines():
+                message = json.loads(line)
+                self.codes[message["to"]] = re.search(r"验证码为 (\d{6})", message["text"]).group(1)
+        return self.codes.pop(to, None)
+
+
+async def one_flow(client: httpx.AsyncClient, poll_id: str, phone: str, address: str | None, reader: CodeReader) -> str:
+    """code request → verification → vote; the outcome's name."""
+    headers = {"X-Forwarded-For": address} if address else {}
+    base = f"/v1/public-polls/{poll_id}"
+    sent = await client.post(f"{base}/verification-codes", json={"phone": phone}, headers=headers)
+    if sent.status_code != 202:
+        return f"code {sent.status_code}"
+    code = reader.code_for(phone)
+    if code is None:
+        return "no sms"
+    issued = await client.post(f"{base}/verifications", json={"phone": phone, "code": code}, headers=headers)
+    if issued.status_code != 201:
+        return f"verification {issued.status_code}"
+    cast = await client.post(f"{base}/votes", json={"pass": issued.json()["pass"], "choices": [OPTIONS[1]]}, headers=headers)
+    return "voted" if cast.status_code == 201 else f"vote {cast.status_code}"
+
+
+async def drive_flows(url: str, poll_id: str, *, seconds: float, clients: int, prefix: int, reader: CodeReader,
+                      spread: bool) -> dict:
+    numbers = iter(phones(prefix, 10_000_000))
+    outcomes: dict[str, int] = {}
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        async def worker(w: int) -> None:
+            n = 0
+            while time.monotonic() < deadline:
+                n += 1
+                # a new client address every 4 flows: 12 code requests an address at most, far below 100 an hour
+                address = f"10.{w % 256}.{n // 4 // 256 % 256}.{n // 4 % 256}" if spread else None
+                started = time.perf_counter()
+                outcome = await one_flow(client, poll_id, next(numbers), address, reader)
+                latencies.append(time.perf_counter() - started)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        await asyncio.gather(*(worker(w) for w in range(clients)))
+    return {"outcomes": outcomes, "latencies": latencies}
+
+
+def run_flows(url: str, database_url: str, args, *, run: str, outbox: Path) -> dict:
+    poll = create_poll(url, database_url, run + "f")
+    reader = CodeReader(outbox)
+    spread = not args.one_address
+    asyncio.run(drive_flows(url, poll["id"], seconds=2, clients=args.flow_clients, prefix=3, reader=reader, spread=spread))
+    engine = create_engine(database_url)
+    wait_until_stable(engine, poll["id"])
+    before = count_rows(engine, poll["id"])
+    pids = server_processes(url)
+    cpu_before = cpu_seconds(pids)
+    started = time.monotonic()
+    result = asyncio.run(drive_flows(url, poll["id"], seconds=args.flow_seconds, clients=args.flow_clients, prefix=4,
+                                     reader=reader, spread=spread))
+    elapsed = time.monotonic() - started
+    cpu_used = cpu_seconds(pids) - cpu_before
+    wait_until_stable(engine, poll["id"])
+    after = count_rows(engine, poll["id"])
+    engine.dispose()
+    return result | {"elapsed": elapsed, "cpu": cpu_used, "before": before, "after": after}
 
 
 def main() -> None:
@@ -182,7 +315,10 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=5, help="VOTING_DB_POOL_SIZE")
     parser.add_argument("--raw", action="store_true", help="print wrk's own output too")
     parser.add_argument("--rate-limit-storage", default="memory://",
-                        help="VOTING_RATE_LIMIT_STORAGE_URI: memory:// (per process) or redis://host:port/db (shared)")
+                        help="VOTING_RATE_LIMIT_STORAGE_URI: memory:// (shared limits in the database) or redis://host:port/db")
+    parser.add_argument("--flow-seconds", type=int, default=10, help="phase 2: complete flows for this long")
+    parser.add_argument("--flow-clients", type=int, default=50, help="phase 2: flows at once")
+    parser.add_argument("--skip-flows", action="store_true", help="phase 1 only")
     args = parser.parse_args()
 
     with uvicorn_server(["bench.bare_app:app", "--workers", str(args.workers)], ready_path="/bare") as bare_url:
@@ -192,13 +328,22 @@ def main() -> None:
         baseline = wrk(bare_url + "/bare", seconds=args.seconds, connections=args.connections, threads=args.threads)
         baseline_cpu = cpu_seconds(pids) - cpu_before
 
-    env = {"VOTING_RATE_LIMIT_STORAGE_URI": args.rate_limit_storage}
+    outbox_dir = tempfile.mkdtemp(prefix="pingyi_bench_sms")
+    outbox = Path(outbox_dir) / "sms-outbox.jsonl"
+    env = {"VOTING_RATE_LIMIT_STORAGE_URI": args.rate_limit_storage, "VOTING_IDENTITY_HASH_KEY": BENCH_HASH_KEY,
+           "VOTING_SMS_GATEWAY": f"file:{outbox}", "VOTING_TRUSTED_PROXIES": "127.0.0.1"}
     if args.one_address:
-        env["VOTING_RATE_LIMIT_PUBLIC_VOTE_IP"] = "1000000000/minute"
+        for name in ("PUBLIC_VOTE_IP", "VERIFICATION_CODE_IP", "VERIFICATION_IP"):
+            env[f"VOTING_RATE_LIMIT_{name}"] = "1000000000/minute"
     database = sqlite_database("pingyi_bench_public") if args.sqlite else postgres_database("pingyi_bench_public")
+    flows = None
     with database as database_url:
         with voting_server(database_url, workers=args.workers, pool_size=args.pool_size, extra_env=env) as url:
-            result = run_votes(url, database_url, args, run=uuid.uuid4().hex[:6])
+            run = uuid.uuid4().hex[:6]
+            result = run_votes(url, database_url, args, run=run)
+            if not args.skip_flows:
+                flows = run_flows(url, database_url, args, run=run, outbox=outbox)
+    shutil.rmtree(outbox_dir, ignore_errors=True)
 
     backend = "SQLite" if args.sqlite else "Postgres"
     print(f"{backend}; {args.connections} connections, {args.seconds} s, wrk threads {args.threads}, "
@@ -208,6 +353,7 @@ def main() -> None:
     print(f"baseline bare FastAPI GET: {baseline['rps']:.0f} req/s, p99 {baseline['p99_ms']} ms, errors {baseline['errors']}, "
           f"server CPU {baseline_cpu / served * 1000 if served else 0:.3f} ms per request")
     accepted = result["accepted"]
+    print(f"phase 1, passes issued beforehand ({result['passes']} sealed before the run, one per fresh phone)")
     print(f"public vote: {accepted / args.seconds:.0f} accepted votes/s ({result['rps']:.0f} responses/s; "
           f"accepted {accepted}, refused {result['refused']}), p50 {result['p50']}, p99 {result['p99']}, "
           f"server CPU {result['cpu'] / accepted * 1000 if accepted else 0:.3f} ms per accepted vote")
@@ -222,6 +368,20 @@ def main() -> None:
     lost = result["accepted"] - min(voters, votes)
     ok = lost <= 0 and after["voters"] == after["votes"] == after["distinct"] and after["audited_match"]
     print("nothing lost" if ok else f"MISMATCH: lost {lost}")
+    if flows is not None:
+        done = flows["outcomes"].get("voted", 0)
+        lat = sorted(flows["latencies"])
+        p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else 0)
+        f_before, f_after = flows["before"], flows["after"]
+        f_votes = f_after["votes"] - f_before["votes"]
+        print(f"phase 2, complete flows (code request -> verification with the code read from the file gateway -> vote), "
+              f"{args.flow_clients} at once, {flows['elapsed']:.1f} s:")
+        print(f"  {done / flows['elapsed']:.0f} complete flows/s ({done} voted; outcomes {dict(sorted(flows['outcomes'].items()))}), "
+              f"flow p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, server CPU "
+              f"{flows['cpu'] / done * 1000 if done else 0:.2f} ms per flow")
+        f_ok = f_votes >= done and f_after["voters"] == f_after["votes"] == f_after["distinct"] and f_after["audited_match"]
+        print(f"  rows written: votes {f_votes} for {done} completed flows; whole poll voters {f_after['voters']}, "
+              f"votes {f_after['votes']}, audit matches {f_after['audited_match']}: {'nothing lost' if f_ok else 'MISMATCH'}")
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.raw:
         print(result["raw"])

@@ -16,6 +16,8 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from shared.ratelimit import scope_client_address
+
 
 def _etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
@@ -202,8 +204,7 @@ class PollFastPath:
         limiter = getattr(getattr(app, "state", None), "rate_limiter", None)
         if limiter is None or self.rate_limit is None:
             return []
-        client = scope.get("client")
-        verdict = limiter.hit(self.rate_limit, client[0] if client else "unknown")
+        verdict = limiter.hit(self.rate_limit, scope_client_address(scope))
         if not verdict.allowed:
             return None
         return [(name.lower().encode(), value.encode()) for name, value in verdict.headers().items()]

@@ -65,6 +65,10 @@ def serve(
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=graceful_timeout,
         access_log=False,  # our middleware logs each request with its request id
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default (and FORWARDED_ALLOW_IPS):
+        # off; the app believes forwarding headers only from <SERVICE>_TRUSTED_PROXIES (shared/forwarded.py).
+        proxy_headers=False,
+        forwarded_allow_ips="",
         log_config=None,  # keep the JSON logging the app configured
     )
 
@@ -379,6 +383,9 @@ def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files a
                    f'  curl -H "Authorization: Bearer $(cat {stack.operator_key_path})" {stack.url("voting")}/v1/meetings')
         for service in SERVICES:
             typer.echo(f"{service:9} {stack.url(service)}/docs   (OpenAPI: {stack.url(service)}/openapi.json)")
+        gateway = stack.service_env("voting")["VOTING_SMS_GATEWAY"]
+        if gateway.startswith("file:"):
+            typer.echo(f"public-vote SMS codes (file gateway): {gateway[len('file:'):]}")
         typer.echo("Ctrl-C stops everything.")
         while not stop.wait(0.5):
             crashed = stack.crashed()

@@ -74,6 +74,11 @@ class EmbeddedStack:
         return self.var_dir / "operator.key"
 
     @property
+    def sms_outbox_path(self) -> Path:
+        """Where the file SMS gateway writes the public vote's one-time codes (one JSON line each)."""
+        return (self.var_dir / "sms-outbox.jsonl").resolve()
+
+    @property
     def operator_key(self) -> str:
         """The local operator's API key (every service's admin scope), made on first start."""
         return self.operator_key_path.read_text().strip()
@@ -157,6 +162,8 @@ class EmbeddedStack:
             **EMBEDDED_KAFKA_ENV,
             **self.extra_env,
         }
+        if service == "voting":
+            values.setdefault("SMS_GATEWAY", os.environ.get("VOTING_SMS_GATEWAY", f"file:{self.sms_outbox_path}"))
         env.update({prefix + k: v for k, v in values.items()})
         return env
 

@@ -3,7 +3,10 @@ the `limits` library's moving window: 429 with Retry-After and X-RateLimit-*.
 
 Storage is in memory per process by default; point RATE_LIMIT_STORAGE_URI at
 Redis (`redis://host:6379`) to share the counts between replicas (the `limits`
-library's moving window). In memory we count ourselves: `limits`' memory
+library's moving window). Limits a service declares shared (the public vote's
+and verification's, per address) must hold across replicas and workers: without
+Redis they are counted in the service's database (`DatabaseFixedWindow`, one
+upsert per hit, fixed windows). In memory we count ourselves: `limits`' memory
 storage starts a thread every 10 ms that walks every key it has ever seen and
 never forgets one, which on a public vote (one key per voter) grows for the
 whole poll and cost about 0.45 ms per vote (docs/benchmarks-voting.md).
@@ -29,7 +32,11 @@ from fastapi import Request, Response
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import BigInteger, Integer, String, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.forwarded import client_host, scope_headers
 from shared.problems import Problem
 
 log = structlog.get_logger(__name__)
@@ -98,21 +105,80 @@ class LocalMovingWindow:
             return list(self._hits)
 
 
-class RateLimiter:
-    """Named limits ("public_read" → "600/minute"), each counted per key."""
+class RateLimitCounterMixin:
+    """Hits per (limit, key, fixed window), for limits shared through the database."""
 
-    def __init__(self, storage_uri: str, limits: dict[str, str]) -> None:
+    __tablename__ = "rate_limit_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), index=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class DatabaseFixedWindow:
+    """Counts in the service's database, so every replica and worker sees one count:
+    one upsert per hit (its own short transaction), windows aligned to the clock;
+    expired windows are deleted now and then."""
+
+    SWEEP_EVERY = 5_000  # hits per process
+
+    def __init__(self, db, model: type[RateLimitCounterMixin]) -> None:
+        self.db, self.model = db, model
+        self._since_sweep = 0
+        dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+        table = model.__table__
+        stmt = dialect.insert(table)
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[table.c.name, table.c.key, table.c.window_start],
+            set_={"hits": table.c.hits + 1}).returning(table.c.hits)
+
+    def hit(self, item: RateLimitItem, name: str, key: str) -> Verdict:
+        window = item.get_expiry()
+        now = time.time()
+        start = int(now // window * window)
+        with self.db.sessionmaker() as session:
+            hits = session.execute(self._upsert, {"name": name, "key": key[:128], "window_start": start,
+                                                  "expires_at": start + window, "hits": 1}).scalar_one()
+            self._since_sweep += 1
+            if self._since_sweep >= self.SWEEP_EVERY:
+                self._since_sweep = 0
+                session.execute(delete(self.model).where(self.model.expires_at < int(now)))
+            session.commit()
+        reset_after = max(1, math.ceil(start + window - now))
+        return Verdict(hits <= item.amount, item.amount, max(0, item.amount - hits), reset_after)
+
+
+class RateLimiter:
+    """Named limits ("public_read" → "600/minute"), each counted per key.
+
+    `shared`: names that must hold across processes; with memory:// storage they are
+    counted in `db` (`counter_model`'s table) rather than in this process."""
+
+    def __init__(self, storage_uri: str, limits: dict[str, str], *, shared: frozenset[str] = frozenset(),
+                 db=None, counter_model: type[RateLimitCounterMixin] | None = None) -> None:
         self.local = LocalMovingWindow() if storage_uri.startswith("memory://") else None
         self.strategy = None if self.local else MovingWindowRateLimiter(storage_from_string(storage_uri))
         self.limits: dict[str, RateLimitItem] = {name: parse(spec) for name, spec in limits.items()}
+        self.in_database = frozenset(shared) if self.local is not None and shared else frozenset()
+        if self.in_database and (db is None or counter_model is None):
+            raise ValueError("limits shared through the database need the database and its counter table")
+        self.database = DatabaseFixedWindow(db, counter_model) if self.in_database else None
 
     @property
     def in_process(self) -> bool:
-        """True when counting needs no I/O (callable from the event loop)."""
-        return self.local is not None
+        """True when counting needs no I/O for every limit (callable from the event loop)."""
+        return self.local is not None and not self.in_database
+
+    def counts_in_process(self, name: str) -> bool:
+        """True when counting `name` needs no I/O."""
+        return self.local is not None and name not in self.in_database
 
     def hit(self, name: str, key: str) -> Verdict:
         item = self.limits[name]
+        if name in self.in_database:
+            return self.database.hit(item, name, key)
         if self.local is not None:
             return self.local.hit(item, name, key)
         try:
@@ -127,8 +193,15 @@ class RateLimiter:
 
 
 def client_address(request: Request) -> str:
-    # Behind a proxy, uvicorn's --forwarded-allow-ips makes this the real client.
-    return request.client.host if request.client else "unknown"
+    """The client's address; forwarding headers believed only from `<SERVICE>_TRUSTED_PROXIES`."""
+    return scope_client_address(request.scope)
+
+
+def scope_client_address(scope) -> str:
+    client = scope.get("client")
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    trusted = settings.trusted_proxy_networks if settings is not None else ()
+    return client_host(client[0] if client else None, scope_headers(scope) if trusted else {}, trusted)
 
 
 def too_many_requests(name: str, verdict: Verdict) -> Problem:

@@ -65,6 +65,8 @@ class SecurityModels:
     api_key: type[ApiKeyMixin]
     idempotency_key: type[IdempotencyKeyMixin]
     audit_entry: type[AuditMixin]
+    # Counts the limits shared through the database (shared.ratelimit), where a service has any.
+    rate_limit_counter: type | None = None
 
 
 def current_principal(

@@ -234,7 +234,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.security_models = security_models
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage_uri, settings.rate_limits())
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage_uri, settings.rate_limits(),
+                                         shared=settings.shared_rate_limits(), db=runtime.db,
+                                         counter_model=security_models.rate_limit_counter)
     if not getattr(runtime.db, "audit_installed", False):
         install_audit(runtime.db.sessionmaker, security_models.audit_entry)
         runtime.db.audit_installed = True

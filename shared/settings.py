@@ -6,9 +6,10 @@ SCORING_, TRACKING_), so one environment can configure all three.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.forwarded import Network, parse_trusted_proxies
 from shared.kafka import KafkaSettings
 
 
@@ -60,6 +61,16 @@ class ServiceSettings(BaseSettings):
     rate_limit_storage_uri: str = Field("memory://", description="memory:// per process, or redis://host:6379 shared")
     rate_limit_public_read: str = Field("600/minute", description="public reads per client address")
     rate_limit_credential: str = Field("6000/minute", description="requests per API key or member token")
+    # X-Forwarded-For / Forwarded are believed only from these peers (IPs or CIDR ranges, comma-separated).
+    trusted_proxies: str = Field("", description="reverse proxies whose forwarding headers name the client; default none")
+    _trusted_networks: tuple[Network, ...] = PrivateAttr(())
+
+    def model_post_init(self, context) -> None:
+        self._trusted_networks = parse_trusted_proxies(self.trusted_proxies)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return self._trusted_networks
 
     @field_validator("log_level")
     @classmethod
@@ -67,6 +78,12 @@ class ServiceSettings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_trusted_proxies(value)
         return value
 
     @field_validator("rate_limit_public_read", "rate_limit_credential")
@@ -83,6 +100,10 @@ class ServiceSettings(BaseSettings):
     def rate_limits(self) -> dict[str, str]:
         """Named limits for `shared.ratelimit.RateLimiter`; services add their own."""
         return {"public_read": self.rate_limit_public_read, "credential": self.rate_limit_credential}
+
+    def shared_rate_limits(self) -> frozenset[str]:
+        """Limits that must hold across replicas and workers (the database counts them without Redis)."""
+        return frozenset()
 
     @property
     def kafka(self) -> KafkaSettings:

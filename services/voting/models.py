@@ -14,6 +14,7 @@ from shared.auth import ApiKeyMixin
 from shared.idempotency import IdempotencyKeyMixin
 from shared.inbox import InboxMixin
 from shared.outbox import OutboxMixin
+from shared.ratelimit import RateLimitCounterMixin
 from shared.security import SecurityModels
 
 
@@ -291,6 +292,30 @@ class PublicVote(Base):
     choices: Mapped[list] = mapped_column(JSON)
 
 
+class PublicVerificationCode(Base):
+    """The SMS one-time code of one phone for one poll: only keyed hashes of the phone and
+    the code, with what limits it (resend cooldown, codes sent today, wrong tries, lock).
+    The phone's hash here is keyed apart from the voter's: the two tables cannot be joined."""
+
+    __tablename__ = "public_verification_codes"
+    __table_args__ = (UniqueConstraint("poll_id", "phone_hash"),)
+
+    id: Mapped[str] = mapped_column(IdColumnType(), primary_key=True, default=new_id)
+    poll_id: Mapped[str] = mapped_column(ForeignKey("public_polls.id"))
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str | None] = mapped_column(String(64))  # None once used
+    code_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_on: Mapped[dt.date | None] = mapped_column(Date)  # Beijing date of the day's count
+    sent_that_day: Mapped[int] = mapped_column(Integer, default=0)
+    wrong_codes: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateLimitCounter(RateLimitCounterMixin, Base):
+    pass
+
+
 class OutboxMessage(OutboxMixin, Base):
     pass
 
@@ -311,4 +336,5 @@ class AuditEntry(AuditMixin, Base):
     pass
 
 
-SECURITY_MODELS = SecurityModels(api_key=ApiKey, idempotency_key=IdempotencyKey, audit_entry=AuditEntry)
+SECURITY_MODELS = SecurityModels(api_key=ApiKey, idempotency_key=IdempotencyKey, audit_entry=AuditEntry,
+                                 rate_limit_counter=RateLimitCounter)

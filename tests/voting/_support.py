@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import import_module
 from dataclasses import dataclass
 
 import threading
+import uuid
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -190,3 +192,32 @@ class Background(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+@dataclass
+class Committed:
+    app: FastAPI
+    client: TestClient
+    db: Database
+    operator: dict[str, str]
+
+    def from_address(self, host: str) -> TestClient:
+        """A client with no credential calling from another address."""
+        return TestClient(self.app, raise_server_exceptions=False, client=(host, 50000))
+
+
+@contextmanager
+def committed(url: str, **settings) -> Iterator[Committed]:
+    """The voting app on a freshly migrated database; its client acts as the operator."""
+    upgrade("voting", url)
+    db = Database(url)
+    with db.session() as session:
+        key = create_api_key(session, import_module("services.voting.models").SECURITY_MODELS.api_key, name=f"operator-{uuid.uuid4().hex[:8]}", scopes=["voting:admin", "read"])
+    operator = {"Authorization": f"Bearer {key}"}
+    app = create_app_for("voting", settings_for("voting", db.url, **settings), db)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            client.headers.update(operator)
+            yield Committed(app, client, db, operator)
+    finally:
+        db.dispose()

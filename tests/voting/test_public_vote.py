@@ -1,5 +1,6 @@
-"""Public online vote (网上社会投票): scheduled window, one vote per identity (kept
-only as a keyed hash, enforced by the database), up to N choices, per-voter option
+"""Public online vote (网上社会投票): scheduled window, one vote per verified identity
+(a voting pass carries it; kept only as a keyed hash, enforced by the database;
+the verification flow itself is in test_verification.py), up to N choices, per-voter option
 order, live turnout with ETag/304, results only after close, rate limits;
 administration needs voting:admin, the public routes no credential; votes are
 written in batches by one writer per process (group commit)."""
@@ -13,27 +14,22 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from services.voting.domain.phones import normalise_mainland_mobile
 from services.voting.domain.public import identity_hash
-from services.voting.models import SECURITY_MODELS, AuditEntry, PublicPoll, PublicVote, PublicVoter
+from services.voting.models import AuditEntry, PublicPoll, PublicVote, PublicVoter, RateLimitCounter
 from services.voting.public.service import VoteIn, record_votes
 from services.voting.public.writer import VoteWriter
+from services.voting.verification.service import verification
 from shared.audit import verify
-from shared.auth import create_api_key
-from shared.db import Database
 from shared.events import BallotClosed, Envelope
-from shared.migrations import upgrade
 from shared.problems import Problem
 
-from ._support import Background, assert_problem, count_rows, create_app_for, create_meeting, settings_for
+from ._support import Background, assert_problem, committed, count_rows, create_meeting
 
 OPTIONS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局"]
 A, B, C, D, E = OPTIONS
@@ -64,8 +60,19 @@ def create_poll(client, *, max_choices: int = 2, opens_in: float = -60, closes_i
     return resp.json()
 
 
-def vote(client, poll_id: str, identity: str, choices: list[str]):
-    return client.post(f"/v1/public-polls/{poll_id}/votes", json={"identity": identity, "choices": choices})
+def pass_for(app: FastAPI, poll_id: str, phone: str) -> str:
+    """A voting pass as POST …/verifications issues it once the phone's SMS code checks out."""
+    token, _ = verification(app).issue_pass(poll_id, normalise_mainland_mobile(phone), now())
+    return token
+
+
+def vote(client, poll_id: str, phone: str, choices: list[str]):
+    return client.post(f"/v1/public-polls/{poll_id}/votes", json={"pass": pass_for(client.app, poll_id, phone),
+                                                                  "choices": choices})
+
+
+def ballot_paper(client, poll_id: str, phone: str):
+    return client.post(f"/v1/public-polls/{poll_id}/ballot-papers", json={"pass": pass_for(client.app, poll_id, phone)})
 
 
 def close_now(client, poll_id: str) -> None:
@@ -107,13 +114,13 @@ def test_before_the_scheduled_open_votes_are_refused(voting):
 def test_one_vote_per_identity_and_only_a_keyed_hash_is_stored(voting):
     poll = create_poll(voting.client)
     assert vote(voting.client, poll["id"], PHONE, [A]).status_code == 201
-    # The same identity written differently is the same identity.
-    assert_problem(vote(voting.client, poll["id"], " 138 0013 8000", [B]), 409, "identity-already-voted")
+    # The same number written differently is the same identity.
+    assert_problem(vote(voting.client, poll["id"], "+86 138-0013-8000", [B]), 409, "identity-already-voted")
     with voting.db.session() as session:
         (voter,) = session.scalars(select(PublicVoter)).all()
         (stored_vote,) = session.scalars(select(PublicVote)).all()
     key = voting.app.state.settings.identity_hash_key
-    assert voter.identity_hash == hmac.new(key.encode(), PHONE.encode(), hashlib.sha256).hexdigest()
+    assert voter.identity_hash == hmac.new(key.encode(), b"+86" + PHONE.encode(), hashlib.sha256).hexdigest()
     assert voter.identity_hash != hashlib.sha256(PHONE.encode()).hexdigest()  # keyed, not a bare hash
     assert stored_vote.choices == [A]
     for row in (voter, stored_vote):
@@ -135,12 +142,12 @@ def test_option_order_is_random_per_voter_and_stable(voting):
     poll = create_poll(voting.client)
     orders = []
     for i in range(20):
-        resp = voting.client.post(f"/v1/public-polls/{poll['id']}/ballot-papers", json={"identity": f"1380000{i:04d}"})
+        resp = ballot_paper(voting.client, poll["id"], f"1380000{i:04d}")
         assert resp.status_code == 200, resp.text
         orders.append(tuple(resp.json()["options"]))
     assert all(sorted(o) == sorted(OPTIONS) for o in orders)
     assert len(set(orders)) > 1
-    again = voting.client.post(f"/v1/public-polls/{poll['id']}/ballot-papers", json={"identity": "13800000000"}).json()
+    again = ballot_paper(voting.client, poll["id"], "13800000000").json()
     assert tuple(again["options"]) == orders[0]
 
 
@@ -226,7 +233,7 @@ def test_public_routes_need_no_credential(voting):
     assert public.get(f"/v1/public-polls/{poll['id']}").status_code == 200
     turnout = public.get(f"/v1/public-polls/{poll['id']}/turnout")
     assert turnout.status_code == 200 and "etag" in turnout.headers
-    paper = public.post(f"/v1/public-polls/{poll['id']}/ballot-papers", json={"identity": PHONE})
+    paper = ballot_paper(public, poll["id"], PHONE)
     assert paper.status_code == 200 and sorted(paper.json()["options"]) == sorted(OPTIONS)
     cast = vote(public, poll["id"], PHONE, [A])
     assert cast.status_code == 201, cast.text
@@ -256,35 +263,6 @@ def test_poll_creation_is_idempotent(voting):
 # --- an app on a database that really commits ------------------------------------------
 
 
-@dataclass
-class Committed:
-    app: FastAPI
-    client: TestClient
-    db: Database
-    operator: dict[str, str]
-
-    def from_address(self, host: str) -> TestClient:
-        """A client with no credential calling from another address."""
-        return TestClient(self.app, raise_server_exceptions=False, client=(host, 50000))
-
-
-@contextmanager
-def committed(url: str, **settings) -> Iterator[Committed]:
-    """The voting app on a freshly migrated database; its client acts as the operator."""
-    upgrade("voting", url)
-    db = Database(url)
-    with db.session() as session:
-        key = create_api_key(session, SECURITY_MODELS.api_key, name="operator", scopes=["voting:admin", "read"])
-    operator = {"Authorization": f"Bearer {key}"}
-    app = create_app_for("voting", settings_for("voting", db.url, **settings), db)
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            client.headers.update(operator)
-            yield Committed(app, client, db, operator)
-    finally:
-        db.dispose()
-
-
 def rate_headers(resp) -> tuple[int, int, int]:
     return tuple(int(resp.headers[f"x-ratelimit-{name}"]) for name in ("limit", "remaining", "reset"))
 
@@ -298,8 +276,8 @@ def test_rate_limits_per_identity(backend, fresh_database_url):
         assert first.status_code == 201
         assert rate_headers(first)[:2] == (2, 1)  # the tighter of the two limits
         assert_problem(vote(public, poll["id"], PHONE, [B]), 409, "identity-already-voted")
-        # The same identity written differently is the same identity, and its third try is refused.
-        limited = assert_problem(vote(public, poll["id"], " 138 0013 8000", [B]), 429, "rate-limited")
+        # The same number written differently is the same identity, and its third try is refused.
+        limited = assert_problem(vote(public, poll["id"], "１３８ ００１３ ８０００", [B]), 429, "rate-limited")
         assert limited["limit"] == "public_vote_identity"
         resp = vote(public, poll["id"], PHONE, [B])
         assert resp.status_code == 429
@@ -307,10 +285,12 @@ def test_rate_limits_per_identity(backend, fresh_database_url):
         assert rate_headers(resp)[:2] == (2, 0) and rate_headers(resp)[2] >= 1
         # Another identity from the same address still votes.
         assert vote(public, poll["id"], "13900139000", [B]).status_code == 201
-        # The limiter counts the identity's keyed hash, never the identity itself.
-        keys = " ".join(key for _, key in v.app.state.rate_limiter.local.keys())
+        # The limiter counts the identity's keyed hash, never the identity itself, in the database
+        # (so every replica and worker shares the count).
+        with v.db.session() as session:
+            keys = " ".join(session.scalars(select(RateLimitCounter.key)))
         assert PHONE not in keys and "13900139000" not in keys
-        assert identity_hash(v.app.state.settings.identity_hash_key, PHONE) in keys
+        assert identity_hash(v.app.state.settings.identity_hash_key, "+86" + PHONE) in keys
         assert count_rows(v.db, PublicVoter) == 2 and count_rows(v.db, PublicVote) == 2
 
 
@@ -339,7 +319,7 @@ def test_public_reads_are_limited_per_address(backend, fresh_database_url):
         limited = reader.get(url)
         assert_problem(limited, 429, "rate-limited")
         assert int(limited.headers["retry-after"]) >= 1
-        assert reader.post(f"/v1/public-polls/{poll['id']}/ballot-papers", json={"identity": PHONE}).status_code == 429
+        assert ballot_paper(reader, poll["id"], PHONE).status_code == 429
         assert v.from_address("192.0.2.2").get(url).status_code == 200
 
 
@@ -372,7 +352,7 @@ def test_concurrent_votes_are_all_counted_and_audited_per_batch(backend, fresh_d
 
         def send(c: int) -> list[int]:
             public = v.from_address(f"10.0.0.{c}")
-            return [vote(public, poll["id"], f"1{c:03d}{n:07d}", [A, C] if n % 2 else [B]).status_code
+            return [vote(public, poll["id"], f"13{c:02d}{n:07d}", [A, C] if n % 2 else [B]).status_code
                     for n in range(per_client)]
 
         senders = [Background(send, c) for c in range(clients)]
@@ -429,7 +409,7 @@ def wait_until(condition, what: str, timeout: float = 30) -> None:
 
 
 def vote_in(poll_id: str, identity: str, choices: list[str], key: str = "dev-only-identity-hash-key") -> VoteIn:
-    return VoteIn(poll_id, identity_hash(key, identity), choices, now())
+    return VoteIn(poll_id, identity_hash(key, normalise_mainland_mobile(identity)), choices, now())
 
 
 def problem_of(future) -> Problem:
@@ -470,7 +450,7 @@ def test_record_votes_refuses_identities_that_voted_in_an_earlier_batch(backend,
             again, fresh, late = record_votes(session, [
                 vote_in(poll["id"], PHONE, [B]),
                 vote_in(poll["id"], "13900139000", [B]),
-                VoteIn(poll["id"], identity_hash("dev-only-identity-hash-key", "13700137000"), [C],
+                VoteIn(poll["id"], identity_hash("dev-only-identity-hash-key", "+8613700137000"), [C],
                        now() + dt.timedelta(hours=2)),  # arrived after the close
             ])
         assert again.slug == "identity-already-voted" and fresh is None

@@ -1,12 +1,14 @@
 """Public online vote routes.
 
 Administration (create, move the schedule, tally) needs `voting:admin`; reading a
-poll, its turnout, a ballot paper and voting need no credential. Public reads are
-limited per client address (`public_read`); a vote per client address
-(`public_vote_ip`) and per identity (`public_vote_identity`, keyed by the
-identity's keyed hash, never the identity itself).
+poll and its turnout need no credential; a ballot paper and a vote need a voting
+pass (services/voting/verification: SMS code or government ID token), 401
+`verification-required` without a valid one. Public reads are limited per client
+address (`public_read`); a vote per client address (`public_vote_ip`) and per
+identity (`public_vote_identity`, keyed by the identity's keyed hash, never the
+identity itself), across replicas.
 
-A vote is checked here (identity hash, limits, choices against the poll's shape,
+A vote is checked here (the pass, limits, choices against the poll's shape,
 cached in the process: options and max_choices never change) and handed to the
 process's group-commit writer (`writer.VoteWriter`); the 201 is sent only after
 the batch holding it has committed.
@@ -23,12 +25,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from services.voting.domain.public import identity_hash
 from services.voting.models import PublicPoll
 from services.voting.public import service
 from services.voting.public.schemas import (
     BallotPaper,
-    IdentityIn,
+    PassIn,
     PublicPollCreate,
     PublicPollOut,
     PublicPollSchedule,
@@ -37,6 +38,8 @@ from services.voting.public.schemas import (
     Turnout,
 )
 from services.voting.public.writer import VoteWriter
+from services.voting.verification.passes import PassRefused, verification_required
+from services.voting.verification.service import verification
 from shared.auth import Principal
 from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.events import utcnow
@@ -116,8 +119,14 @@ async def poll_shape(app: FastAPI, poll_id: str) -> service.PollShape:
     return shape
 
 
-def _hash(request: Request, identity: str) -> str:
-    return identity_hash(request.app.state.settings.identity_hash_key, identity)
+def _voter_hash(request: Request, poll_id: str, token: str | None, now) -> str:
+    """The keyed hash of the identity a genuine, unexpired pass for this poll was issued to."""
+    if token is None:
+        raise verification_required("missing", "no voting pass was sent")
+    try:
+        return verification(request.app).sealer.open(token, poll_id=poll_id, now=now).voter_hash
+    except PassRefused as refused:
+        raise verification_required(refused.reason, refused.detail) from None
 
 
 def _vote_limits(request: Request, voter_hash: str) -> Verdict:
@@ -128,15 +137,15 @@ def _vote_limits(request: Request, voter_hash: str) -> Verdict:
 
 # The vote first: routes are matched in order.
 @router.post("/{poll_id}/votes", status_code=status.HTTP_201_CREATED, response_model=PublicVoteAccepted,
-             summary="Cast one identity's vote (201 once it is committed)",
-             responses=problem_responses(404, 409, 422, 503))
+             summary="Cast one verified identity's vote with its voting pass (201 once it is committed)",
+             responses=problem_responses(401, 404, 409, 422, 429, 503))
 async def cast_vote(poll_id: str, data: PublicVoteCast, request: Request) -> Response:
     app = request.app
     cast_at = utcnow()
-    voter_hash = _hash(request, data.identity)
+    voter_hash = _voter_hash(request, poll_id, data.pass_, cast_at)
     if app.state.rate_limiter.in_process:
         verdict = _vote_limits(request, voter_hash)
-    else:  # a network store (Redis): keep the event loop free while it answers
+    else:  # Redis or the database: keep the event loop free while it answers
         verdict = await run_in_threadpool(_vote_limits, request, voter_hash)
     shape = await poll_shape(app, poll_id)
     service.check_choices(shape, data.choices)
@@ -196,10 +205,10 @@ async def get_turnout(poll_id: str, request: Request) -> Response:
 
 
 @router.post("/{poll_id}/ballot-papers", response_model=BallotPaper,
-             summary="The options in this voter's own random order", responses=problem_responses(404, 422),
-             dependencies=PUBLIC_READ)
-async def ballot_paper(poll_id: str, data: IdentityIn, request: Request) -> BallotPaper:
-    voter_hash = _hash(request, data.identity)
+             summary="The options in this voter's own random order (needs the voting pass)",
+             responses=problem_responses(401, 404, 422), dependencies=PUBLIC_READ)
+async def ballot_paper(poll_id: str, data: PassIn, request: Request) -> BallotPaper:
+    voter_hash = _voter_hash(request, poll_id, data.pass_, utcnow())
     return service.ballot_paper(await poll_shape(request.app, poll_id), voter_hash)
 
 

@@ -15,8 +15,8 @@ class StrictModel(BaseModel):
 
 # A department's name: 1 to 200 characters, not only spaces.
 OptionName = DepartmentName
-# A verified identity (phone or ID number) as typed: spaces are ignored and letters compared upper-case.
-Identity = Annotated[str, StringConstraints(min_length=4, max_length=64, pattern=r"\S")]
+# A voting pass from POST /v1/public-polls/{poll_id}/verifications.
+PassToken = Annotated[str, StringConstraints(min_length=1, max_length=1_000)]
 
 
 class PublicPollCreate(RequestModel):
@@ -49,11 +49,15 @@ class PublicPollSchedule(RequestModel):
     closes_at: DateTime | None = None
 
 
-class IdentityIn(StrictModel):
-    identity: Identity = Field(description="the verified identity (phone or ID number); only its keyed hash is kept")
+class PassIn(StrictModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    pass_: PassToken | None = Field(None, alias="pass", description=(
+        "the voting pass from POST /v1/public-polls/{poll_id}/verifications (SMS code or government ID token); "
+        "without a valid one: 401 verification-required"))
 
 
-class PublicVoteCast(IdentityIn):
+class PublicVoteCast(PassIn):
     choices: list[OptionName] = Field(min_length=1, max_length=100, json_schema_extra={"uniqueItems": True},
                                       description="distinct options (`duplicate-choices`), at most the poll's max_choices")
 
