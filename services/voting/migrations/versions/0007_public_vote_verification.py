@@ -1,7 +1,7 @@
 """public vote verification: SMS code rows (hashed) and rate-limit counters shared through the database
 
-Revision ID: 0006_public_vote_verification
-Revises: 0005
+Revision ID: 0007_public_vote_verification
+Revises: 0006_outbox_broker_positions
 Create Date: 2026-12-01 22:07:05.289318
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import shared.db
 
 
-revision: str = '0006_public_vote_verification'
-down_revision: str | None = '0005'
+revision: str = '0007_public_vote_verification'
+down_revision: str | None = '0006_outbox_broker_positions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

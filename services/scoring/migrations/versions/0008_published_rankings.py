@@ -1,7 +1,7 @@
 """published rankings: a batch's ranking made public when its selection vote closes
 
-Revision ID: 0007_published_rankings
-Revises: 0006
+Revision ID: 0008_published_rankings
+Revises: 0007_outbox_broker_positions
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import shared.db
 
-revision: str = "0007_published_rankings"
-down_revision: str | None = "0006"
+revision: str = "0008_published_rankings"
+down_revision: str | None = "0007_outbox_broker_positions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
