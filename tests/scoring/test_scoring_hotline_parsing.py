@@ -251,3 +251,7 @@ def test_the_parser_process_refuses_a_file_like_this_process():
 def test_a_parser_process_failure_reaches_the_importer():
     with pytest.raises(RuntimeError, match="LookupError"):
         chunks_there(csv_bytes(list(work_orders(10))), encoding="no-such-codec")
+
+
+def test_the_columnar_reader_strips_what_str_strip_strips():
+    assert set(columnar.WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}

@@ -30,6 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+# The system allocator gives freed blocks back: pyarrow's own pool keeps them (memory stays low).
+pa.set_memory_pool(pa.system_memory_pool())
+
 from services.scoring.hotline.parsing import (
     FIELDS,
     FLAGS,
@@ -53,7 +56,9 @@ RECORD_LIMIT = 64 << 20  # a record longer than this is rejected without being h
 FAST_FIELD_CHARS = 100_000  # a block with a longer field goes row by row (the csv module's field limit)
 PLAIN_SINCE = 1992  # Asia/Shanghai: UTC+8 without summer time from 1992 on
 UTC_OFFSET = pa.scalar(dt.timedelta(hours=8), pa.duration("s"))
-_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000)) if c.isspace())  # what str.strip() removes
+# What str.strip() removes: every c with c.isspace() (a test holds the two alike).
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)
 # In the row's fields joined by \x01: a field that starts or ends with space, or a NUL.
 STRIP_OR_NUL = f"(^|\x01)[{_SPACE}]|[{_SPACE}](\x01|$)|\x00"
 ODD_NAMES = f"(^|\x01)[|;；]|[|;；](\x01|$)|[|;；][|;；]|[{_SPACE}][|;；]|[|;；][{_SPACE}]"
@@ -165,10 +170,11 @@ class _CsvBlocks:
             (rejections if row.__class__ is Rejection else records).append(row)
         return records_table(records), rejections
 
-    def block(self, data: bytes, text: str, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection]]:
+    def block(self, data: bytes, decode, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection]]:
+        """`decode()` gives the block's text (FileRefused when it is not in the encoding)."""
         if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
-            return self.rows(text, first_line)
-        utf8 = data if utf8 else text.encode()
+            return self.rows(decode(), first_line)
+        utf8 = data if utf8 else decode().encode()
         try:
             read = pacsv.read_csv(
                 pa.py_buffer(utf8),
@@ -177,9 +183,9 @@ class _CsvBlocks:
                 convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(self.names, pa.string()), strings_can_be_null=False),
             )
         except pa.ArrowInvalid:
-            return self.rows(text, first_line)  # a row of another width: the csv module says which
+            return self.rows(decode(), first_line)  # another width, or not UTF-8: the csv module says which
         if any((pc.max(pc.utf8_length(c)).as_py() or 0) >= FAST_FIELD_CHARS for c in read.columns):
-            return self.rows(text, first_line)
+            return self.rows(decode(), first_line)
         empty = pa.array([""] * read.num_rows, pa.string())
         pick = {f: (empty if at is None else read.column(at).combine_chunks()) for f, at in self.positions.items()}
         ok, plain = plain_rows(pick)
@@ -268,7 +274,7 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
             buffer += more
         if eof:
             if buffer:
-                yield blocks.block(buffer, _decode(buffer, codec, line), line, utf8)
+                yield blocks.block(buffer, lambda: _decode(buffer, codec, line), line, utf8)
             return
         cut = _safe_cut(buffer)
         if cut < 0:
@@ -281,8 +287,7 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
                 buffer, want, line = (buffer[end + 1:] if end >= 0 else b""), BLOCK_BYTES, line + 1
             continue
         data, buffer, want = buffer[:cut], buffer[cut:], BLOCK_BYTES
-        text = _decode(data, codec, line)
-        yield blocks.block(data, text, line, utf8)
+        yield blocks.block(data, lambda: _decode(data, codec, line), line, utf8)  # noqa: B023 (called at once)
         line += _lines(data)
 
 

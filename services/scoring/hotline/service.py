@@ -213,12 +213,6 @@ GROUP BY {", ".join(_DAY_FACTS)}, returned_key
 ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 """
 _COPY_CSV = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
-_OLD_FACTS = """
-SELECT (received_at AT TIME ZONE 'UTC')::date, final_department, request_type, valid, duplicate_of IS NOT NULL, unfounded, returned_by, count(*)
-FROM work_orders WHERE order_id = ANY(%s) GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
-_UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STORED[1:])}
-FROM work_order_staging AS s WHERE w.order_id = s.order_id"""
 DAY_COUNTS_HELD = 100_000  # day-count groups summed here before they are written
 
 
@@ -271,7 +265,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
     changed ones (another digest) updated from a staging table, the rest left
     alone. A large file is parsed in a parser process while this thread feeds
     Postgres."""
-    from services.scoring.hotline.columnar import column_chunks, csv_for_copy, day_counts  # pyarrow: Postgres only
+    from services.scoring.hotline.columnar import column_chunks, day_counts  # pyarrow: Postgres only
 
     connection = session.connection().connection.driver_connection
     cursor = connection.cursor()
@@ -304,7 +298,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
                     summary.accepted += chunk.rows
                     counts.add(day_counts(chunk.table))
             if chunk.rows and not all_new:
-                all_new = _merge_chunk(cursor, chunk.table, summary, counts, csv_for_copy, day_counts)
+                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts)
             if progress:
                 progress(chunk.rows)
         counts.write()
@@ -312,28 +306,31 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
         chunks.close()
 
 
-def _merge_chunk(cursor, table, summary: ImportSummary, counts: _DayCounts, csv_for_copy, day_counts) -> bool:
-    """One chunk against the stored orders; True when none of them was stored."""
-    ids, digests = table.column("order_id").to_pylist(), table.column("row_digest").to_pylist()
-    stored = dict(cursor.execute("SELECT order_id, row_digest FROM work_orders WHERE order_id = ANY(%s)", (ids,)).fetchall())
-    new, changed = [], []
-    for i, (order_id, digest) in enumerate(zip(ids, digests, strict=True)):
-        old = stored.get(order_id)
-        if old is None:
-            new.append(i)
-        elif old != digest:
-            changed.append(i)
+_STORED_ROWS = """SELECT s.order_id, s.row_digest = w.row_digest FROM work_order_staging AS s JOIN work_orders AS w USING (order_id)"""
+_INSERT_NEW = f"""INSERT INTO work_orders ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM work_order_staging AS s
+WHERE NOT EXISTS (SELECT FROM work_orders AS w WHERE w.order_id = s.order_id)"""
+_OLD_FACTS = """SELECT (w.received_at AT TIME ZONE 'UTC')::date, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL, w.unfounded,
+    w.returned_by, count(*)
+FROM work_orders AS w JOIN work_order_staging AS s USING (order_id) WHERE w.row_digest <> s.row_digest GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+_UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STORED[1:])}
+FROM work_order_staging AS s WHERE w.order_id = s.order_id AND w.row_digest <> s.row_digest"""
+
+
+def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts) -> bool:
+    """One chunk against the stored orders, through the staging table; True when none of them was stored."""
+    _copy(cursor, "work_order_staging", chunk.data)
+    stored = dict(cursor.execute(_STORED_ROWS).fetchall())
+    ids = chunk.table.column("order_id").to_pylist()
+    new = [i for i, order_id in enumerate(ids) if order_id not in stored]
+    changed = [i for i, order_id in enumerate(ids) if stored.get(order_id) is False]
     if new:
-        rows = table.take(new)
-        _copy(cursor, "work_orders", csv_for_copy(rows))
-        counts.add(day_counts(rows))
+        cursor.execute(_INSERT_NEW)
+        counts.add(day_counts(chunk.table.take(new)))
     if changed:
-        rows = table.take(changed)
-        counts.add(cursor.execute(_OLD_FACTS, ([ids[i] for i in changed],)).fetchall(), -1)
-        _copy(cursor, "work_order_staging", csv_for_copy(rows))
+        counts.add(cursor.execute(_OLD_FACTS).fetchall(), -1)
         cursor.execute(_UPDATE)
-        cursor.execute("TRUNCATE work_order_staging")
-        counts.add(day_counts(rows))
+        counts.add(day_counts(chunk.table.take(changed)))
+    cursor.execute("TRUNCATE work_order_staging")
     summary.accepted += len(new)
     summary.updated += len(changed)
     summary.unchanged += len(ids) - len(new) - len(changed)
