@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--year-dir", type=Path, help="the year benchmark: files generated once into this directory and kept")
     parser.add_argument("--year-orders", type=int, default=22_000_000)
     parser.add_argument("--year-files", type=int, default=11)
+    parser.add_argument("--year-import-files", type=int, help="import only the first N files of the year (a shorter run)")
     parser.add_argument("--max-seconds", type=float, default=1800, help="per import: a longer one is killed")
     parser.add_argument("--admin-url", default=os.environ.get("PINGYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -206,7 +207,7 @@ def year(args) -> None:
         cli = [sys.executable, "-m", "services.scoring.hotline.cli", "import", "--database-url", url.render_as_string(hide_password=False)]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         peak, total, imported = 0.0, 0.0, 0
-        for i, path in enumerate(files, start=1):
+        for i, path in enumerate(files[: args.year_import_files], start=1):
             elapsed, rss, largest, out = run_measured([*cli[:4], str(path), *cli[4:]], env, args.max_seconds)
             summary = json.loads(out)
             peak, total, imported = max(peak, rss), total + elapsed, imported + summary["accepted"]

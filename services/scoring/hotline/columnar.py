@@ -51,7 +51,7 @@ from services.scoring.hotline.parsing import (
     read_rows,
 )
 
-BLOCK_BYTES = 6 << 20
+BLOCK_BYTES = 2 << 20  # ≈ 17,000 rows: the memory of a block in flight stays small
 RECORD_LIMIT = 64 << 20  # a record longer than this is rejected without being held whole
 FAST_FIELD_CHARS = 100_000  # a block with a longer field goes row by row (the csv module's field limit)
 PLAIN_SINCE = 1992  # Asia/Shanghai: UTC+8 without summer time from 1992 on
