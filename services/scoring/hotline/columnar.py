@@ -36,10 +36,8 @@ pa.set_memory_pool(pa.system_memory_pool())
 from services.scoring.hotline.parsing import (
     FIELDS,
     FLAGS,
-    HEADER_ALIASES,
     KINDS,
     ORDER_ID_MAX,
-    REQUIRED,
     STORED,
     CsvRowConverter,
     FileFormat,
@@ -47,7 +45,7 @@ from services.scoring.hotline.parsing import (
     Record,
     Rejection,
     csv_records,
-    read_header,
+    header_columns,
     read_rows,
 )
 
@@ -257,13 +255,7 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
         buffer += more
         end = buffer.find(b"\n") if end < 0 else end
     header_text = _decode(buffer[: end + 1], codec, 1)
-    header = read_header(csv.reader(io.StringIO(header_text, newline="")))
-    if header is None:
-        raise FileRefused(422, "empty-file", "Empty file 文件为空", "the file has no header row")
-    columns = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        raise FileRefused(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
+    columns = header_columns(csv.reader(io.StringIO(header_text, newline="")))
     blocks = _CsvBlocks(columns)
     line = 1 + max(_lines(buffer[: end + 1]), 1)
     buffer, want, eof, utf8 = buffer[end + 1:], BLOCK_BYTES, False, codec == "utf-8"

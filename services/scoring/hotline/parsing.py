@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from operator import itemgetter
 from typing import Any, BinaryIO, Literal
@@ -275,11 +275,19 @@ def record_values(record: Record) -> dict:
     return values
 
 
-def read_header(reader) -> list[str] | None:
+def header_columns(reader) -> list[str]:
+    """The fields the header row names; FileRefused without one or without the required columns."""
     try:
-        return next(reader, None)
+        header = next(reader, None)
     except csv.Error as exc:
         raise FileRefused(422, "unreadable-header", "Header row cannot be read 表头无法读取", f"the header row: {exc}") from None
+    if header is None:
+        raise FileRefused(422, "empty-file", "Empty file 文件为空", "the file has no header row")
+    columns = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise FileRefused(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
+    return columns
 
 
 def csv_records(reader, line_offset: int, width: int, convert: CsvRowConverter, order_id_at: int) -> Iterator[tuple[int, Record | Rejection]]:
@@ -320,14 +328,8 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
     try:
         if file_format == "csv":
             reader = csv.reader(text)
-            header = read_header(reader)
+            columns = header_columns(reader)
             line = 1
-            if header is None:
-                raise FileRefused(422, "empty-file", "Empty file 文件为空", "the file has no header row")
-            columns = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
-            missing = [c for c in REQUIRED if c not in columns]
-            if missing:
-                raise FileRefused(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
             convert = CsvRowConverter(columns)
             order_id_at = max(i for i, c in enumerate(columns) if c == "order_id")
             for line, row in csv_records(reader, 0, len(columns), convert, order_id_at):

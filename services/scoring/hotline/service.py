@@ -1,12 +1,13 @@
 """12345 work-order import (streaming, idempotent by order id), the department
 alias table and the net-complaint metric.
 
-Postgres: the rows become chunks of COPY text (in a parser process of their
-own for a large file), each COPY'd into a temporary staging table and merged
-by one statement. SQLite: batched INSERT/UPDATE by primary key. Either way the
-import keeps `work_order_day_counts` (orders per UTC day and the facts the
-metric groups by) in the same transaction as the orders, so the metric reads
-those groups instead of every order."""
+Postgres: the columnar reader (`columnar.py`, in a parser process of its own
+for a large file) gives chunks of rows; new orders are COPY'd straight into
+work_orders, a chunk holding stored orders goes through a staging table
+(changed ones updated, the rest left alone). SQLite: batched INSERT/UPDATE by
+primary key. Either way the import keeps `work_order_day_counts` (orders per
+UTC day and the facts the metric groups by) in the same transaction as the
+orders, so the metric reads those groups instead of every order."""
 
 from __future__ import annotations
 
