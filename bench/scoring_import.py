@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--admin-url", default=os.environ.get("PINGYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     if args.year_dir:
-        return year(args)
+        return year_run(args)
 
     workdir = Path(tempfile.mkdtemp(prefix="pingyi-bench-"))
     path = args.file or workdir / "orders.csv"
@@ -181,7 +181,7 @@ def main() -> None:
         workdir.rmdir()
 
 
-def year(args) -> None:
+def year_run(args) -> None:
     """A year arriving as several files, imported one after the other by the CLI
     into one database; then the metric over all of it. The first file is also
     `\\copy`'d into a plain table as the baseline of the same run."""
