@@ -113,6 +113,17 @@ def test_bad_rows_are_reported_and_do_not_stop_the_import(scoring):
     assert "received_at" in body["rejections"][1]["reason"]
 
 
+def test_a_field_over_the_csv_limit_is_a_rejected_row_not_a_failed_import(scoring):
+    """Issue 13: a 200,000-character field (the csv module stops at 131,072) is
+    one rejected row with its line; the rows around it are imported."""
+    rows = [order("GD1"), order("GD2", final="局" * 200_000), order("GD3")]
+    r = post(scoring, csv_text(rows).encode())
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    assert body["rejections"][0]["line"] == 3 and "field larger than field limit" in body["rejections"][0]["reason"]
+
+
 def test_whole_file_refusals_write_nothing(scoring):
     r = post(scoring, csv_text([order("GD1")], header=["order_id", "channel"]).encode()[:60])
     assert r.status_code == 422 and r.json()["type"] == "urn:pingyi:problem:missing-columns"

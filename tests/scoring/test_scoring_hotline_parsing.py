@@ -1,30 +1,31 @@
 """Reading work-order files fast and to the same rules: the compiled CSV row
 converter gives what `to_record()` gives, Beijing time becomes UTC text like
 `str(datetime)` writes it (the old summer times too), COPY text survives any
-character, and line numbers stay right across quoted line breaks."""
+character, line numbers stay right across quoted line breaks, and the
+columnar reader gives exactly what the row-by-row reader gives."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.scoring_workorders import csv_bytes, work_orders
-from services.scoring.hotline import parsing
+from services.scoring.hotline import columnar, parsing
 from services.scoring.hotline.parsing import (
     FIELDS,
     CsvRowConverter,
     FileRefused,
     Rejection,
     _UtcText,
+    STORED,
     chunks_in_worker,
-    copy_chunks,
-    copy_line,
     read_rows,
     to_record,
 )
@@ -92,11 +93,70 @@ def test_beijing_time_becomes_utc_text_including_the_old_summer_times():
         utc_text("0001-01-01 00:00:00")
 
 
-def test_copy_text_escapes_what_postgres_would_misread():
-    record = ("G\\1", "2021-03-01 01:00:00+00:00", "a\tb", "complaint", "x\ny", "r\rs", EDU, True, None, False, None, "d" * 32)
-    assert copy_line(record) == "G\\\\1\t2021-03-01 01:00:00+00:00\ta\\tb\tcomplaint\tx\\ny\tr\\rs\t" + EDU + "\tt\t\\N\tf\t\\N\t" + "d" * 32 + "\n"
-    plain = ("GD1", "2021-03-01 01:00:00+00:00", "电话", "report", EDU, "", EDU, False, "GD0", True, "满意", "d" * 32)
-    assert copy_line(plain) == "\t".join(["GD1", "2021-03-01 01:00:00+00:00", "电话", "report", EDU, "", EDU, "f", "GD0", "t", "满意", "d" * 32]) + "\n"
+def by_rows(body: bytes, encoding="utf-8-sig"):
+    records, rejections = [], []
+    for _, row in read_rows(io.BytesIO(body), "csv", encoding):
+        (rejections if isinstance(row, Rejection) else records).append(row)
+    return records, rejections
+
+
+def by_columns(body: bytes, encoding="utf-8-sig", file_format="csv"):
+    records, rejections = [], []
+    for chunk in columnar.column_chunks(io.BytesIO(body), file_format, encoding, 50_000, 10_000):
+        records += [tuple(row[c] for c in STORED) for row in chunk.table.to_pylist()]
+        rejections += chunk.rejections
+    return records, rejections
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 700)  # a few rows a block: every kind of block and cut
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixture only sets a constant
+@given(st.lists(st.fixed_dictionaries(field_values), min_size=1, max_size=40), st.permutations(list(FIELDS)), st.sampled_from(["\n", "\r\n"]))
+def test_the_columnar_reader_gives_what_the_row_reader_gives(small_blocks, raws, order, line_end):
+    """Any mix of plain and odd rows (spaces to strip, names to split, old
+    times, flags written otherwise, rows to reject, quoted line breaks): the
+    same records, rejections and line numbers."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator=line_end)
+    writer.writerow(order)
+    writer.writerows([raw[f] for f in order] for raw in raws)
+    body = out.getvalue().encode()
+    assert by_columns(body) == by_rows(body)
+    plain = body.replace(b'"', b"")  # no quotes: every block goes through pyarrow
+    assert by_columns(plain) == by_rows(plain)
+
+
+def test_the_columnar_reader_takes_the_plain_rows_in_columns(small_blocks, monkeypatch):
+    taken = []
+    monkeypatch.setattr(columnar._CsvBlocks, "rows", lambda self, text, line: taken.append(line) or (columnar.records_table([]), []))
+    body = csv_bytes(list(work_orders(200, seed=40)))  # CRLF line ends, no quotes
+    records, rejections = by_columns(body)
+    assert len(records) == 200 and not rejections and not taken  # no block went row by row
+    assert records == by_rows(body)[0]
+
+
+@pytest.mark.parametrize("reader", [by_rows, by_columns])
+def test_a_huge_field_or_line_is_a_rejected_row_with_its_line(reader):
+    rows = list(work_orders(5, seed=41))
+    rows[1]["dispatched_to"] = "局" * 200_000  # over the csv module's field limit of 131,072
+    rows[3]["channel"] = "x" * 20_000_000  # a 20 MB line
+    records, rejections = reader(csv_bytes(rows))
+    assert [r[0] for r in records] == [rows[i]["order_id"] for i in (0, 2, 4)]
+    assert [r.line for r in rejections] == [3, 5]
+    assert all("field larger than field limit" in r.reason for r in rejections)
+
+
+def test_a_record_longer_than_the_limit_is_skipped_not_held(monkeypatch):
+    monkeypatch.setattr(columnar, "RECORD_LIMIT", 1 << 16)
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 1 << 12)
+    rows = list(work_orders(3, seed=42))
+    body = csv_bytes(rows[:1]) + b'GD9,"' + b"y" * 100_000 + b"\r\n" + csv_bytes(rows[1:]).split(b"\n", 1)[1]
+    records, rejections = by_columns(body)
+    assert [r[0] for r in records] == [rows[0]["order_id"], rows[1]["order_id"], rows[2]["order_id"]]
+    assert [(r.line, "longer than" in r.reason) for r in rejections] == [(3, True)]
 
 
 def test_rejected_rows_keep_their_line_numbers_across_quoted_line_breaks():
@@ -130,15 +190,15 @@ def test_jsonl_and_gb18030_give_the_same_records_as_csv():
 
 
 
-# -- chunks of COPY text, here or in the parser process -----------------------------
+# -- chunks for COPY, here or in the parser process -----------------------------
 
 
 def chunks_here(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows=50, list_at_most=1000):
-    return list(copy_chunks(read_rows(io.BytesIO(body), file_format, encoding), "utf-8", chunk_rows, list_at_most))
+    return list(columnar.column_chunks(io.BytesIO(body), file_format, encoding, chunk_rows, list_at_most))
 
 
 def chunks_there(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows=50, list_at_most=1000):
-    return list(chunks_in_worker(io.BytesIO(body), file_format, encoding, "utf-8", chunk_rows, list_at_most))
+    return list(chunks_in_worker(io.BytesIO(body), file_format, encoding, chunk_rows, list_at_most))
 
 
 def test_chunks_hold_each_order_once_and_list_the_first_rejections_only():
@@ -151,8 +211,8 @@ def test_chunks_hold_each_order_once_and_list_the_first_rejections_only():
     assert sum(c.rejected for c in chunks) == 4
     assert [r.line for c in chunks for r in c.rejections] == [5, 43, 44]
     for c in chunks:
-        ids = [line.split("\t")[0] for line in c.data.decode().splitlines()]
-        assert len(ids) == len(set(ids)) == c.rows
+        ids = c.table.column("order_id").to_pylist()
+        assert len(ids) == len(set(ids)) == c.rows == len(list(csv.reader(io.StringIO(c.data.decode()))))
     names = [n for c in chunks for n in c.names]
     assert len(names) == len(set(names)) and EDU in names
 
@@ -191,3 +251,7 @@ def test_the_parser_process_refuses_a_file_like_this_process():
 def test_a_parser_process_failure_reaches_the_importer():
     with pytest.raises(RuntimeError, match="LookupError"):
         chunks_there(csv_bytes(list(work_orders(10))), encoding="no-such-codec")
+
+
+def test_the_columnar_reader_strips_what_str_strip_strips():
+    assert set(columnar.WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}

@@ -1,6 +1,7 @@
 """python -m services.scoring.hotline.cli import FILE [--format csv|jsonl] [--encoding auto|utf-8|gb18030]
 
-Imports into the database of SCORING_DATABASE_URL in one transaction, with a progress bar."""
+Imports into the database of SCORING_DATABASE_URL in one transaction, with a progress bar
+(bytes read, rows stored, elapsed and remaining time) on the terminal."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from services.scoring.hotline.endpoints import ENCODINGS, summary_out
 from services.scoring.hotline.service import import_work_orders
@@ -38,11 +39,22 @@ def import_file(
         raise typer.BadParameter("format must be csv or jsonl; encoding auto, utf-8 or gb18030")
     db = Database(database_url or os.environ.get("SCORING_DATABASE_URL") or ScoringSettings().database_url)
     size = file.stat().st_size
-    with open(file, "rb") as stream, Progress(TextColumn("导入工单"), BarColumn(), TransferSpeedColumn(), transient=True) as bar:
-        task = bar.add_task("import", total=size)
+    columns = (
+        TextColumn("导入工单"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TextColumn("{task.fields[rows]:,} 行"), TimeElapsedColumn(), TimeRemainingColumn(),
+    )
+    with open(file, "rb") as stream, Progress(*columns, transient=True) as bar:
+        task = bar.add_task("import", total=size, rows=0)
+        rows = 0
+
+        def advance(chunk_rows: int) -> None:
+            nonlocal rows
+            rows += chunk_rows
+            bar.update(task, completed=stream.tell(), rows=rows)
+
         try:
             with db.session() as session:
-                summary = import_work_orders(session, stream, file_format, ENCODINGS[encoding], progress=lambda _: bar.update(task, completed=stream.tell()))
+                summary = import_work_orders(session, stream, file_format, ENCODINGS[encoding], progress=advance)
         except Problem as problem:
             typer.echo(json.dumps(problem.body(), ensure_ascii=False), err=True)
             raise typer.Exit(1) from None

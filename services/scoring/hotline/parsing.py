@@ -12,10 +12,10 @@ where every value is text, go through `CsvRowConverter`, the same rules with
 the column positions, lookups and time conversions worked out once per file
 instead of once per row. The tests hold the two to the same output.
 
-For Postgres, `copy_chunks()` turns the rows into chunks of COPY text, in this
-process or, for a large file, in a parser process of its own
+For Postgres, `columnar.column_chunks()` reads the file into chunks of rows
+for COPY, in this process or, for a large file, in a parser process of its own
 (`chunks_in_worker()`) so that parsing runs on another core beside the
-database. This module imports nothing heavy: the parser process starts fast."""
+database."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from operator import itemgetter
 from typing import Any, BinaryIO, Literal
@@ -275,27 +275,47 @@ def record_values(record: Record) -> dict:
     return values
 
 
-NULL = "\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def header_columns(reader) -> list[str]:
+    """The fields the header row names; FileRefused without one or without the required columns."""
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise FileRefused(422, "unreadable-header", "Header row cannot be read 表头无法读取", f"the header row: {exc}") from None
+    if header is None:
+        raise FileRefused(422, "empty-file", "Empty file 文件为空", "the file has no header row")
+    columns = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise FileRefused(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
+    return columns
 
 
-def copy_line(record: Record) -> str:
-    """The record as one line of Postgres COPY text format. Raises ValueError for
-    a NUL character, which Postgres text cannot hold."""
-    order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction, digest = record
-    valid_text = "t" if valid else "f"
-    duplicate_text = NULL if duplicate_of is None else duplicate_of
-    unfounded_text = "t" if unfounded else "f"
-    satisfaction_text = NULL if satisfaction is None else satisfaction
-    line = (
-        f"{order_id}\t{received}\t{channel}\t{kind}\t{dispatched}\t{returned}\t{final}\t{valid_text}\t"
-        f"{duplicate_text}\t{unfounded_text}\t{satisfaction_text}\t{digest}"
-    )
-    if line.count("\\") != (duplicate_of is None) + (satisfaction is None) or "\n" in line or "\r" in line or "\x00" in line or line.count("\t") != 11:
-        if any("\x00" in v for v in record if isinstance(v, str)):
-            raise ValueError("contains a NUL character")
-        line = "\t".join(NULL if v is None else ("t" if v else "f") if isinstance(v, bool) else v.translate(_COPY_ESCAPES) for v in record)
-    return line + "\n"
+def csv_records(reader, line_offset: int, width: int, convert: CsvRowConverter, order_id_at: int) -> Iterator[tuple[int, Record | Rejection]]:
+    """(line number, record or rejection) for each row the csv reader gives; the
+    line numbers count from `line_offset`. A row the csv module cannot read (a
+    field over its limit of 131,072 characters) is rejected with its line, and
+    reading goes on from the next line."""
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = line_offset + reader.line_num
+            yield line, Rejection(line, None, f"unreadable CSV row: {exc}")
+            continue
+        line = line_offset + reader.line_num
+        if len(values) != width:
+            if not any(v.strip() for v in values):
+                continue
+            yield line, Rejection(line, values[0] if values else None, f"expected {width} fields, found {len(values)}")
+            continue
+        try:
+            yield line, convert(values)
+        except ValueError as exc:
+            if not any(v.strip() for v in values):
+                continue  # a blank row (only separators)
+            yield line, Rejection(line, values[order_id_at] or None, str(exc))
 
 
 def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = None) -> Iterator[tuple[int, Record | Rejection]]:
@@ -308,30 +328,12 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
     try:
         if file_format == "csv":
             reader = csv.reader(text)
-            header = next(reader, None)
+            columns = header_columns(reader)
             line = 1
-            if header is None:
-                raise FileRefused(422, "empty-file", "Empty file 文件为空", "the file has no header row")
-            columns = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
-            missing = [c for c in REQUIRED if c not in columns]
-            if missing:
-                raise FileRefused(422, "missing-columns", "Required columns missing 缺少必需列", f"missing: {', '.join(missing)}", columns=missing)
             convert = CsvRowConverter(columns)
-            width = len(columns)
             order_id_at = max(i for i, c in enumerate(columns) if c == "order_id")
-            for values in reader:
-                line = reader.line_num
-                if len(values) != width:
-                    if not any(v.strip() for v in values):
-                        continue
-                    yield line, Rejection(line, values[0] if values else None, f"expected {width} fields, found {len(values)}")
-                    continue
-                try:
-                    yield line, convert(values)
-                except ValueError as exc:
-                    if not any(v.strip() for v in values):
-                        continue  # a blank row (only separators)
-                    yield line, Rejection(line, values[order_id_at] or None, str(exc))
+            for line, row in csv_records(reader, 0, len(columns), convert, order_id_at):
+                yield line, row
         else:
             utc_text = _UtcText()
             for line, text_line in enumerate(text, start=1):
@@ -361,61 +363,6 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
             pass  # the stream was closed under us
 
 
-@dataclass
-class Chunk:
-    """Accepted rows as COPY text (no order twice), and what was refused or seen on the way."""
-
-    data: bytes
-    rows: int
-    rejected: int = 0
-    rejections: list[Rejection] = field(default_factory=list)  # the first ones only, across all chunks
-    names: list[str] = field(default_factory=list)  # name fields as written, each once across all chunks
-
-
-def copy_chunks(rows: Iterator[tuple[int, Record | Rejection]], encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
-    """Chunks of at most `chunk_rows` rows. A chunk ends early before an order it
-    already holds: the earlier row is stored first and the later one stands.
-    The last chunk may hold no rows (only rejections)."""
-    lines: list[str] = []
-    ids: set[str] = set()
-    names_seen: set[str] = set()
-    chunk = Chunk(b"", 0)
-    listed = 0
-
-    def finish() -> Chunk:
-        nonlocal chunk, lines, ids
-        done = chunk
-        done.data, done.rows = "".join(lines).encode(encoding), len(lines)
-        chunk, lines, ids = Chunk(b"", 0), [], set()
-        return done
-
-    for line, row in rows:
-        if row.__class__ is not Rejection:
-            order_id = row[0]
-            if order_id in ids:
-                yield finish()
-            try:
-                text = copy_line(row)
-            except ValueError as exc:
-                row = Rejection(line, order_id, str(exc))
-            else:
-                ids.add(order_id)
-                lines.append(text)
-                for names in (row[4], row[5], row[6]):
-                    if names not in names_seen:
-                        names_seen.add(names)
-                        chunk.names.append(names)
-                if len(lines) >= chunk_rows:
-                    yield finish()
-                continue
-        chunk.rejected += 1
-        if listed < list_at_most:
-            chunk.rejections.append(row)
-            listed += 1
-    if lines or chunk.rejected or chunk.names:
-        yield finish()
-
-
 # The parser process: reads the file's bytes on its stdin, answers with pickled
 # messages on its stdout: ("chunk", Chunk) …, then ("end",), ("refused", FileRefused
 # fields) or ("error", traceback).
@@ -427,9 +374,11 @@ FEED_BYTES = 1 << 20
 def _worker_main() -> None:
     out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print goes to stderr, not into the answers
-    file_format, encoding, db_encoding, chunk_rows, list_at_most = json.loads(sys.argv[1])
+    file_format, encoding, chunk_rows, list_at_most = json.loads(sys.argv[1])
+    from services.scoring.hotline.columnar import column_chunks
+
     try:
-        for chunk in copy_chunks(read_rows(sys.stdin.buffer, file_format, encoding), db_encoding, chunk_rows, list_at_most):
+        for chunk in column_chunks(sys.stdin.buffer, file_format, encoding, chunk_rows, list_at_most):
             out.send(("chunk", chunk))
         out.send(("end",))
     except FileRefused as exc:
@@ -454,8 +403,8 @@ def _feed(stream: BinaryIO, pipe) -> None:
             pass
 
 
-def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, db_encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
-    """`copy_chunks(read_rows(stream, …))` computed in a parser process: the same
+def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int) -> Iterator:
+    """`columnar.column_chunks(stream, …)` computed in a parser process: the same
     chunks, rejections and line numbers. This process only moves bytes (a
     thread feeds the file to the parser), so the caller's thread is free to talk
     to the database. At most one chunk waits in the pipe: memory stays bounded.
@@ -463,12 +412,12 @@ def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, d
     iterator early stops it."""
     paths = [p for p in sys.path if p]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    args = json.dumps([file_format, encoding, db_encoding, chunk_rows, list_at_most])
+    args = json.dumps([file_format, encoding, chunk_rows, list_at_most])
     proc = subprocess.Popen([sys.executable, "-c", _WORKER, args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     return _answers(proc, stream)
 
 
-def _answers(proc: subprocess.Popen, stream: BinaryIO) -> Iterator[Chunk]:
+def _answers(proc: subprocess.Popen, stream: BinaryIO) -> Iterator:
     answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
     proc.stdout.close()
     feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)

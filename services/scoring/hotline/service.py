@@ -1,12 +1,13 @@
 """12345 work-order import (streaming, idempotent by order id), the department
 alias table and the net-complaint metric.
 
-Postgres: the rows become chunks of COPY text (in a parser process of their
-own for a large file), each COPY'd into a temporary staging table and merged
-by one statement. SQLite: batched INSERT/UPDATE by primary key. Either way the
-import keeps `work_order_day_counts` (orders per UTC day and the facts the
-metric groups by) in the same transaction as the orders, so the metric reads
-those groups instead of every order."""
+Postgres: the columnar reader (`columnar.py`, in a parser process of its own
+for a large file) gives chunks of rows; new orders are COPY'd straight into
+work_orders, a chunk holding stored orders goes through a staging table
+(changed ones updated, the rest left alone). SQLite: batched INSERT/UPDATE by
+primary key. Either way the import keeps `work_order_day_counts` (orders per
+UTC day and the facts the metric groups by) in the same transaction as the
+orders, so the metric reads those groups instead of every order."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import psycopg
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,7 +32,6 @@ from services.scoring.hotline.parsing import (
     Record,
     Rejection,
     chunks_in_worker,
-    copy_chunks,
     detect_encoding,
     read_rows,
     record_values,
@@ -103,7 +104,8 @@ def import_work_orders(
         # after a large import (ANALYZE blocks neither readers nor writers).
         session.execute(text("ANALYZE work_order_day_counts"))
         if summary.accepted + summary.updated >= ANALYZE_ORDERS_FROM:
-            session.execute(text("ANALYZE work_orders"))
+            # Only what the metric's part-day query filters and groups by: the long text columns cost the most to sample.
+            session.execute(text("ANALYZE work_orders (received_at, final_department, request_type, valid, duplicate_of, unfounded, returned_by)"))
     seen_names: set[str] = set()
     for names in written:
         if names:
@@ -200,39 +202,19 @@ def _import_by_batches(session: Session, rows, summary: ImportSummary, written: 
     _add_day_counts(session, moved)
 
 
-# Postgres: COPY into a temporary staging table, one merge statement per chunk.
+# Postgres: new orders COPY'd straight into work_orders; changed ones through a
+# staging table; the day counts summed here and added in a few statements.
 
-_STAGING = f"""CREATE TEMP TABLE IF NOT EXISTS work_order_staging ({", ".join(f"{c} {t}" for c, t in zip(STORED, (
-    "varchar(64)", "timestamptz", "varchar(40)", "varchar(20)", "varchar(1000)", "varchar(1000)", "varchar(200)", "boolean", "varchar(64)", "boolean", "varchar(20)", "varchar(32)"), strict=True))}) ON COMMIT DROP"""
-_DAY_FACTS = "final_department, request_type, valid, duplicate, unfounded, returned_by"
-# One statement: the upsert writes new and changed orders and returns them; `old`
-# reads the changed orders as they were (every part of one statement sees the
-# table as it was before the statement); the day counts take +1 for each new
-# version and -1 for each replaced one.
-_MERGE = f"""
-WITH up AS (
-    INSERT INTO work_orders AS w ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM work_order_staging
-    ON CONFLICT (order_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in STORED[1:])}
-    WHERE w.row_digest <> EXCLUDED.row_digest
-    RETURNING w.order_id, w.received_at, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL AS duplicate,
-        w.unfounded, w.returned_by, (w.xmax = 0) AS inserted
-), old AS (
-    SELECT o.received_at, o.final_department, o.request_type, o.valid, o.duplicate_of IS NOT NULL AS duplicate, o.unfounded, o.returned_by
-    FROM work_orders AS o JOIN up ON o.order_id = up.order_id AND NOT up.inserted
-), moved AS (
-    SELECT (received_at AT TIME ZONE 'UTC')::date AS day, {_DAY_FACTS}, sum(n) AS n FROM (
-        SELECT received_at, {_DAY_FACTS}, 1 AS n FROM up
-        UNION ALL
-        SELECT received_at, {_DAY_FACTS}, -1 AS n FROM old
-    ) AS changes
-    GROUP BY day, {_DAY_FACTS}
-), counted AS (
-    INSERT INTO work_order_day_counts AS c (day, {_DAY_FACTS}, returned_key, orders)
-    SELECT day, {_DAY_FACTS}, CASE WHEN returned_by = '' THEN '' ELSE md5(returned_by) END, n FROM moved WHERE n <> 0
-    ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
-)
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+_STAGING = f"""CREATE TEMP TABLE IF NOT EXISTS work_order_staging (LIKE work_orders) ON COMMIT DROP"""
+_DAY_FACTS = ("day", "final_department", "request_type", "valid", "duplicate", "unfounded", "returned_by")
+_DAY_STAGING = """CREATE TEMP TABLE IF NOT EXISTS work_order_day_staging (LIKE work_order_day_counts) ON COMMIT DROP"""
+_DAY_MERGE = f"""
+INSERT INTO work_order_day_counts AS c ({", ".join(_DAY_FACTS)}, returned_key, orders)
+SELECT {", ".join(_DAY_FACTS)}, returned_key, orders FROM work_order_day_staging
+ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 """
+_COPY_CSV = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
+DAY_COUNTS_HELD = 100_000  # day-count groups summed here before they are written
 
 
 def _worker_wanted(stream: BinaryIO) -> bool:
@@ -246,44 +228,114 @@ def _worker_wanted(stream: BinaryIO) -> bool:
     return size - position >= WORKER_MIN_BYTES
 
 
+class _DayCounts:
+    """Orders per day-count group, moved by this import; written in batches."""
+
+    def __init__(self, cursor) -> None:
+        self.cursor, self.moved = cursor, Counter()
+        cursor.execute(_DAY_STAGING)
+
+    def add(self, groups, sign: int = 1) -> None:
+        for *key, n in groups:
+            self.moved[tuple(key)] += sign * n
+        if len(self.moved) >= DAY_COUNTS_HELD:
+            self.write()
+
+    def write(self) -> None:
+        rows = [(*key, returned_key(key[6]), n) for key, n in self.moved.items() if n]
+        self.moved.clear()
+        if not rows:
+            return
+        with self.cursor.copy(f"COPY work_order_day_staging ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self.cursor.execute(_DAY_MERGE)
+        self.cursor.execute("TRUNCATE work_order_day_staging")
+
+
+def _copy(cursor, table: str, data: bytes) -> None:
+    with cursor.copy(_COPY_CSV.format(table=table)) as copy:
+        copy.write(data)
+
+
 def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress) -> None:
-    """Chunks of COPY text, each merged by one statement: new orders inserted,
-    changed ones (another digest) updated, the rest left alone. A large file is
-    parsed in a parser process while this thread feeds Postgres."""
+    """Chunks of rows from the columnar reader. While the orders of a file are
+    new, a chunk goes straight into work_orders by COPY (in a savepoint: an
+    order already stored fails it, and the chunk is taken again the careful
+    way). Otherwise the chunk's orders are looked up: new ones are COPY'd in,
+    changed ones (another digest) updated from a staging table, the rest left
+    alone. A large file is parsed in a parser process while this thread feeds
+    Postgres."""
+    from services.scoring.hotline.columnar import column_chunks, day_counts  # pyarrow: Postgres only
+
     connection = session.connection().connection.driver_connection
     cursor = connection.cursor()
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
-    cursor.execute("SET LOCAL work_mem = '32MB'")  # the merge's grouping stays in memory
     cursor.execute(_STAGING)
-    cursor.execute("TRUNCATE work_order_staging")
-    db_encoding = connection.info.encoding
+    counts = _DayCounts(cursor)
     chunks = None
     if _worker_wanted(stream):
         try:
-            chunks = chunks_in_worker(stream, file_format, encoding, db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
+            chunks = chunks_in_worker(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
         except OSError:
             pass  # no Python to start here: parse in this process
     if chunks is None:
-        chunks = copy_chunks(read_rows(stream, file_format, encoding), db_encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
-    copy_sql = f"COPY work_order_staging ({', '.join(STORED)}) FROM STDIN"
+        chunks = column_chunks(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
+    all_new = True  # so far every order of the file was new
     try:
         for chunk in chunks:
             summary.rejected += chunk.rejected
             summary.rejections += chunk.rejections[: MAX_REJECTIONS_LISTED - len(summary.rejections)]
             written.update(chunk.names)
-            if chunk.rows:
-                with cursor.copy(copy_sql) as copy:
-                    copy.write(chunk.data)
-                cursor.execute(_MERGE)
-                inserted, updated = cursor.fetchone()
-                cursor.execute("TRUNCATE work_order_staging")
-                summary.accepted += inserted
-                summary.updated += updated
-                summary.unchanged += chunk.rows - inserted - updated
+            if chunk.rows and all_new:
+                cursor.execute("SAVEPOINT work_order_chunk")
+                try:
+                    _copy(cursor, "work_orders", chunk.data)
+                except psycopg.errors.UniqueViolation:
+                    cursor.execute("ROLLBACK TO SAVEPOINT work_order_chunk")
+                    all_new = False
+                else:
+                    cursor.execute("RELEASE SAVEPOINT work_order_chunk")
+                    summary.accepted += chunk.rows
+                    counts.add(day_counts(chunk.table))
+            if chunk.rows and not all_new:
+                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts)
             if progress:
                 progress(chunk.rows)
+        counts.write()
     finally:
         chunks.close()
+
+
+_STORED_ROWS = """SELECT s.order_id, s.row_digest = w.row_digest FROM work_order_staging AS s JOIN work_orders AS w USING (order_id)"""
+_INSERT_NEW = f"""INSERT INTO work_orders ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM work_order_staging AS s
+WHERE NOT EXISTS (SELECT FROM work_orders AS w WHERE w.order_id = s.order_id)"""
+_OLD_FACTS = """SELECT (w.received_at AT TIME ZONE 'UTC')::date, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL, w.unfounded,
+    w.returned_by, count(*)
+FROM work_orders AS w JOIN work_order_staging AS s USING (order_id) WHERE w.row_digest <> s.row_digest GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+_UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STORED[1:])}
+FROM work_order_staging AS s WHERE w.order_id = s.order_id AND w.row_digest <> s.row_digest"""
+
+
+def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts) -> bool:
+    """One chunk against the stored orders, through the staging table; True when none of them was stored."""
+    _copy(cursor, "work_order_staging", chunk.data)
+    stored = dict(cursor.execute(_STORED_ROWS).fetchall())
+    ids = chunk.table.column("order_id").to_pylist()
+    new = [i for i, order_id in enumerate(ids) if order_id not in stored]
+    changed = [i for i, order_id in enumerate(ids) if stored.get(order_id) is False]
+    if new:
+        cursor.execute(_INSERT_NEW)
+        counts.add(day_counts(chunk.table.take(new)))
+    if changed:
+        counts.add(cursor.execute(_OLD_FACTS).fetchall(), -1)
+        cursor.execute(_UPDATE)
+        counts.add(day_counts(chunk.table.take(changed)))
+    cursor.execute("TRUNCATE work_order_staging")
+    summary.accepted += len(new)
+    summary.updated += len(changed)
+    summary.unchanged += len(ids) - len(new) - len(changed)
+    return not stored
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:

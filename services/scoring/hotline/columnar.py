@@ -1,0 +1,345 @@
+"""Columnar reading of 12345 files for the Postgres import (pyarrow).
+
+The file is cut into blocks of whole records (a few MB each, cut at a line
+break outside quotes). A block whose records are one line each (no quote
+character, no CR but in CRLF, no blank line) is read by pyarrow's CSV reader into columns,
+and pyarrow.compute applies the rules of `CsvRowConverter` to every row that is
+plainly valid, all at once: the usual time shape after 1991 (Beijing has been
+UTC+8 without summer time since then), a known request type, yes/no flags as
+the platform writes them, names without separators to split, nothing to strip.
+Every other row goes through `CsvRowConverter` itself; a block pyarrow does not
+take (quotes, CR, blank lines, a wrong field count, a field of 100,000
+characters or more) is read row by row by the csv module, as `read_rows()`
+does. Either way the same records, rejections and line numbers (tests).
+
+Out come `Chunk`s: the accepted rows as an Arrow table (no order twice in one
+chunk) and as CSV for COPY, and the rejections met on the way."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+# The system allocator gives freed blocks back: pyarrow's own pool keeps them (memory stays low).
+pa.set_memory_pool(pa.system_memory_pool())
+
+from services.scoring.hotline.parsing import (
+    FIELDS,
+    FLAGS,
+    KINDS,
+    ORDER_ID_MAX,
+    STORED,
+    CsvRowConverter,
+    FileFormat,
+    FileRefused,
+    Record,
+    Rejection,
+    csv_records,
+    header_columns,
+    read_rows,
+)
+
+BLOCK_BYTES = 2 << 20  # ≈ 17,000 rows: the memory of a block in flight stays small
+RECORD_LIMIT = 64 << 20  # a record longer than this is rejected without being held whole
+FAST_FIELD_CHARS = 100_000  # a block with a longer field goes row by row (the csv module's field limit)
+PLAIN_SINCE = 1992  # Asia/Shanghai: UTC+8 without summer time from 1992 on
+UTC_OFFSET = pa.scalar(dt.timedelta(hours=8), pa.duration("s"))
+# What str.strip() removes: every c with c.isspace() (a test holds the two alike).
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)
+# In the row's fields joined by \x01: a field that starts or ends with space, or a NUL.
+STRIP_OR_NUL = f"(^|\x01)[{_SPACE}]|[{_SPACE}](\x01|$)|\x00"
+ODD_NAMES = f"(^|\x01)[|;；]|[|;；](\x01|$)|[|;；][|;；]|[{_SPACE}][|;；]|[|;；][{_SPACE}]"
+PLAIN_TIME = r"^[0-9]{4}[-/][0-9]{2}[-/][0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+KIND_TEXTS = pa.array(list(KINDS))
+KIND_VALUES = pa.array(list(KINDS.values()))
+FLAG_TEXTS = pa.array([*FLAGS, ""])
+DAY_KEY = ("day", "final_department", "request_type", "valid", "duplicate", "unfounded", "returned_by")
+SCHEMA = pa.schema([
+    *((name, pa.bool_() if name in ("valid", "unfounded") else pa.string()) for name in STORED),
+    ("day", pa.date32()), ("duplicate", pa.bool_()),
+])
+
+
+@dataclass
+class Chunk:
+    """Accepted rows (no order twice) as a table and as COPY CSV, and what was refused or seen on the way."""
+
+    table: pa.Table
+    data: bytes
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)  # the first ones only, across all chunks
+    names: list[str] = field(default_factory=list)  # name fields as written, each once across all chunks
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+
+def records_table(records: list[Record]) -> pa.Table:
+    columns = list(zip(*records, strict=True)) if records else [()] * len(STORED)
+    arrays = {name: list(values) for name, values in zip(STORED, columns, strict=True)}
+    arrays["day"] = [dt.date.fromisoformat(r[1][:10]) for r in records]
+    arrays["duplicate"] = [r[8] is not None for r in records]
+    return pa.table(arrays, schema=SCHEMA)
+
+
+def _flags(text: pa.Array, default: bool) -> pa.Array:
+    return pc.take(pa.array([*FLAGS.values(), default]), pc.index_in(text, value_set=FLAG_TEXTS))
+
+
+def _null_if_empty(text: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def plain_rows(pick: dict[str, pa.Array]) -> tuple[pa.Array, pa.Table]:
+    """(mask of the rows the vector rules take, those rows converted)."""
+    joined = pc.binary_join_element_wise(*(pick[f] for f in FIELDS), "\x01")
+    order_length = pc.utf8_length(pick["order_id"])
+    local_text = pc.replace_substring(pick["received_at"], "/", "-")
+    local = pc.strptime(local_text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    checks = [
+        pc.invert(pc.match_substring_regex(joined, STRIP_OR_NUL)),
+        pc.greater(order_length, 0), pc.less_equal(order_length, ORDER_ID_MAX),
+        pc.is_in(pick["request_type"], value_set=KIND_TEXTS),
+        pc.match_substring_regex(pick["received_at"], PLAIN_TIME),
+        pc.greater_equal(pc.year(local), PLAIN_SINCE),
+        # strptime takes 02-30 as 03-02: the day of the month must come out as written.
+        pc.equal(pc.utf8_slice_codeunits(local_text, 8, 10), pc.utf8_lpad(pc.cast(pc.day(local), pa.string()), 2, "0")),
+        # Names split at | ; ；: plain when no part is empty or has space at its ends.
+        pc.invert(pc.match_substring_regex(pc.binary_join_element_wise(pick["dispatched_to"], pick["returned_by"], "\x01"), ODD_NAMES)),
+        pc.is_in(pick["valid"], value_set=FLAG_TEXTS), pc.is_in(pick["unfounded"], value_set=FLAG_TEXTS),
+        pc.less_equal(pc.utf8_length(pick["duplicate_of"]), ORDER_ID_MAX),
+    ]
+    ok = pc.fill_null(reduce(pc.and_kleene, checks), False)
+    p = {name: pc.filter(values, ok) for name, values in pick.items()}
+    utc = pc.subtract(pc.filter(local, ok), UTC_OFFSET)
+    out = {
+        "order_id": p["order_id"],
+        "received_at": pc.binary_join_element_wise(pc.cast(utc, pa.string()), "+00:00", ""),
+        "channel": pc.utf8_slice_codeunits(p["channel"], 0, 40),
+        "request_type": pc.take(KIND_VALUES, pc.index_in(p["request_type"], value_set=KIND_TEXTS)),
+        "dispatched_to": pc.utf8_slice_codeunits(pc.replace_substring_regex(p["dispatched_to"], "[;；]", "|"), 0, 1000),
+        "returned_by": pc.utf8_slice_codeunits(pc.replace_substring_regex(p["returned_by"], "[;；]", "|"), 0, 1000),
+        "final_department": pc.utf8_slice_codeunits(p["final_department"], 0, 200),
+        "valid": _flags(p["valid"], True),
+        "duplicate_of": _null_if_empty(p["duplicate_of"]),
+        "unfounded": _flags(p["unfounded"], False),
+        "satisfaction": _null_if_empty(pc.utf8_slice_codeunits(p["satisfaction"], 0, 20)),
+    }
+    # The row digest as `parsing._digest` computes it: str() of each value joined by \x1f.
+    as_text = {
+        name: pc.if_else(values, "True", "False") if name in ("valid", "unfounded") else pc.fill_null(values, "None")
+        for name, values in out.items()
+    }
+    sources = pc.cast(pc.binary_join_element_wise(*(as_text[f] for f in FIELDS), "\x1f"), pa.binary()).to_pylist()
+    md5 = hashlib.md5
+    out["row_digest"] = pa.array([md5(s, usedforsecurity=False).hexdigest() for s in sources], pa.string())
+    out["day"] = pc.cast(utc, pa.date32())
+    out["duplicate"] = pc.is_valid(out["duplicate_of"])
+    return ok, pa.table(out, schema=SCHEMA)
+
+
+class _CsvBlocks:
+    """One CSV file's blocks, each turned into (records table, rejections)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.width = len(columns)
+        self.names = [f"c{i}" for i in range(self.width)]
+        position = {name: i for i, name in enumerate(columns)}  # a repeated column: the last wins
+        self.positions = {f: position.get(f) for f in FIELDS}
+        self.order_id_at = max(i for i, c in enumerate(columns) if c == "order_id")
+        self.convert = CsvRowConverter(columns)
+
+    def rows(self, text: str, first_line: int) -> tuple[pa.Table, list[Rejection]]:
+        """Row by row with the csv module, as `read_rows()` reads."""
+        records, rejections = [], []
+        for _, row in csv_records(csv.reader(io.StringIO(text, newline="")), first_line - 1, self.width, self.convert, self.order_id_at):
+            (rejections if row.__class__ is Rejection else records).append(row)
+        return records_table(records), rejections
+
+    def block(self, data: bytes, decode, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection]]:
+        """`decode()` gives the block's text (FileRefused when it is not in the encoding)."""
+        if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+            return self.rows(decode(), first_line)
+        utf8 = data if utf8 else decode().encode()
+        try:
+            read = pacsv.read_csv(
+                pa.py_buffer(utf8),
+                read_options=pacsv.ReadOptions(column_names=self.names, block_size=len(utf8) + 1, use_threads=False),
+                parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(self.names, pa.string()), strings_can_be_null=False),
+            )
+        except pa.ArrowInvalid:
+            return self.rows(decode(), first_line)  # another width, or not UTF-8: the csv module says which
+        if any((pc.max(pc.utf8_length(c)).as_py() or 0) >= FAST_FIELD_CHARS for c in read.columns):
+            return self.rows(decode(), first_line)
+        empty = pa.array([""] * read.num_rows, pa.string())
+        pick = {f: (empty if at is None else read.column(at).combine_chunks()) for f, at in self.positions.items()}
+        ok, plain = plain_rows(pick)
+        if pc.all(ok).as_py():
+            return plain, []
+        # The rest row by row, in file order: one line each.
+        records, positions, rejections = [], [], []
+        convert, order_id_at = self.convert, self.order_id_at
+        for index, values in zip(pc.indices_nonzero(pc.invert(ok)).to_pylist(), read.filter(pc.invert(ok)).to_pylist(), strict=True):
+            values = list(values.values())
+            try:
+                records.append(convert(values[:]))
+                positions.append(index)
+            except ValueError as exc:
+                if any(v.strip() for v in values):
+                    rejections.append(Rejection(first_line + index, values[order_id_at] or None, str(exc)))
+        if not records:
+            return plain, rejections
+        order = pa.concat_arrays([pc.indices_nonzero(ok), pa.array(positions, pa.uint64())])
+        table = pa.concat_tables([plain, records_table(records)])
+        return table.take(pc.sort_indices(order)), rejections
+
+
+def _safe_cut(data: bytes) -> int:
+    """The end of the last line break outside quotes (an even number of quote
+    characters before it), or -1."""
+    end = data.rfind(b"\n")
+    if end < 0 or b'"' not in data:
+        return end + 1 if end >= 0 else -1
+    quotes = data.count(b'"', 0, end)
+    while end >= 0 and quotes % 2:
+        previous = data.rfind(b"\n", 0, end)
+        quotes -= data.count(b'"', previous + 1, end)
+        end = previous
+    return end + 1 if end >= 0 else -1
+
+
+def _decode(data: bytes, encoding: str, first_line: int) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = first_line + data.count(b"\n", 0, exc.start)
+        raise FileRefused(
+            422, "wrong-encoding", "File is not UTF-8 or GB18030 文件编码无法识别",
+            f"cannot decode the file as {encoding} after line {line - 1}", encoding=encoding, line=line,
+        ) from None
+
+
+def _lines(data: bytes) -> int:
+    """Physical lines as the csv module counts them (LF, CRLF or a lone CR)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[Rejection]]]:
+    """(records, rejections) block by block; FileRefused for a file that cannot be read."""
+    codec = "utf-8" if encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig") else encoding
+    buffer = stream.read(BLOCK_BYTES)
+    if encoding != codec and buffer.startswith(b"\xef\xbb\xbf"):
+        buffer = buffer[3:]
+    end = buffer.find(b"\n")
+    while end < 0 or buffer.count(b'"', 0, end) % 2:  # the header ends at the first line break outside quotes
+        if end >= 0 and (after := buffer.find(b"\n", end + 1)) >= 0:
+            end = after
+            continue
+        more = stream.read(BLOCK_BYTES)
+        if not more:
+            end = len(buffer)
+            break
+        buffer += more
+        end = buffer.find(b"\n") if end < 0 else end
+    header_text = _decode(buffer[: end + 1], codec, 1)
+    columns = header_columns(csv.reader(io.StringIO(header_text, newline="")))
+    blocks = _CsvBlocks(columns)
+    line = 1 + max(_lines(buffer[: end + 1]), 1)
+    buffer, want, eof, utf8 = buffer[end + 1:], BLOCK_BYTES, False, codec == "utf-8"
+    while True:
+        while not eof and len(buffer) < want:
+            more = stream.read(BLOCK_BYTES)
+            eof = not more
+            buffer += more
+        if eof:
+            if buffer:
+                yield blocks.block(buffer, lambda: _decode(buffer, codec, line), line, utf8)
+            return
+        cut = _safe_cut(buffer)
+        if cut < 0:
+            want = len(buffer) + BLOCK_BYTES
+            if len(buffer) > RECORD_LIMIT:
+                # Not held whole: the record is rejected and skipped to its next line break.
+                yield records_table([]), [Rejection(line, None, f"the record is longer than {RECORD_LIMIT} bytes")]
+                while (end := buffer.find(b"\n")) < 0 and (more := stream.read(BLOCK_BYTES)):
+                    buffer = more
+                buffer, want, line = (buffer[end + 1:] if end >= 0 else b""), BLOCK_BYTES, line + 1
+            continue
+        data, buffer, want = buffer[:cut], buffer[cut:], BLOCK_BYTES
+        yield blocks.block(data, lambda: _decode(data, codec, line), line, utf8)  # noqa: B023 (called at once)
+        line += _lines(data)
+
+
+def jsonl_parts(stream: BinaryIO, encoding: str, rows: int) -> Iterator[tuple[pa.Table, list[Rejection]]]:
+    records, rejections = [], []
+    for _, row in read_rows(stream, "jsonl", encoding):
+        (rejections if row.__class__ is Rejection else records).append(row)
+        if len(records) >= rows:
+            yield records_table(records), rejections
+            records, rejections = [], []
+    yield records_table(records), rejections
+
+
+def csv_for_copy(table: pa.Table) -> bytes:
+    """COPY … (FORMAT csv) data: strings always quoted, so an unquoted empty field is NULL."""
+    out = pa.BufferOutputStream()
+    pacsv.write_csv(table.select(list(STORED)), out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return out.getvalue().to_pybytes()
+
+
+def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
+    """Chunks of at most `chunk_rows` rows. A chunk ends early before an order it
+    already holds: the earlier row is stored first and the later one stands.
+    A chunk may hold no rows (only rejections)."""
+    parts = csv_parts(stream, encoding) if file_format == "csv" else jsonl_parts(stream, encoding, chunk_rows)
+    names_seen: set[str] = set()
+    listed = 0
+    for table, rejections in parts:
+        listing = rejections[: max(list_at_most - listed, 0)]
+        listed += len(listing)
+        names = []
+        for column in ("dispatched_to", "returned_by", "final_department"):
+            for name in pc.unique(table.column(column)).to_pylist():
+                if name not in names_seen:
+                    names_seen.add(name)
+                    names.append(name)
+        pieces = list(_pieces(table, chunk_rows)) or [table]
+        for i, piece in enumerate(pieces):
+            first = i == 0
+            yield Chunk(piece, csv_for_copy(piece) if piece.num_rows else b"",
+                        len(rejections) if first else 0, listing if first else [], names if first else [])
+
+
+def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
+    ids = table.column("order_id").to_pylist()
+    if len(set(ids)) == len(ids):
+        for start in range(0, len(ids), chunk_rows):
+            yield table.slice(start, chunk_rows)
+        return
+    start, held = 0, set()
+    for i, order_id in enumerate(ids):
+        if order_id in held or i - start >= chunk_rows:
+            yield table.slice(start, i - start)
+            start, held = i, set()
+        held.add(order_id)
+    if start < len(ids):
+        yield table.slice(start)
+
+
+def day_counts(table: pa.Table) -> list[tuple]:
+    """(day, final unit, request type, valid, duplicate, unfounded, returned by, orders) for the table's rows."""
+    grouped = table.group_by(list(DAY_KEY), use_threads=False).aggregate([("order_id", "count")])
+    return list(zip(*(grouped.column(c).to_pylist() for c in (*DAY_KEY, "order_id_count")), strict=True))
