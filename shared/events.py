@@ -243,3 +243,24 @@ class RereportScheduled(EventPayload):
 PAYLOADS: dict[str, type[EventPayload]] = {
     p.topic.value: p for p in (BallotClosed, ScoreComputed, VoteMarkedUnsatisfied, RereportScheduled)
 }
+
+
+# --- who produces what, and what the key is --------------------------------------
+
+PRODUCERS: dict[str, Producer] = {
+    Topic.BALLOT_CLOSED.value: "voting",
+    Topic.SCORE_COMPUTED.value: "scoring",
+    Topic.VOTE_MARKED_UNSATISFIED.value: "scoring",
+    Topic.REREPORT_SCHEDULED.value: "tracking",
+}
+
+MESSAGE_KEYS: dict[str, str] = {
+    Topic.BALLOT_CLOSED.value: "the department of a satisfaction ballot; the year plan id of a selection, nomination or public vote; the meeting id of a resolution",
+    Topic.SCORE_COMPUTED.value: "the department (satisfaction) or the year plan id (composite ranking)",
+    Topic.VOTE_MARKED_UNSATISFIED.value: "the department, so one department's events stay in order",
+    Topic.REREPORT_SCHEDULED.value: "the department, so one department's events stay in order",
+}
+
+
+def topics_produced_by(service: str) -> tuple[str, ...]:
+    return tuple(topic for topic, producer in PRODUCERS.items() if producer == service)

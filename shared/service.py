@@ -31,6 +31,7 @@ from shared.openapi import install_openapi
 from shared.ratelimit import RateLimiter
 from shared.security import SecurityModels, install_audit, request_audit_context, set_audit_context
 from shared.settings import ServiceSettings
+from shared.webhooks import WebhookDispatcher, WebhookModels, install_fanout, webhook_dispatcher, webhook_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,8 @@ class ServiceRuntime:
     consumer: EventConsumer | None = None
     audit_model: type | None = None
     audit_linker: AuditLinker | None = None
+    webhooks: WebhookModels | None = None
+    webhook_dispatcher: WebhookDispatcher | None = None
 
     def start(self) -> None:
         kafka = self.settings.kafka
@@ -77,6 +80,9 @@ class ServiceRuntime:
                 max_attempts=self.settings.consumer_max_attempts,
             )
             self.consumer.start()
+        if self.settings.run_webhooks and self.webhooks is not None:
+            self.webhook_dispatcher = webhook_dispatcher(self)
+            self.webhook_dispatcher.start()
 
     def stop(self) -> None:
         # Stop taking events first, then flush what is left in the outbox.
@@ -84,6 +90,8 @@ class ServiceRuntime:
             self.consumer.stop()
         if self.relay is not None:
             self.relay.close()
+        if self.webhook_dispatcher is not None:
+            self.webhook_dispatcher.close()
         if self.audit_linker is not None:
             self.audit_linker.stop()  # links what the last requests wrote
 
@@ -100,6 +108,8 @@ class ServiceRuntime:
             checks["outbox_relay"] = "ok" if self.relay.alive else "down: stopped"
         if self.consumer is not None:
             checks["event_consumer"] = "ok" if self.consumer.alive else "down: stopped"
+        if self.webhook_dispatcher is not None:
+            checks["webhook_dispatcher"] = "ok" if self.webhook_dispatcher.alive else "down: stopped"
         return checks
 
 
@@ -165,6 +175,7 @@ def create_service_app(
     extra_metrics: Sequence[ExtraMetrics] = (),
     poll_fast_paths: Sequence[tuple] = (),
     security_models: SecurityModels,
+    webhooks: WebhookModels | None = None,
 ) -> FastAPI:
     configure_logging(settings.log_level, json=settings.log_json)
     runtime = ServiceRuntime(
@@ -175,7 +186,11 @@ def create_service_app(
         inbox_model=inbox_model,
         handlers=handlers or {},
         audit_model=security_models.audit_entry,
+        webhooks=webhooks,
     )
+    if webhooks is not None:
+        install_fanout(outbox_model, webhooks)
+        extra_metrics = [*extra_metrics, webhook_metrics]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -204,6 +219,10 @@ def create_service_app(
     # The service's routes first (matched in order, hottest first), probes after.
     for router in routers:
         app.include_router(router)
+    if webhooks is not None:
+        from shared.webhook_endpoints import webhooks_router  # it takes SessionDep from this module
+
+        app.include_router(webhooks_router(name, webhooks))
     app.include_router(admin_router(name))
     app.include_router(health_router())
     install_openapi(app)
