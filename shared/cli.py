@@ -288,6 +288,18 @@ def member_token(
 
 
 @app.command()
+def asyncapi(
+    service: str = typer.Option("", help="voting, scoring or tracking: only the events it produces; empty: all"),
+) -> None:
+    """Print the AsyncAPI 3 document of the events (docs/asyncapi.yaml is this output)."""
+    from shared.asyncapi import asyncapi_yaml
+
+    if service:
+        _check_service(service)
+    typer.echo(asyncapi_yaml(service or None), nl=False)
+
+
+@app.command()
 def broker(port: int = typer.Option(9092, help="loopback port for Tansu")) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""
     from shared.broker import TansuBroker

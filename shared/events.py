@@ -191,6 +191,9 @@ class SatisfactionScore(BaseModel):
 
 
 class ScoreComputed(EventPayload):
+    """A satisfaction ballot graded (满意/基本满意/不满意), or a year plan's batch ranked by its composite score
+    with the slate for the competitive selection."""
+
     topic: ClassVar[Topic] = Topic.SCORE_COMPUTED
 
     computation_id: str
@@ -211,6 +214,8 @@ class ScoreComputed(EventPayload):
 
 
 class VoteMarkedUnsatisfied(EventPayload):
+    """A department's special work report was graded 不满意: tracking opens the investigation and the re-report."""
+
     topic: ClassVar[Topic] = Topic.VOTE_MARKED_UNSATISFIED
 
     department: str
@@ -228,6 +233,8 @@ RereportMode = Literal["inquiry_or_interpellation", "inquiry", "interpellation"]
 
 
 class RereportScheduled(EventPayload):
+    """A department must re-report, face an inquiry or interpellation, and be voted on again at the next meeting."""
+
     topic: ClassVar[Topic] = Topic.REREPORT_SCHEDULED
 
     case_id: str

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from shared.asyncapi import asyncapi_document
 from shared.audit import AuditLinker
 from shared.db import Database
 from shared.events import ALL_TOPICS
@@ -226,6 +227,12 @@ def create_service_app(
     app.include_router(admin_router(name))
     app.include_router(health_router())
     install_openapi(app)
+
+    events_contract = asyncapi_document(name)
+
+    @app.get("/asyncapi.json", tags=["events"], summary="AsyncAPI 3 document of the events this service produces")
+    def asyncapi() -> dict:
+        return events_contract
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     def prometheus_metrics() -> Response:

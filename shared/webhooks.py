@@ -152,16 +152,20 @@ class UrlPolicy:
             return Problem(422, "webhook-url-not-allowed", "Webhook URL not allowed 回调地址不允许",
                            f"{url} cannot receive webhooks: {why}", url=url)
 
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            hostname, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise refuse(f"it is not a valid URL ({exc})") from None
+        if parts.scheme not in ("http", "https") or not hostname:
             raise refuse("it must be an absolute http(s) URL")
         if parts.username or parts.password:
             raise refuse("credentials in the URL are not accepted; the signature authenticates the sender")
-        host = parts.hostname.lower()
+        host = hostname.lower()
         if self.allowed_hosts and not self._host_listed(host):
             raise refuse(f"host {host} is not in WEBHOOK_ALLOWED_HOSTS")
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = port or (443 if parts.scheme == "https" else 80)
             addresses = {ipaddress.ip_address(info[4][0].split("%")[0])
                          for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
         except (OSError, ValueError) as exc:
