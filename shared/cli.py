@@ -55,6 +55,8 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=graceful_timeout,
+        root_path=settings.root_path,  # links and /docs carry the proxy's prefix
+        # Forwarded headers are trusted from FORWARDED_ALLOW_IPS (uvicorn's own variable; default 127.0.0.1).
         access_log=False,  # our middleware logs each request with its request id
         log_config=None,  # keep the JSON logging the app configured
     )

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     audit_link_interval: float = Field(0.25, gt=0, le=60)
     consumer_max_attempts: int = Field(5, ge=1, le=1000, description="tries before an event is parked in the inbox")
 
+    # Behind the one-origin proxy (deploy/proxy): the prefix it serves this service under, e.g. /voting.
+    root_path: str = Field("", pattern=r"^(/[A-Za-z0-9._-]+)*$", description="path prefix behind a reverse proxy")
+
     # Webhooks (shared/webhooks.py): where they may point, and how long a failing delivery is retried.
     run_webhooks: bool = Field(True, description="send this service's webhook deliveries from this process")
     webhook_allowed_hosts: str = Field("", description="comma-separated hosts (or *.domain) webhooks may point at; empty: any public host")
