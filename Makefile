@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian's docker-compose validates docker-compose.yml in the tests; the AsyncAPI
-# Initiative's parser (npm, on Node.js) validates docs/asyncapi.yaml.
+# Debian's docker-compose validates docker-compose.yml in the tests, Debian's nginx runs
+# deploy/proxy/nginx.conf in front of the services in the generated-client test, and the
+# AsyncAPI Initiative's parser (npm, on Node.js) validates docs/asyncapi.yaml.
 ASYNCAPI_PARSER := tools/asyncapi/node_modules/.package-lock.json
 
 tools: $(ASYNCAPI_PARSER)
@@ -21,6 +22,10 @@ tools: $(ASYNCAPI_PARSER)
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
 	  else echo "docker-compose missing: sudo apt-get install docker-compose (its test will skip)"; fi; }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	  else echo "nginx missing: sudo apt-get install nginx-light (the proxy and generated-client test will skip)"; fi; }
 
 $(ASYNCAPI_PARSER): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \

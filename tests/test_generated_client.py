@@ -13,10 +13,8 @@ import os
 import pkgutil
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared.embedded import EmbeddedStack
-from tests.test_webhooks import Receiver
+from tests.test_webhooks import Receiver, free_port, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -34,21 +32,6 @@ PROXY_CONF = REPO / "deploy" / "proxy" / "nginx.conf"
 SERVICES = ("voting", "scoring", "tracking")
 IN_CI = os.environ.get("CI") == "true"
 MEMBERS = [{"member_id": "m1", "name": "张三"}, {"member_id": "m2", "name": "李四"}, {"member_id": "m3", "name": "王五"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(fetch, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := fetch():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Proxy:
