@@ -275,7 +275,7 @@ class WebhookDispatcher(BackgroundLoop):
 
     def _due(self, now: dt.datetime) -> list[int]:
         d, s = self.models.delivery, self.models.subscription
-        with self.db.session() as session:
+        with self.db.read_sessionmaker() as session:  # on SQLite: no write lock for a look
             return list(session.scalars(
                 select(d.id).join(s, s.id == d.subscription_id)
                 .where(d.status == PENDING, d.next_attempt_at <= now, s.status == ACTIVE,
@@ -396,7 +396,7 @@ def webhook_metrics(runtime: ServiceRuntime) -> Iterable[Metric]:
     if models is None:
         return
     s, d = models.subscription, models.delivery
-    with runtime.db.session() as session:
+    with runtime.db.read_sessionmaker() as session:
         by_status = dict(session.execute(select(s.status, func.count(s.id)).group_by(s.status)).all())
         pending = session.execute(select(func.count(d.id)).where(d.status == PENDING)).scalar_one()
         failed = session.execute(select(func.count(d.id)).where(d.status == FAILED)).scalar_one()
