@@ -64,6 +64,7 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=graceful_timeout,
+        root_path=settings.root_path,  # links and /docs carry the proxy's prefix
         access_log=False,  # our middleware logs each request with its request id
         # uvicorn believes X-Forwarded-For from 127.0.0.1 by default (and FORWARDED_ALLOW_IPS):
         # off; the app believes forwarding headers only from <SERVICE>_TRUSTED_PROXIES (shared/forwarded.py).
@@ -345,6 +346,18 @@ def member_token(
 
         seat_card.write_bytes(seat_card_svg(sign_in_link(portal_url, token), title=f"{member_id} 表决登录"))
         typer.echo(f"seat card: {seat_card} (opens {portal_url.rstrip('/')}/vote/sign-in)", err=True)
+
+
+@app.command()
+def asyncapi(
+    service: str = typer.Option("", help="voting, scoring or tracking: only the events it produces; empty: all"),
+) -> None:
+    """Print the AsyncAPI 3 document of the events (docs/asyncapi.yaml is this output)."""
+    from shared.asyncapi import asyncapi_yaml
+
+    if service:
+        _check_service(service)
+    typer.echo(asyncapi_yaml(service or None), nl=False)
 
 
 @app.command()

@@ -191,6 +191,9 @@ class SatisfactionScore(BaseModel):
 
 
 class ScoreComputed(EventPayload):
+    """A satisfaction ballot graded (满意/基本满意/不满意), or a year plan's batch ranked by its composite score
+    with the slate for the competitive selection."""
+
     topic: ClassVar[Topic] = Topic.SCORE_COMPUTED
 
     computation_id: str
@@ -211,6 +214,8 @@ class ScoreComputed(EventPayload):
 
 
 class VoteMarkedUnsatisfied(EventPayload):
+    """A department's special work report was graded 不满意: tracking opens the investigation and the re-report."""
+
     topic: ClassVar[Topic] = Topic.VOTE_MARKED_UNSATISFIED
 
     department: str
@@ -228,6 +233,8 @@ RereportMode = Literal["inquiry_or_interpellation", "inquiry", "interpellation"]
 
 
 class RereportScheduled(EventPayload):
+    """A department must re-report, face an inquiry or interpellation, and be voted on again at the next meeting."""
+
     topic: ClassVar[Topic] = Topic.REREPORT_SCHEDULED
 
     case_id: str
@@ -243,3 +250,24 @@ class RereportScheduled(EventPayload):
 PAYLOADS: dict[str, type[EventPayload]] = {
     p.topic.value: p for p in (BallotClosed, ScoreComputed, VoteMarkedUnsatisfied, RereportScheduled)
 }
+
+
+# --- who produces what, and what the key is --------------------------------------
+
+PRODUCERS: dict[str, Producer] = {
+    Topic.BALLOT_CLOSED.value: "voting",
+    Topic.SCORE_COMPUTED.value: "scoring",
+    Topic.VOTE_MARKED_UNSATISFIED.value: "scoring",
+    Topic.REREPORT_SCHEDULED.value: "tracking",
+}
+
+MESSAGE_KEYS: dict[str, str] = {
+    Topic.BALLOT_CLOSED.value: "the department of a satisfaction ballot; the year plan id of a selection, nomination or public vote; the meeting id of a resolution",
+    Topic.SCORE_COMPUTED.value: "the department (satisfaction) or the year plan id (composite ranking)",
+    Topic.VOTE_MARKED_UNSATISFIED.value: "the department, so one department's events stay in order",
+    Topic.REREPORT_SCHEDULED.value: "the department, so one department's events stay in order",
+}
+
+
+def topics_produced_by(service: str) -> tuple[str, ...]:
+    return tuple(topic for topic, producer in PRODUCERS.items() if producer == service)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from shared.asyncapi import asyncapi_document
 from shared.audit import AuditLinker
 from shared.db import Database
 from shared.events import ALL_TOPICS
@@ -33,6 +34,7 @@ from shared.openapi import install_openapi
 from shared.ratelimit import RateLimiter
 from shared.security import SecurityModels, install_audit, request_audit_context, set_audit_context
 from shared.settings import ServiceSettings
+from shared.webhooks import WebhookDispatcher, WebhookModels, install_fanout, webhook_dispatcher, webhook_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +53,8 @@ class ServiceRuntime:
     consumer: EventConsumer | None = None
     audit_model: type | None = None
     audit_linker: AuditLinker | None = None
+    webhooks: WebhookModels | None = None
+    webhook_dispatcher: WebhookDispatcher | None = None
 
     def _lease(self, loop: str) -> LeaderLease:
         """One replica per service runs each single-writer loop (Postgres; SQLite is one process)."""
@@ -89,6 +93,9 @@ class ServiceRuntime:
                 max_attempts=settings.consumer_max_attempts,
             )
             self.consumer.start()
+        if self.settings.run_webhooks and self.webhooks is not None:
+            self.webhook_dispatcher = webhook_dispatcher(self)
+            self.webhook_dispatcher.start()
 
     def stop(self) -> None:
         # Stop taking events first, then flush what is left in the outbox.
@@ -96,6 +103,8 @@ class ServiceRuntime:
             self.consumer.stop()
         if self.relay is not None:
             self.relay.close()
+        if self.webhook_dispatcher is not None:
+            self.webhook_dispatcher.close()
         if self.audit_linker is not None:
             self.audit_linker.stop()  # links what the last requests wrote
 
@@ -112,6 +121,8 @@ class ServiceRuntime:
             checks["outbox_relay"] = self._relay_state()
         if self.consumer is not None:
             checks["event_consumer"] = self._consumer_state()
+        if self.webhook_dispatcher is not None:
+            checks["webhook_dispatcher"] = "ok" if self.webhook_dispatcher.alive else "down: stopped"
         return checks
 
     def _relay_state(self) -> str:
@@ -204,6 +215,7 @@ def create_service_app(
     poll_fast_paths: Sequence[tuple] = (),
     security_models: SecurityModels,
     body_limits: Mapping[str, int] | None = None,
+    webhooks: WebhookModels | None = None,
 ) -> FastAPI:
     """`body_limits`: route path template → the most bytes its body may have, for
     routes taking more than `settings.body_limit_bytes` (an import, attachments)."""
@@ -216,7 +228,11 @@ def create_service_app(
         inbox_model=inbox_model,
         handlers=handlers or {},
         audit_model=security_models.audit_entry,
+        webhooks=webhooks,
     )
+    if webhooks is not None:
+        install_fanout(outbox_model, webhooks)
+        extra_metrics = [*extra_metrics, webhook_metrics]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -250,9 +266,19 @@ def create_service_app(
     # The service's routes first (matched in order, hottest first), probes after.
     for router in routers:
         app.include_router(router)
+    if webhooks is not None:
+        from shared.webhook_endpoints import webhooks_router  # it takes SessionDep from this module
+
+        app.include_router(webhooks_router(name, webhooks))
     app.include_router(admin_router(name))
     app.include_router(health_router())
     install_openapi(app, lambda path: app.state.body_limits.get(path, settings.body_limit_bytes))
+
+    events_contract = asyncapi_document(name)
+
+    @app.get("/asyncapi.json", tags=["events"], summary="AsyncAPI 3 document of the events this service produces")
+    def asyncapi() -> dict:
+        return events_contract
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     def prometheus_metrics() -> Response:

@@ -51,6 +51,20 @@ class ServiceSettings(BaseSettings):
 
     body_limit_bytes: int = Field(1024 * 1024, ge=1024, description="the largest request body a route takes unless it has its own cap (413 over it)")
 
+    # Behind the one-origin proxy (deploy/proxy): the prefix it serves this service under, e.g. /voting.
+    root_path: str = Field("", pattern=r"^(/[A-Za-z0-9._-]+)*$", description="path prefix behind a reverse proxy")
+
+    # Webhooks (shared/webhooks.py): where they may point, and how long a failing delivery is retried.
+    run_webhooks: bool = Field(True, description="send this service's webhook deliveries from this process")
+    webhook_allowed_hosts: str = Field("", description="comma-separated hosts (or *.domain) webhooks may point at; empty: any public host")
+    webhook_allowed_networks: str = Field("", description="comma-separated CIDRs of internal addresses webhooks may point at")
+    webhook_retry_base_seconds: float = Field(5, gt=0, le=3600, description="first retry after this; doubles each time")
+    webhook_retry_max_interval_seconds: float = Field(7200, gt=0, le=86400, description="longest wait between two tries")
+    webhook_retry_window_seconds: float = Field(86400, gt=0, le=7 * 86400,
+                                                description="a delivery failing this long is given up and its subscription disabled")
+    webhook_timeout_seconds: float = Field(10, gt=0, le=120, description="per delivery attempt")
+    webhook_poll_interval: float = Field(1.0, gt=0, le=60, description="seconds between looks for due retries")
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -95,6 +109,18 @@ class ServiceSettings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError("must read like '600/minute' or '10/second'") from None
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for network in filter(None, (n.strip() for n in value.split(","))):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a CIDR network such as 10.20.0.0/16") from None
         return value
 
     def rate_limits(self) -> dict[str, str]:

@@ -97,7 +97,9 @@ def migrated_database_url(service: str, backend: str, request: pytest.FixtureReq
 def settings_for(service: str, database_url: str, **overrides):
     module = import_module(f"services.{service}.settings")
     cls = getattr(module, f"{service.capitalize()}Settings")
-    overrides = {"run_audit_linker": False, **overrides}  # the admin routes link; no thread on the test's connection
+    # The admin routes link; no thread on the test's connection. Webhooks may point at the loopback only.
+    overrides = {"run_audit_linker": False, "run_webhooks": False, "webhook_allowed_hosts": "127.0.0.1,localhost",
+                 "webhook_allowed_networks": "127.0.0.0/8", **overrides}
     return cls(database_url=database_url, run_relay=False, run_consumer=False, log_json=False, **overrides)
 
 

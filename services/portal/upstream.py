@@ -146,7 +146,8 @@ class Upstreams:
 
 def forwarded_for(request) -> dict[str, str]:
     """The citizen's own address for the services' per-address limits (public vote):
-    uvicorn there takes X-Forwarded-For from a trusted proxy (FORWARDED_ALLOW_IPS)."""
+    the services believe X-Forwarded-For only from the proxies in <SERVICE>_TRUSTED_PROXIES
+    (compose names the portal there; the embedded default trusts nobody)."""
     client = request.client.host if request.client else None
     chain = request.headers.get("x-forwarded-for")
     value = ", ".join(v for v in (chain, client) if v)

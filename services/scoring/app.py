@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.scoring.domain.satisfaction import SatisfactionRule
-from services.scoring.models import SECURITY_MODELS, InboxMessage, OutboxMessage
+from services.scoring.models import SECURITY_MODELS, InboxMessage, OutboxMessage, WEBHOOKS
 from services.scoring.composite.endpoints import router as composite_router
 from services.scoring.hotline.endpoints import router as hotline_router
 from services.scoring.plans.endpoints import router as plans_router
@@ -23,6 +23,7 @@ def create_app(settings: ScoringSettings | None = None, db: Database | None = No
     rule = SatisfactionRule(denominator=settings.satisfaction_denominator, grades=settings.satisfaction_grades)
     return create_service_app(
         security_models=SECURITY_MODELS,
+        webhooks=WEBHOOKS,
         name="scoring",
         title="Pingyi scoring 评议·评分",
         description="Grades satisfaction votes; year plans, hotline metrics and composite scores.",

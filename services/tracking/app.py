@@ -14,7 +14,7 @@ from services.tracking.escalation.endpoints import router as escalation_router
 from services.tracking.motions.endpoints import router as motions_router
 from services.tracking.public.endpoints import router as public_router
 from services.tracking.review.endpoints import router as review_router
-from services.tracking.models import SECURITY_MODELS, InboxMessage, OutboxMessage
+from services.tracking.models import SECURITY_MODELS, InboxMessage, OutboxMessage, WEBHOOKS
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
 from services.tracking.settings import TrackingSettings
 from shared.db import Database
@@ -26,6 +26,7 @@ def create_app(settings: TrackingSettings | None = None, db: Database | None = N
     settings = settings or TrackingSettings()
     return create_service_app(
         security_models=SECURITY_MODELS,
+        webhooks=WEBHOOKS,
         name="tracking",
         title="Pingyi tracking 评议·整改跟踪",
         description="Evaluation cases, rectification commitments, review meetings, special investigations, re-report scheduling, "

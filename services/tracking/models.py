@@ -8,13 +8,14 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import IdColumnType, UTCDateTime, new_id, new_metadata
-from shared.events import utcnow
+from shared.events import utcnow, topics_produced_by
 from shared.audit import AuditMixin
 from shared.auth import ApiKeyMixin
 from shared.idempotency import IdempotencyKeyMixin
 from shared.inbox import InboxMixin
 from shared.outbox import OutboxMixin
 from shared.security import SecurityModels
+from shared.webhooks import WebhookDeliveryMixin, WebhookModels, WebhookSubscriptionMixin
 
 
 class Base(DeclarativeBase):
@@ -350,3 +351,14 @@ class AuditEntry(AuditMixin, Base):
 
 
 SECURITY_MODELS = SecurityModels(api_key=ApiKey, idempotency_key=IdempotencyKey, audit_entry=AuditEntry)
+
+
+class WebhookSubscription(WebhookSubscriptionMixin, Base):
+    pass
+
+
+class WebhookDelivery(WebhookDeliveryMixin, Base):
+    pass
+
+
+WEBHOOKS = WebhookModels(subscription=WebhookSubscription, delivery=WebhookDelivery, topics=topics_produced_by("tracking"))

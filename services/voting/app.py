@@ -21,7 +21,7 @@ from services.voting.publication.endpoints import router as publication_router
 from services.voting.selection.endpoints import router as selection_router
 from services.voting.selection.service import handle_score_computed
 from services.voting.verification.endpoints import router as verification_router
-from services.voting.models import SECURITY_MODELS, Ballot, InboxMessage, OutboxMessage
+from services.voting.models import SECURITY_MODELS, Ballot, InboxMessage, OutboxMessage, WEBHOOKS
 from services.voting.settings import VotingSettings
 from shared.caching import ResponseCache
 from shared.db import Database
@@ -46,6 +46,7 @@ def open_ballots_metric(runtime: ServiceRuntime) -> Iterable[Metric]:
 def create_app(settings: VotingSettings | None = None, db: Database | None = None) -> FastAPI:
     app = create_service_app(
         security_models=SECURITY_MODELS,
+        webhooks=WEBHOOKS,
         name="voting",
         title="Pingyi voting 评议·表决",
         description="Meetings, rosters and quorum, agenda items, ballots, casting and tallies.",

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, U
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import IdColumnType, UTCDateTime, new_id, new_metadata
-from shared.events import utcnow
+from shared.events import utcnow, topics_produced_by
 from shared.audit import AuditMixin
 from shared.auth import ApiKeyMixin
 from shared.idempotency import IdempotencyKeyMixin
@@ -16,6 +16,7 @@ from shared.inbox import InboxMixin
 from shared.outbox import OutboxMixin
 from shared.ratelimit import RateLimitCounterMixin
 from shared.security import SecurityModels
+from shared.webhooks import WebhookDeliveryMixin, WebhookModels, WebhookSubscriptionMixin
 
 
 class Base(DeclarativeBase):
@@ -338,3 +339,14 @@ class AuditEntry(AuditMixin, Base):
 
 SECURITY_MODELS = SecurityModels(api_key=ApiKey, idempotency_key=IdempotencyKey, audit_entry=AuditEntry,
                                  rate_limit_counter=RateLimitCounter)
+
+
+class WebhookSubscription(WebhookSubscriptionMixin, Base):
+    pass
+
+
+class WebhookDelivery(WebhookDeliveryMixin, Base):
+    pass
+
+
+WEBHOOKS = WebhookModels(subscription=WebhookSubscription, delivery=WebhookDelivery, topics=topics_produced_by("voting"))
