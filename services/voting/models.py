@@ -145,6 +145,11 @@ class Ballot(Base):
     # A list runoff (round_kind "list_runoff"): who is on the supplementary list already and the seats it will fill.
     supplementary_placed: Mapped[list | None] = mapped_column(JSON)
     supplementary_seats: Mapped[int | None] = mapped_column(Integer)
+    # Satisfaction ballots: the grade scoring gave it under the plan's rule (score.computed), for the record.
+    grade: Mapped[str | None] = mapped_column(String(30))
+    grade_label: Mapped[str | None] = mapped_column(String(30))
+    grade_denominator: Mapped[int | None] = mapped_column(Integer)
+    grade_basis: Mapped[str | None] = mapped_column(String(30))
     # Nomination polls: the constituency polled and how many departments a voter may choose.
     constituency: Mapped[str | None] = mapped_column(String(40))
     max_choices: Mapped[int | None] = mapped_column(Integer)

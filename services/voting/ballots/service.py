@@ -655,7 +655,7 @@ def rerun_ballot(session: Session, voided: Ballot) -> Ballot:
     return rerun
 
 
-def _results(counts: dict | None, options: dict[str, str]) -> list[OptionCount] | None:
+def option_results(counts: dict | None, options: dict[str, str]) -> list[OptionCount] | None:
     if counts is None:
         return None
     return [OptionCount(code=c, label=label, votes=counts.get(c, 0)) for c, label in options.items()]
@@ -672,7 +672,7 @@ def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
     if ballot.kind == RESOLUTION_KIND:
         questions = [
             QuestionOut(id=q.id, position=q.position, text=q.text,
-                        results=_results(q.counts, options) if finished else None,
+                        results=option_results(q.counts, options) if finished else None,
                         votes_cast=q.votes_cast if finished else None, passed=q.passed if finished else None)
             for q in ballot.questions
         ]
@@ -693,7 +693,7 @@ def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
         present_at_close=ballot.present_at_close,
         opened_at=ballot.opened_at,
         closed_at=ballot.closed_at,
-        results=_results(ballot.counts, options) if finished else None,
+        results=option_results(ballot.counts, options) if finished else None,
         invalid=ballot.invalid if finished else None,
         quorum_at_close=has_quorum(ballot.present_at_close, ballot.members_total) if finished and ballot.kind != POLL_KIND else None,
         show_of_hands=ballot.show_of_hands,

@@ -1,8 +1,8 @@
-"""selection ballots keep the competitive ratio and list runoffs
+"""selection ballots keep the competitive ratio and list runoffs; satisfaction ballots the grade
 
-Revision ID: 0006_supplementary_round_ratio
+Revision ID: 0006_supplementary_ratio_grades
 Revises: 0005
-Create Date: 2026-12-01 22:12:10.006036
+Create Date: 2026-12-01 22:23:22.566484
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import shared.db
 
 
-revision: str = '0006_supplementary_round_ratio'
+revision: str = '0006_supplementary_ratio_grades'
 down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -26,6 +26,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('surplus_max_percent', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('supplementary_placed', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('supplementary_seats', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('grade', sa.String(length=30), nullable=True))
+        batch_op.add_column(sa.Column('grade_label', sa.String(length=30), nullable=True))
+        batch_op.add_column(sa.Column('grade_denominator', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('grade_basis', sa.String(length=30), nullable=True))
 
     with op.batch_alter_table('candidate_slates', schema=None) as batch_op:
         batch_op.add_column(sa.Column('surplus_min_percent', sa.Integer(), nullable=True))
@@ -41,6 +45,10 @@ def downgrade() -> None:
         batch_op.drop_column('surplus_min_percent')
 
     with op.batch_alter_table('ballots', schema=None) as batch_op:
+        batch_op.drop_column('grade_basis')
+        batch_op.drop_column('grade_denominator')
+        batch_op.drop_column('grade_label')
+        batch_op.drop_column('grade')
         batch_op.drop_column('supplementary_seats')
         batch_op.drop_column('supplementary_placed')
         batch_op.drop_column('surplus_max_percent')
