@@ -334,6 +334,11 @@ def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files a
         typer.echo("stopped.")
 
 
+from shared.demo import register as register_demo  # noqa: E402  (pingyi demo)
+
+register_demo(app)
+
+
 def main() -> None:
     app()
 
