@@ -26,6 +26,27 @@ tools:
 run: $(STAMP)
 	$(BIN)/pingyi run
 
+# Plays the 2021 year at city scale against the embedded stack, starting it (in the
+# background, logs in var/run.log) when nothing answers on voting's port; the stack
+# stays up afterwards. The public vote comes from one address: its per-address limit is raised.
+DEMO_SCALE ?= city
+demo: $(STAMP) tools
+	@mkdir -p var
+	@if ! curl -sf http://127.0.0.1:8001/healthz/ready >/dev/null 2>&1; then \
+	  echo "starting the embedded stack (var/run.log) …"; \
+	  VOTING_RATE_LIMIT_PUBLIC_VOTE_IP=1000000/minute VOTING_RATE_LIMIT_CREDENTIAL=1000000/minute \
+	  SCORING_RATE_LIMIT_CREDENTIAL=1000000/minute TRACKING_RATE_LIMIT_CREDENTIAL=1000000/minute \
+	    nohup $(BIN)/pingyi run > var/run.log 2>&1 & echo $$! > var/run.pid; \
+	  for i in $$(seq 1 240); do curl -sf http://127.0.0.1:8003/healthz/ready >/dev/null 2>&1 && \
+	    curl -sf http://127.0.0.1:8002/healthz/ready >/dev/null 2>&1 && curl -sf http://127.0.0.1:8001/healthz/ready >/dev/null 2>&1 && break; sleep 0.5; done; \
+	fi
+	$(BIN)/pingyi demo --scale $(DEMO_SCALE)
+	@echo "The year is in the running stack; it stays up (started here: kill \$$(cat var/run.pid) stops it):"
+	@echo "  voting   http://127.0.0.1:8001/docs   meeting record: /v1/meetings/{id}/record?format=html"
+	@echo "  scoring  http://127.0.0.1:8002/docs   ranking: /v1/year-plans/{id}/batches/1/ranking"
+	@echo "  tracking http://127.0.0.1:8003/docs   public cases: http://127.0.0.1:8003/v1/public/cases"
+	@echo "  operator key: var/operator.key"
+
 test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
