@@ -4,6 +4,10 @@ the APIs hold, and a second run finds the year and changes nothing."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import httpx
 import pytest
 from rich.console import Console
@@ -11,6 +15,9 @@ from rich.console import Console
 from shared.broker import free_port
 from shared.demo import YEAR, run_demo
 from shared.embedded import SERVICES, EmbeddedStack
+from shared.report import write_report
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 pytestmark = pytest.mark.broker
 
@@ -97,3 +104,19 @@ def test_small_year_plays_end_to_end_and_again_without_duplicates(stack):
     after = _counts(voting, scoring, tracking)
     assert after == before
     assert again["summary"] == summary
+
+    # The year report, from the same APIs: Chinese text comes back out of the PDF.
+    html = write_report(urls, stack.operator_key, YEAR, stack.var_dir / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "第四十四次会议" in html
+    if shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils missing: `make tools` installs it")
+    pdf = write_report(urls, stack.operator_key, YEAR, stack.var_dir / "report.pdf")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for name in [*winners, unsatisfied[0]["department"], "评议工作方案", "差额票决结果", steps[0]["measure_label"]]:
+        assert name in text, name
+    for entry in scoring.get(f"/v1/year-plans/{plan['id']}/batches/1/ranking").json()["ranking"]:
+        assert entry["department"] in text
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(stack.var_dir / "page")], check=True)
+    (png,) = stack.var_dir.glob("page*.png")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(png, SCREENSHOTS / "year-report.png")
