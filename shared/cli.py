@@ -411,6 +411,13 @@ def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files a
         typer.echo("stopped.")
 
 
+from shared.demo import register as register_demo  # noqa: E402  (pingyi demo)
+from shared.report import register as register_report  # noqa: E402  (pingyi report)
+
+register_demo(app)
+register_report(app)
+
+
 def main() -> None:
     app()
 

@@ -141,6 +141,10 @@ class QuestionTally(BaseModel):
 Constituency = Literal["npc_deputies", "working_committees", "districts_and_enterprises", "public"]
 
 
+# list_runoff: runners-up tied at the end of a supplementary round's list vote for its last places (no seat is won).
+RoundKind = Literal["main", "runoff", "supplementary", "list_runoff"]
+
+
 class BallotClosed(EventPayload):
     """Any ballot's close. Fields after `closed_at` are optional and filled by
     the kinds they concern (additive within version 1)."""
@@ -162,7 +166,7 @@ class BallotClosed(EventPayload):
     options: list[BallotOption] | None = None
     seats: int | None = None
     winners: list[str] | None = Field(None, description="departments chosen (competitive selection)")
-    round_kind: Literal["main", "runoff", "supplementary"] | None = None
+    round_kind: RoundKind | None = None
     parent_ballot_id: str | None = None
     constituency: Constituency | None = None
     # resolutions, review opinions, appointments
@@ -206,6 +210,8 @@ class ScoreComputed(EventPayload):
     seats: int | None = None
     ranking: list[dict[str, Any]] | None = None
     slate: list[str] | None = Field(None, description="candidates for the competitive selection, seats plus surplus")
+    surplus_min_percent: int | None = Field(None, description="the plan's competitive ratio: fewest extra candidates, percent of seats")
+    surplus_max_percent: int | None = Field(None, description="the plan's competitive ratio: most extra candidates, percent of seats")
     escalation_policy: str | None = Field(None, description="the year plan's step after a second 不满意")
     review_month: int | None = Field(None, ge=1, le=12, description="month of the meeting that hears this batch's reports")
 

@@ -18,6 +18,7 @@ from services.voting.nomination.endpoints import router as nomination_router
 from services.voting.public.endpoints import router as public_router
 from services.voting.publication.endpoints import BOARD_CACHE_TTL
 from services.voting.publication.endpoints import router as publication_router
+from services.voting.records.endpoints import router as records_router
 from services.voting.selection.endpoints import router as selection_router
 from services.voting.selection.service import handle_score_computed
 from services.voting.verification.endpoints import router as verification_router
@@ -54,7 +55,8 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
         outbox_model=OutboxMessage,
         inbox_model=InboxMessage,
         # The public vote first: routes are matched in order and it is the hottest.
-        routers=[public_router, verification_router, meetings_router, ballots_router, selection_router, nomination_router, publication_router],
+        routers=[public_router, verification_router, meetings_router, ballots_router, selection_router, nomination_router,
+                 publication_router, records_router],
         handlers=HANDLERS,
         db=db,
         extra_metrics=[open_ballots_metric],

@@ -141,6 +141,17 @@ class Ballot(Base):
     parent_ballot_id: Mapped[str | None] = mapped_column(ForeignKey("ballots.id"), index=True)
     plan_id: Mapped[str | None] = mapped_column(String(100))
     batch: Mapped[int | None] = mapped_column(Integer)
+    # The plan's competitive ratio (差额比例, percent more candidates than seats): it sizes a supplementary round.
+    surplus_min_percent: Mapped[int | None] = mapped_column(Integer)
+    surplus_max_percent: Mapped[int | None] = mapped_column(Integer)
+    # A list runoff (round_kind "list_runoff"): who is on the supplementary list already and the seats it will fill.
+    supplementary_placed: Mapped[list | None] = mapped_column(JSON)
+    supplementary_seats: Mapped[int | None] = mapped_column(Integer)
+    # Satisfaction ballots: the grade scoring gave it under the plan's rule (score.computed), for the record.
+    grade: Mapped[str | None] = mapped_column(String(30))
+    grade_label: Mapped[str | None] = mapped_column(String(30))
+    grade_denominator: Mapped[int | None] = mapped_column(Integer)
+    grade_basis: Mapped[str | None] = mapped_column(String(30))
     # Nomination polls: the constituency polled and how many departments a voter may choose.
     constituency: Mapped[str | None] = mapped_column(String(40))
     max_choices: Mapped[int | None] = mapped_column(Integer)
@@ -224,6 +235,8 @@ class CandidateSlate(Base):
     evaluation_year: Mapped[int | None] = mapped_column(Integer)
     seats: Mapped[int | None] = mapped_column(Integer)
     candidates: Mapped[list] = mapped_column(JSON)
+    surplus_min_percent: Mapped[int | None] = mapped_column(Integer)
+    surplus_max_percent: Mapped[int | None] = mapped_column(Integer)
     computation_id: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[str] = mapped_column(String(36))
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -37,9 +37,9 @@ def test_decide_hand_computed():
     # C and D tie at the cut-off for the last seat: a runoff between them for one seat.
     tie = decide({A: 7, B: 5, C: 5, D: 2, E: 0}, DEPTS, 2, "majority_of_members", members)
     assert tie.winners == [A] and tie.runoff == FollowUpRound([B, C], 1) and tie.supplementary is None
-    # Only A passes the floor: one seat left, a supplementary round among the runners-up.
+    # Only A passes the floor: one seat left, a supplementary round between the two next runners-up.
     short = decide({A: 5, B: 4, C: 4, D: 2, E: 0}, DEPTS, 2, "majority_of_members", members)
-    assert short.winners == [A] and short.supplementary == FollowUpRound([B, C, D, E], 1) and short.runoff is None
+    assert short.winners == [A] and short.supplementary == FollowUpRound([B, C], 1) and short.runoff is None
     # Plurality: the top two whatever their share.
     assert decide({A: 5, B: 4, C: 3, D: 2, E: 0}, DEPTS, 2, "plurality", members).winners == [A, B]
     # A tie among candidates who would all fit is no tie.
@@ -102,10 +102,10 @@ def test_winners_pass_the_floor_and_ballots_marking_too_many_are_invalid(voting)
     assert {r["code"]: r["votes"] for r in closed["results"]} == {A: 5, B: 4, C: 3, D: 0, E: 0}
     assert (closed["invalid"], closed["votes_cast"]) == (1, 9)
     assert closed["winners"] == [A]
-    # One seat unfilled: a supplementary round among the runners-up, created as a draft.
+    # One seat unfilled: a supplementary round (另行选举) between the two next runners-up, created as a draft.
     supplementary = get_ballot(voting.client, closed["follow_up_ballot_id"])
     assert (supplementary["round_kind"], supplementary["status"], supplementary["seats"]) == ("supplementary", "draft", 1)
-    assert supplementary["candidates"] == [B, C, D, E]
+    assert supplementary["candidates"] == [B, C] and "另行选举" in supplementary["title"]
     assert supplementary["parent_ballot_id"] == ballot["id"]
     (event,) = selection_events(voting)
     assert event.ballot_kind == "competitive_selection"
@@ -127,7 +127,7 @@ def test_tie_below_the_floor_is_no_runoff_but_a_supplementary_round(voting):
     closed = run_round(voting, ballot, ballots)
     assert closed["winners"] == [A]
     supplementary = get_ballot(voting.client, closed["follow_up_ballot_id"])
-    assert (supplementary["round_kind"], supplementary["candidates"], supplementary["seats"]) == ("supplementary", [B, C, D, E], 1)
+    assert (supplementary["round_kind"], supplementary["candidates"], supplementary["seats"]) == ("supplementary", [B, C], 1)
 
 
 def test_runoff_when_tied_candidates_pass_the_floor(voting):

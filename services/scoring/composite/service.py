@@ -107,6 +107,8 @@ def recompute(session: Session, plan: YearPlan, batch: int, triggered_by: str, u
             seats=seats,
             ranking=ranked,
             slate=list(slate.departments),
+            surplus_min_percent=plan.surplus_min_percent,
+            surplus_max_percent=plan.surplus_max_percent,
             escalation_policy=plan.escalation_policy,
             review_month=next((b["review_month"] for b in plan.batches if b["batch"] == batch), None),
         ),

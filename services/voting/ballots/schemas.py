@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field, field_validator
 from shared.text import DepartmentName, Identifier, RequestModel, mapping, name, prose
 
 
+from shared.events import RoundKind
+
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 YesNoAbstain = Literal["yes", "no", "abstain"]
 PassBasis = Literal["members_total", "present", "votes_cast"]
@@ -149,8 +151,13 @@ class BallotOut(BaseModel):
     seats: int | None = None
     floor_rule: FloorRule | None = None
     winners: list[str] | None = Field(None, description="this round's winners, once closed")
-    round_kind: Literal["main", "runoff", "supplementary"] | None = None
+    round_kind: RoundKind | None = Field(None, description="main, runoff (tied at the cut-off), supplementary (另行选举, unfilled seats), "
+                                         "list_runoff (tied at the end of the supplementary list: votes for places on it)")
     parent_ballot_id: str | None = Field(None, description="the round this runoff or supplementary round follows")
+    surplus_min_percent: int | None = Field(None, description="competitive ratio sizing a supplementary round")
+    surplus_max_percent: int | None = None
+    supplementary_placed: list[str] | None = Field(None, description="list runoff: candidates already on the supplementary list")
+    supplementary_seats: int | None = Field(None, description="list runoff: seats the supplementary round will fill")
     follow_up_ballot_id: str | None = Field(None, description="the runoff or supplementary round this round opened")
     plan_id: str | None = None
     batch: int | None = None

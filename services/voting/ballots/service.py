@@ -23,7 +23,7 @@ from services.voting.ballots.schemas import (
     ShowOfHandsRecord,
     VoteCast,
 )
-from services.voting.domain.selection import count_marks, decide
+from services.voting.domain.selection import CompetitiveRatio, ListRunoff, SelectionOutcome, count_marks, decide, decide_list_runoff
 from services.voting.domain.seal import SealBroken, is_current, new_data_key, seal, server_key, server_key_v1, unseal
 from services.voting.domain.tally import (
     SATISFACTION_OPTIONS,
@@ -58,7 +58,7 @@ POLL_KIND = "nomination_poll"
 # Kinds whose voters mark departments from a list.
 MARKING_KINDS = (SELECTION_KIND, POLL_KIND)
 OPTIONS_BY_KIND = {SATISFACTION_KIND: SATISFACTION_OPTIONS, RESOLUTION_KIND: YES_NO_ABSTAIN_OPTIONS}
-ROUND_TITLES = {"runoff": "平票候选人再次投票", "supplementary": "补充投票"}
+ROUND_TITLES = {"runoff": "平票候选人再次投票", "supplementary": "另行选举", "list_runoff": "另行选举候选人平票再次投票"}
 
 
 def options_of(ballot: Ballot) -> dict[str, str]:
@@ -467,21 +467,41 @@ def close_ballot(session: Session, ballot: Ballot, *, seal_secret: str) -> Ballo
     return ballot
 
 
+def _selection_outcome(ballot: Ballot) -> SelectionOutcome:
+    if ballot.round_kind == "list_runoff":
+        return decide_list_runoff(ballot.counts, ListRunoff(
+            list(ballot.candidates), ballot.seats, placed=list(ballot.supplementary_placed or []),
+            seats=ballot.supplementary_seats or 1))
+    default = CompetitiveRatio()
+    ratio = CompetitiveRatio(default.min_percent if ballot.surplus_min_percent is None else ballot.surplus_min_percent,
+                             default.max_percent if ballot.surplus_max_percent is None else ballot.surplus_max_percent)
+    return decide(ballot.counts, ballot.candidates, ballot.seats, ballot.floor_rule, ballot.members_total, ratio)
+
+
 def _decide_selection(session: Session, ballot: Ballot) -> None:
-    """Winners of this round; a tie at the cut-off or unfilled seats open the next round (draft)."""
-    outcome = decide(ballot.counts, ballot.candidates, ballot.seats, ballot.floor_rule, ballot.members_total)
+    """Winners of this round; a tie at the cut-off, unfilled seats or a tie at the
+    end of the supplementary list open the next round (draft)."""
+    outcome = _selection_outcome(ballot)
     ballot.winners = outcome.winners
-    follow_up = outcome.runoff or outcome.supplementary
-    if follow_up is None:
+    placed = seats_after = None
+    if outcome.runoff:
+        round_kind, candidates, seats = "runoff", outcome.runoff.candidates, outcome.runoff.seats
+    elif outcome.supplementary:
+        round_kind, candidates, seats = "supplementary", outcome.supplementary.candidates, outcome.supplementary.seats
+    elif outcome.list_runoff:
+        round_kind, candidates, seats = "list_runoff", outcome.list_runoff.candidates, outcome.list_runoff.places
+        placed, seats_after = outcome.list_runoff.placed, outcome.list_runoff.seats
+    else:
         return
-    round_kind = "runoff" if outcome.runoff else "supplementary"
     base_title = ballot.title.split("（")[0]
     session.add(Ballot(
         meeting_id=ballot.meeting_id, agenda_item_id=ballot.agenda_item_id, kind=SELECTION_KIND,
         title=f"{base_title}（{ROUND_TITLES[round_kind]}）", evaluation_year=ballot.evaluation_year,
         vote_round=ballot.vote_round, secret=True, status="draft", members_total=ballot.members_total,
-        candidates=follow_up.candidates, seats=follow_up.seats, floor_rule=ballot.floor_rule,
+        candidates=candidates, seats=seats, floor_rule=ballot.floor_rule,
         round_kind=round_kind, parent_ballot_id=ballot.id, plan_id=ballot.plan_id, batch=ballot.batch,
+        surplus_min_percent=ballot.surplus_min_percent, surplus_max_percent=ballot.surplus_max_percent,
+        supplementary_placed=placed, supplementary_seats=seats_after,
     ))
 
 
@@ -507,7 +527,9 @@ def _announce(session: Session, ballot: Ballot, meeting: Meeting) -> None:
             meeting_date=meeting.held_on, tally=tally, closed_at=ballot.closed_at,
             evaluation_year=ballot.evaluation_year, plan_id=ballot.plan_id, batch=ballot.batch,
             options=[BallotOption(code=c, label=c) for c in ballot.candidates], seats=ballot.seats,
-            winners=ballot.winners, round_kind=ballot.round_kind, parent_ballot_id=ballot.parent_ballot_id,
+            # A list runoff wins no seat: its winners are places on the supplementary list.
+            winners=ballot.winners if ballot.round_kind != "list_runoff" else [],
+            round_kind=ballot.round_kind, parent_ballot_id=ballot.parent_ballot_id,
         )
         # By plan (or year): the rounds of one selection stay in order.
         key = ballot.plan_id or f"selection-{ballot.evaluation_year}"
@@ -627,6 +649,8 @@ def rerun_ballot(session: Session, voided: Ballot) -> Ballot:
         rerun_of_ballot_id=voided.id, candidates=voided.candidates, seats=voided.seats, floor_rule=voided.floor_rule,
         round_kind=voided.round_kind, parent_ballot_id=voided.parent_ballot_id, plan_id=voided.plan_id, batch=voided.batch,
         constituency=voided.constituency, max_choices=voided.max_choices,
+        surplus_min_percent=voided.surplus_min_percent, surplus_max_percent=voided.surplus_max_percent,
+        supplementary_placed=voided.supplementary_placed, supplementary_seats=voided.supplementary_seats,
         questions=[BallotQuestion(position=q.position, text=q.text) for q in voided.questions],
     )
     session.add(rerun)
@@ -643,7 +667,7 @@ def rerun_ballot(session: Session, voided: Ballot) -> Ballot:
     return rerun
 
 
-def _results(counts: dict | None, options: dict[str, str]) -> list[OptionCount] | None:
+def option_results(counts: dict | None, options: dict[str, str]) -> list[OptionCount] | None:
     if counts is None:
         return None
     return [OptionCount(code=c, label=label, votes=counts.get(c, 0)) for c, label in options.items()]
@@ -660,7 +684,7 @@ def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
     if ballot.kind == RESOLUTION_KIND:
         questions = [
             QuestionOut(id=q.id, position=q.position, text=q.text,
-                        results=_results(q.counts, options) if finished else None,
+                        results=option_results(q.counts, options) if finished else None,
                         votes_cast=q.votes_cast if finished else None, passed=q.passed if finished else None)
             for q in ballot.questions
         ]
@@ -681,7 +705,7 @@ def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
         present_at_close=ballot.present_at_close,
         opened_at=ballot.opened_at,
         closed_at=ballot.closed_at,
-        results=_results(ballot.counts, options) if finished else None,
+        results=option_results(ballot.counts, options) if finished else None,
         invalid=ballot.invalid if finished else None,
         quorum_at_close=has_quorum(ballot.present_at_close, ballot.members_total) if finished and ballot.kind != POLL_KIND else None,
         show_of_hands=ballot.show_of_hands,
@@ -698,6 +722,10 @@ def ballot_out(session: Session, ballot: Ballot) -> BallotOut:
         winners=ballot.winners if finished else None,
         round_kind=ballot.round_kind,
         parent_ballot_id=ballot.parent_ballot_id,
+        surplus_min_percent=ballot.surplus_min_percent,
+        surplus_max_percent=ballot.surplus_max_percent,
+        supplementary_placed=ballot.supplementary_placed,
+        supplementary_seats=ballot.supplementary_seats,
         follow_up_ballot_id=follow_up_id,
         plan_id=ballot.plan_id,
         batch=ballot.batch,

@@ -24,6 +24,8 @@ class SelectionBallotCreate(RequestModel):
     slate: SlateRef | None = None
     seats: int | None = Field(None, ge=1, le=99)
     floor_rule: FloorRule = Field("majority_of_members", description="default: more than half of all members; or plurality")
+    surplus_min_percent: int | None = Field(None, ge=0, le=200, description="competitive ratio for a supplementary round (default: the slate's plan, else 20)")
+    surplus_max_percent: int | None = Field(None, ge=0, le=200, description="competitive ratio for a supplementary round (default: the slate's plan, else 50)")
 
     @field_validator("candidates")
     @classmethod
@@ -37,5 +39,7 @@ class SlateOut(BaseModel):
     evaluation_year: int | None
     seats: int | None
     candidates: list[str]
+    surplus_min_percent: int | None = None
+    surplus_max_percent: int | None = None
     computation_id: str
     computed_at: dt.datetime

@@ -7,6 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.voting.ballots.service import SELECTION_KIND, agenda_item_of
+from services.voting.domain.selection import CompetitiveRatio
+from services.voting.records.service import keep_grade
 from services.voting.models import Ballot, CandidateSlate, Meeting
 from services.voting.selection.schemas import SelectionBallotCreate, SlateOut
 from shared.events import Envelope, ScoreComputed
@@ -24,7 +26,8 @@ def get_slate(session: Session, plan_id: str, batch: int | None) -> CandidateSla
 
 def slate_out(slate: CandidateSlate) -> SlateOut:
     return SlateOut(plan_id=slate.plan_id, batch=slate.batch, evaluation_year=slate.evaluation_year, seats=slate.seats,
-                    candidates=slate.candidates, computation_id=slate.computation_id, computed_at=slate.computed_at)
+                    candidates=slate.candidates, surplus_min_percent=slate.surplus_min_percent,
+                   surplus_max_percent=slate.surplus_max_percent, computation_id=slate.computation_id, computed_at=slate.computed_at)
 
 
 def create_selection_ballot(session: Session, meeting: Meeting, data: SelectionBallotCreate) -> Ballot:
@@ -33,10 +36,19 @@ def create_selection_ballot(session: Session, meeting: Meeting, data: SelectionB
                       errors=[{"field": "candidates", "message": "give either candidates or slate, not both"}])
     item = agenda_item_of(session, meeting, data.agenda_item_id)
     candidates, seats, year, plan_id, batch = data.candidates, data.seats, data.evaluation_year, None, None
+    ratio_min, ratio_max = data.surplus_min_percent, data.surplus_max_percent
     if data.slate is not None:
         slate = get_slate(session, data.slate.plan_id, data.slate.batch)
         candidates, plan_id, batch = list(slate.candidates), slate.plan_id, slate.batch
         seats, year = seats or slate.seats, year or slate.evaluation_year
+        ratio_min = slate.surplus_min_percent if ratio_min is None else ratio_min
+        ratio_max = slate.surplus_max_percent if ratio_max is None else ratio_max
+    default_ratio = CompetitiveRatio()
+    ratio_min = default_ratio.min_percent if ratio_min is None else ratio_min
+    ratio_max = default_ratio.max_percent if ratio_max is None else ratio_max
+    if ratio_min > ratio_max:
+        raise Problem(422, "inconsistent-request", "Inconsistent request 请求字段相互矛盾",
+                      f"surplus_min_percent {ratio_min} is above surplus_max_percent {ratio_max}")
     year = year or (item.evaluation_year if item else None)
     missing = [name for name, value in (("seats", seats), ("evaluation_year", year)) if value is None]
     if missing:
@@ -51,6 +63,7 @@ def create_selection_ballot(session: Session, meeting: Meeting, data: SelectionB
         title=data.title or f"{year}年度专项工作评议对象差额票决", evaluation_year=year, vote_round=1, secret=True,
         status="draft", members_total=len(meeting.members), candidates=candidates, seats=seats,
         floor_rule=data.floor_rule, round_kind="main", plan_id=plan_id, batch=batch,
+        surplus_min_percent=ratio_min, surplus_max_percent=ratio_max,
     )
     session.add(ballot)
     session.flush()
@@ -61,6 +74,9 @@ def handle_score_computed(session: Session, envelope: Envelope) -> None:
     """Keep the latest composite-ranking slate per plan and batch. Idempotent: the
     same computation (or an older one) announced again changes nothing."""
     event = ScoreComputed.from_envelope(envelope)
+    if event.kind == "satisfaction" and event.satisfaction is not None:
+        keep_grade(session, event.satisfaction)
+        return
     if event.kind != "composite_ranking" or not event.slate or not event.plan_id:
         return
     batch_key = event.batch or 0
@@ -76,6 +92,8 @@ def handle_score_computed(session: Session, envelope: Envelope) -> None:
     current.evaluation_year = event.evaluation_year
     current.seats = event.seats
     current.candidates = list(event.slate)
+    current.surplus_min_percent = event.surplus_min_percent
+    current.surplus_max_percent = event.surplus_max_percent
     current.computation_id = event.computation_id
     current.event_id = str(envelope.event_id)
     current.computed_at = envelope.occurred_at
