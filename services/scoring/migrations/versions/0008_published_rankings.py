@@ -14,7 +14,7 @@ from alembic import op
 import shared.db
 
 revision: str = "0008_published_rankings"
-down_revision: str | None = "0007_outbox_broker_positions"
+down_revision: str | None = '0007_outbox_broker_positions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """webhook subscriptions and deliveries
 
-Revision ID: 0006_webhooks
-Revises: 0005
-Create Date: 2026-12-01 22:06:26.242280
+Revision ID: 0009_webhooks
+Revises: 0008_published_rankings
+Create Date: 2026-12-01 22:06:31.631137
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 import shared.db
 
 
-revision: str = '0006_webhooks'
-down_revision: str | None = '0005'
+revision: str = '0009_webhooks'
+down_revision: str | None = '0008_published_rankings'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

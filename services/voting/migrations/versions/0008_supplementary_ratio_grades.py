@@ -1,7 +1,7 @@
 """selection ballots keep the competitive ratio and list runoffs; satisfaction ballots the grade
 
-Revision ID: 0006_supplementary_ratio_grades
-Revises: 0005
+Revision ID: 0008_supplementary_ratio_grades
+Revises: 0007_public_vote_verification
 Create Date: 2026-12-01 22:23:22.566484
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import shared.db
 
 
-revision: str = '0006_supplementary_ratio_grades'
-down_revision: str | None = '0005'
+revision: str = '0008_supplementary_ratio_grades'
+down_revision: str | None = '0007_public_vote_verification'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

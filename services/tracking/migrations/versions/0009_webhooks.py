@@ -1,8 +1,8 @@
 """webhook subscriptions and deliveries
 
-Revision ID: 0007_webhooks
-Revises: 0006
-Create Date: 2026-12-01 22:06:31.631137
+Revision ID: 0009_webhooks
+Revises: 0008_outbox_broker_positions
+Create Date: 2026-12-01 22:06:38.122031
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 import shared.db
 
 
-revision: str = '0007_webhooks'
-down_revision: str | None = '0006'
+revision: str = '0009_webhooks'
+down_revision: str | None = '0008_outbox_broker_positions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """webhook subscriptions and deliveries
 
-Revision ID: 0008_webhooks
-Revises: 0007
-Create Date: 2026-12-01 22:06:38.122031
+Revision ID: 0009_webhooks
+Revises: 0008_supplementary_ratio_grades
+Create Date: 2026-12-01 22:06:26.242280
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 import shared.db
 
 
-revision: str = '0008_webhooks'
-down_revision: str | None = '0007'
+revision: str = '0009_webhooks'
+down_revision: str | None = '0008_supplementary_ratio_grades'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
