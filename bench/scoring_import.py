@@ -89,6 +89,31 @@ def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 1800)
         return elapsed, max(peak[0], largest), largest, out.read().decode()
 
 
+def fresh_database(admin, admin_url: str, prefix: str):
+    """A throwaway database on the admin's server, migrated: (name, SQLAlchemy URL, libpq URL)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name)
+    upgrade("scoring", url.render_as_string(hide_password=False))
+    return name, url, url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def drop_database(admin, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def copy_baseline(libpq: str, path: Path) -> float:
+    """psql `\\copy` of the CSV into a plain all-text table: the seconds it took."""
+    columns = ", ".join(f"{c} text" for c in COLUMNS)
+    subprocess.run(["psql", libpq, "-q", "-c", f"CREATE TABLE plain_orders ({columns})"], check=True)
+    elapsed = run_measured(["psql", libpq, "-q", "-c", f"\\copy plain_orders FROM '{path}' WITH (FORMAT csv, HEADER true)"])[0]
+    subprocess.run(["psql", libpq, "-q", "-c", "DROP TABLE plain_orders"], check=True)
+    return elapsed
+
+
 def best_of(n: int, db: Database, *args, **kwargs) -> tuple[list[float], object]:
     """net_complaints() n times, each in its own session: the timings and the last result."""
     timings, result = [], None
@@ -123,16 +148,9 @@ def main() -> None:
 
     load_before = os.getloadavg()
     admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    name = f"pingyi_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.admin_url).set(database=name)
+    name, url, libpq = fresh_database(admin, args.admin_url, "pingyi_bench")
     try:
-        upgrade("scoring", url.render_as_string(hide_password=False))
-        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        columns = ", ".join(f"{c} text" for c in COLUMNS)
-        subprocess.run(["psql", libpq, "-q", "-c", f"CREATE TABLE plain_orders ({columns})"], check=True)
-        baseline, _, _, _ = run_measured(["psql", libpq, "-q", "-c", f"\\copy plain_orders FROM '{path}' WITH (FORMAT csv, HEADER true)"])
+        baseline = copy_baseline(libpq, path)
 
         cli = [sys.executable, "-m", "services.scoring.hotline.cli", "import", str(path), "--database-url", url.render_as_string(hide_password=False)]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
@@ -173,9 +191,7 @@ def main() -> None:
         print(f"| the same, counted from the orders (before the day counts) | all time {ms(old_timings)}; 2021 {ms(old_year_timings)} |")
         print(f"| day counts agree with the orders | {'yes' if same((counts, unmatched), old_result) and same(year_result, old_year_result) else 'NO'} |")
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(admin, name)
         if not args.file:
             path.unlink(missing_ok=True)
         workdir.rmdir()
@@ -191,18 +207,10 @@ def year_run(args) -> None:
     files = write_year(args.year_dir, args.year_orders, args.year_files)
     print(f"{len(files)} files ready in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    name = f"pingyi_bench_year_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.admin_url).set(database=name)
+    name, url, libpq = fresh_database(admin, args.admin_url, "pingyi_bench_year")
     try:
-        upgrade("scoring", url.render_as_string(hide_password=False))
-        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        columns = ", ".join(f"{c} text" for c in COLUMNS)
-        subprocess.run(["psql", libpq, "-q", "-c", f"CREATE TABLE plain_orders ({columns})"], check=True)
         print(f"| load average at the start | {' '.join(f'{x:.2f}' for x in os.getloadavg())} |")
-        baseline, _, _, _ = run_measured(["psql", libpq, "-q", "-c", f"\\copy plain_orders FROM '{files[0]}' WITH (FORMAT csv, HEADER true)"])
-        subprocess.run(["psql", libpq, "-q", "-c", "DROP TABLE plain_orders"], check=True)
+        baseline = copy_baseline(libpq, files[0])
         print(f"| psql \\copy of file 1 into a plain table (baseline) | {baseline:.1f} s |")
         cli = [sys.executable, "-m", "services.scoring.hotline.cli", "import", "--database-url", url.render_as_string(hide_password=False)]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
@@ -231,9 +239,7 @@ def year_run(args) -> None:
         print(f"| net complaints, 2021 in Beijing time (part days at both ends) | best {min(year_timings) * 1000:.0f} ms of 3 ({', '.join(f'{x * 1000:.0f}' for x in year_timings)} ms) |")
         print(f"| load average at the end | {' '.join(f'{x:.2f}' for x in os.getloadavg())} |")
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(admin, name)
 
 
 if __name__ == "__main__":
