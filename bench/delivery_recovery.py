@@ -90,6 +90,49 @@ def idle_cpu(stack: EmbeddedStack, seconds: float) -> dict[str, float]:
         bare.wait(20)
 
 
+def measure(stack: EmbeddedStack, args) -> tuple | None:
+    voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=20)
+    meeting = voting.post("/v1/meetings", json={"number": "第四十四次会议", "held_on": "2021-08-26", "members": MEMBERS}).json()
+    voting.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": [m["member_id"] for m in MEMBERS[:6]]})
+    later = voting.post("/v1/meetings", json={"number": "第四十五次会议", "held_on": "2021-10-28", "members": MEMBERS}).json()
+
+    # Warm-up and baseline: one flow with the broker up.
+    started = time.perf_counter()
+    close_unsatisfied(stack, voting, meeting["id"], "预热局")
+    wait_rereports(voting, later["id"], 1)
+    baseline = time.perf_counter() - started
+
+    # Baseline 2: the same number of flows closed back to back, broker up: the handling itself.
+    for i in range(args.flows):
+        close_unsatisfied(stack, voting, meeting["id"], f"对照局{i:03d}")
+    burst = wait_rereports(voting, later["id"], 1 + args.flows)
+
+    idle = idle_cpu(stack, args.idle)
+    print(f"idle CPU over {args.idle:.0f} s, per cent of one core:")
+    for name, share in idle.items():
+        print(f"  {name:18} {share:5.2f} %")
+    if args.idle_only:
+        return
+
+    port = stack.broker.port
+    stack.broker.process.kill()
+    stack.broker.process.wait()
+    down_at = time.perf_counter()
+    for i in range(args.flows):
+        close_unsatisfied(stack, voting, meeting["id"], f"测试局{i:03d}")
+    time.sleep(max(0.0, args.outage - (time.perf_counter() - down_at)))
+    stack.broker = TansuBroker(port=port, host=stack.host, log_path=stack.var_dir / "tansu.log").start()
+    recovery = wait_rereports(voting, later["id"], 1 + 2 * args.flows)
+    operator = httpx.Client(headers=stack.operator_headers, timeout=10)
+    resent = sum(
+        float(line.rpartition(" ")[2])
+        for s in SERVICES
+        for line in operator.get(stack.url(s) + "/metrics").text.splitlines()
+        if line.startswith("pingyi_relay_resent_total")
+    )
+    return recovery, resent, baseline, burst
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flows", type=int, default=20)
@@ -100,47 +143,15 @@ def main() -> None:
     args = parser.parse_args()
 
     ports = {s: free_port() for s in SERVICES}
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedStack(var_dir=Path(args.keep or tmp), ports=ports) as stack:
-        voting = httpx.Client(base_url=stack.url("voting"), headers=stack.operator_headers, timeout=20)
-        meeting = voting.post("/v1/meetings", json={"number": "第四十四次会议", "held_on": "2021-08-26", "members": MEMBERS}).json()
-        voting.post(f"/v1/meetings/{meeting['id']}/check-ins", json={"member_ids": [m["member_id"] for m in MEMBERS[:6]]})
-        later = voting.post("/v1/meetings", json={"number": "第四十五次会议", "held_on": "2021-10-28", "members": MEMBERS}).json()
-
-        # Warm-up and baseline: one flow with the broker up.
-        started = time.perf_counter()
-        close_unsatisfied(stack, voting, meeting["id"], "预热局")
-        wait_rereports(voting, later["id"], 1)
-        baseline = time.perf_counter() - started
-
-        # Baseline 2: the same number of flows closed back to back, broker up: the handling itself.
-        for i in range(args.flows):
-            close_unsatisfied(stack, voting, meeting["id"], f"对照局{i:03d}")
-        burst = wait_rereports(voting, later["id"], 1 + args.flows)
-
-        idle = idle_cpu(stack, args.idle)
-        print(f"idle CPU over {args.idle:.0f} s, per cent of one core:")
-        for name, share in idle.items():
-            print(f"  {name:18} {share:5.2f} %")
-        if args.idle_only:
-            return
-
-        port = stack.broker.port
-        stack.broker.process.kill()
-        stack.broker.process.wait()
-        down_at = time.perf_counter()
-        for i in range(args.flows):
-            close_unsatisfied(stack, voting, meeting["id"], f"测试局{i:03d}")
-        time.sleep(max(0.0, args.outage - (time.perf_counter() - down_at)))
-        stack.broker = TansuBroker(port=port, host=stack.host, log_path=stack.var_dir / "tansu.log").start()
-        recovery = wait_rereports(voting, later["id"], 1 + 2 * args.flows)
-        operator = httpx.Client(headers=stack.operator_headers, timeout=10)
-        resent = sum(
-            float(line.rpartition(" ")[2])
-            for s in SERVICES
-            for line in operator.get(stack.url(s) + "/metrics").text.splitlines()
-            if line.startswith("pingyi_relay_resent_total")
-        )
-
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = EmbeddedStack(var_dir=Path(args.keep or tmp), ports=ports).start(ready_timeout=180)
+        try:
+            results = measure(stack, args)
+        finally:
+            stack.stop()
+    if results is None:
+        return
+    recovery, resent, baseline, burst = results
     print(f"recovery, broker back -> all {args.flows} re-reports on the agenda (outage {args.outage:.0f} s): "
           f"{recovery:.2f} s")
     print(f"  events re-sent after the broker came back empty: {resent:.0f}")

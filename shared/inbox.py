@@ -167,6 +167,7 @@ class EventConsumer(BackgroundLoop):
         self.assigned = threading.Event()
         self.reconnects_total = 0  # partitions regained after losing them (a broker restart, a rebalance)
         self._last_poll = time.monotonic()
+        self._polling = False  # inside poll() or connecting: a group join may block there for seconds
         self._unassigned_since: float | None = None
         self._topics_checked = 0.0
         # What this process committed, to notice a broker that forgot it.
@@ -251,7 +252,7 @@ class EventConsumer(BackgroundLoop):
                 consumer_ref.assigned.set()
 
         while not self._stop.is_set() and self._consumer is None:
-            self._last_poll = time.monotonic()  # connecting counts as trying
+            self._polling = True  # connecting counts as trying
             try:
                 ensure_topics(self.kafka, list(self.handlers))
                 self._consumer = make_consumer(self.kafka, group_id=self.group_id, topics=(), client_id=self.name)
@@ -264,13 +265,16 @@ class EventConsumer(BackgroundLoop):
             return
         log.info("consumer_started", consumer=self.name, group=self.group_id, topics=list(self.handlers))
         while not self._stop.is_set():
-            self._last_poll = time.monotonic()
+            self._polling = True
             try:
                 batch = consumer.poll(timeout_ms=200, max_records=100)
             except Exception as exc:
                 log.warning("consumer_poll_failed", consumer=self.name, error=repr(exc))
                 self._stop.wait(self.retry_backoff)
                 continue
+            finally:
+                self._polling = False
+                self._last_poll = time.monotonic()
             self._ensure_topics_when_unassigned(consumer)
             to_commit = {}
             # Poll again well within max_poll_interval, or the group drops this
@@ -346,7 +350,8 @@ class EventConsumer(BackgroundLoop):
             self.reconnects_total += 1
 
     def seconds_since_poll(self) -> float:
-        return time.monotonic() - self._last_poll
+        """How long the loop has been away from the broker (0 while it polls or connects)."""
+        return 0.0 if self._polling else time.monotonic() - self._last_poll
 
     def _ensure_topics_when_unassigned(self, consumer: KafkaConsumer) -> None:
         """A broker restarted empty has none of our topics, and consumers do not
