@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,8 @@ import pytest
 from shared.broker import free_port
 from shared.embedded import EmbeddedStack
 
+from ..test_end_to_end import wait_for  # noqa: F401  (the same bounded wait, for the page tests)
+
 CHROMIUM = os.environ.get("PINGYI_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Set to a directory (docs/screenshots) to save a screenshot of each page.
@@ -23,16 +24,6 @@ SCREENSHOTS = os.environ.get("PINGYI_SCREENSHOTS")
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 BOARD = {"viewport": {"width": 1920, "height": 1080}}
-
-
-def wait_for(fetch, *, timeout: float = 30.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"nothing after {timeout}s")
 
 
 @pytest.fixture(scope="session")

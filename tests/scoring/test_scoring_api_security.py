@@ -57,10 +57,20 @@ def assert_problem(r, status: int, slug: str) -> dict:
 # --- authentication ----------------------------------------------------------------
 
 
-def _v1_routes(app) -> list[tuple[str, str]]:
-    """Every operation the service publishes under /v1 (its own and the operators')."""
-    return [(method.upper(), path) for path, operations in app.openapi()["paths"].items() if path.startswith("/v1/")
-            for method in operations]
+def _v1_routes(app, *, public: bool = False) -> list[tuple[str, str]]:
+    """Every operation the service publishes under /v1 (its own and the operators'), or only its public reads."""
+    return [(method.upper(), path) for path, operations in app.openapi()["paths"].items()
+            if path.startswith("/v1/") and path.startswith("/v1/public/") == public for method in operations]
+
+
+def test_only_the_published_reads_need_no_credential(scoring):
+    routes = _v1_routes(scoring.app, public=True)
+    assert sorted(routes) == [("GET", "/v1/public/satisfaction-results"), ("GET", "/v1/public/satisfaction-results/{ballot_id}"),
+                              ("GET", "/v1/public/year-plans"), ("GET", "/v1/public/year-plans/{plan_id}"),
+                              ("GET", "/v1/public/year-plans/{plan_id}/batches/{batch}/ranking")]
+    for _, template in routes:
+        path = re.sub(r"\{batch\}", "1", re.sub(r"\{\w+_id\}", str(uuid.uuid4()), template))
+        assert scoring.anonymous.get(path).status_code in (200, 404), path
 
 
 def test_every_v1_route_refuses_a_request_without_a_credential(scoring):
