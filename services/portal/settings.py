@@ -20,6 +20,8 @@ class PortalSettings(BaseSettings):
     live_cache_seconds: float = Field(0.1, ge=0, le=5)
     # Secure cookies (member sign-in, a voter's pass) behind HTTPS.
     secure_cookies: bool = False
+    # Behind the one-origin proxy the portal is served at /, so no prefix by default.
+    root_path: str = Field("", pattern=r"^(/[A-Za-z0-9._-]+)*$", description="path prefix behind a reverse proxy")
     log_level: str = "INFO"
     log_json: bool = True
 
