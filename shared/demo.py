@@ -266,14 +266,8 @@ class Year:
         self.ok(self.voting.post(f"/v1/public-polls/{poll['id']}/tally"), 200, 201, 409)
 
     def cast_public_vote(self, poll_id: str, phone: str, choices: list[str]) -> None:
-        """One citizen's vote. The verification flow (SMS code → pass) when the
-        service has it, else the older identity body: drop the fallback once
-        every stack verifies."""
+        """One citizen's vote, as a phone would cast it: SMS code → voting pass → vote."""
         codes = self.voting.post(f"/v1/public-polls/{poll_id}/verification-codes", json={"phone": phone})
-        if codes.status_code in (404, 405):
-            resp = self.voting.post(f"/v1/public-polls/{poll_id}/votes", json={"identity": phone, "choices": choices})
-            self.ok(resp, 201, 409)
-            return
         self.ok(codes, 202)
         code = self.wait("the SMS code", lambda: sms_code(self.sms_outbox, phone), timeout=30)
         verified = self.ok(self.voting.post(f"/v1/public-polls/{poll_id}/verifications", json={"phone": phone, "code": code}), 201)

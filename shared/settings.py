@@ -113,7 +113,7 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("webhook_allowed_networks")
     @classmethod
-    def _networks(cls, value: str) -> str:
+    def _webhook_networks(cls, value: str) -> str:
         import ipaddress
 
         for network in filter(None, (n.strip() for n in value.split(","))):

@@ -361,3 +361,35 @@ def test_the_signature_is_the_standard_webhooks_one():
     headers = signed_headers(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", '{"test": 2432232314}', at)
     assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert headers["webhook-id"] == "msg_p5jXN8AQM9LWM0D4loKWxJek" and headers["webhook-timestamp"] == "1614265330"
+
+
+def test_webhook_reads_need_the_admin_scope_in_voting(voting):
+    assert_webhook_reads_need_the_admin_scope(voting, "voting")
+
+
+def test_webhook_reads_need_the_admin_scope_in_scoring(scoring):
+    assert_webhook_reads_need_the_admin_scope(scoring, "scoring")
+
+
+def test_webhook_reads_need_the_admin_scope_in_tracking(tracking):
+    assert_webhook_reads_need_the_admin_scope(tracking, "tracking")
+
+
+def assert_webhook_reads_need_the_admin_scope(svc, service: str) -> None:
+    """A subscription's URL and delivery log are the integrator's and the admin's, not any reader's."""
+    schemas = svc.app.openapi()["components"]["schemas"]
+    (event_type, *_) = schemas[f"{service.capitalize()}EventType"]["enum"]
+    webhook = svc.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks/pingyi",
+                                                   "event_types": [event_type], "description": "12345平台"})
+    assert webhook.status_code == 201, webhook.text
+    paths = [path.replace("{webhook_id}", webhook.json()["id"])
+             for path, item in svc.app.openapi()["paths"].items() if path.startswith("/v1/webhooks") and "get" in item]
+    assert len(paths) == 3
+    refused = {"reader": svc.api_key("read"), f"{service} reader": svc.api_key(f"{service}:read"),
+               "member": svc.member_token("m01", "mtg-1")}
+    for path in paths:
+        assert svc.client.get(path).status_code == 200, path  # the harness's admin key
+        for kind, headers in refused.items():
+            problem = assert_problem(svc.anonymous.get(path, headers=headers), 403, "missing-scope")
+            assert problem["required_scope"] == f"{service}:admin", (kind, path)
+        assert svc.anonymous.get(path).status_code == 401, path

@@ -15,7 +15,7 @@ from services.portal.web import page, rendered
 router = APIRouter(tags=["public vote"])
 
 COOKIE = "pingyi_voter"
-# The voter's pass (or identity) lives only as long as a vote takes.
+# The voter's pass lives only as long as a vote takes.
 COOKIE_SECONDS = 15 * 60
 
 
@@ -40,8 +40,7 @@ def _keep(request: Request, response, poll_id: str, credential: VoterCredential)
 async def _start_page(request: Request, poll_id: str, *, error: str | None = None, phone: str = "", code_sent: bool = False,
                       status_code: int = 200):
     poll = await _poll(request, poll_id)
-    sms = await verification.sms_verification_offered(_voting(request), poll_id) if poll["status"] == "open" else False
-    return page(request, "poll.html", {"poll": poll, "sms": sms, "error": error, "phone": phone, "code_sent": code_sent},
+    return page(request, "poll.html", {"poll": poll, "error": error, "phone": phone, "code_sent": code_sent},
                 status_code=status_code)
 
 
@@ -75,15 +74,6 @@ async def verify(request: Request, poll_id: str):
     except UpstreamProblem as exc:
         return await _start_page(request, poll_id, error=exc.chinese, phone=phone, code_sent=True, status_code=exc.status)
     return _keep(request, RedirectResponse(f"/polls/{poll_id}/ballot", status_code=303), poll_id, credential)
-
-
-@router.post("/polls/{poll_id}/identity")
-async def identity(request: Request, poll_id: str):
-    value = str((await request.form()).get("identity", "")).strip()
-    if len(value) < 4:
-        return await _start_page(request, poll_id, error="请填写手机号码或身份证号码。", status_code=422)
-    return _keep(request, RedirectResponse(f"/polls/{poll_id}/ballot", status_code=303), poll_id,
-                 verification.identity_credential(value))
 
 
 async def _ballot_paper(request: Request, poll_id: str, credential: VoterCredential) -> dict:

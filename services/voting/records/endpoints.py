@@ -11,6 +11,7 @@ from services.voting.records import service
 from services.voting.records.schemas import MeetingRecord
 from shared.documents import html_to_pdf, render_html
 from shared.problems import problem_responses
+from shared.security import require_meeting
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["meeting records"])
@@ -30,10 +31,11 @@ def wanted_format(request: Request, format_: str | None) -> str:
 @router.get(
     "/meetings/{meeting_id}/record", response_model=MeetingRecord,
     summary="The meeting's voting record (会议表决结果): JSON, or printable HTML and PDF in Chinese",
-    responses=problem_responses(404) | {200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    responses=problem_responses(403, 404) | {200: {"content": {"text/html": {}, "application/pdf": {}}}},
 )
-def get_meeting_record(meeting_id: str, request: Request, session: SessionDep, _: Reader,
+def get_meeting_record(meeting_id: str, request: Request, session: SessionDep, principal: Reader,
                        format: Literal["json", "html", "pdf"] | None = Query(None, description="or send Accept: text/html / application/pdf")):
+    require_meeting(principal, meeting_id)  # a member token reads its own meeting's record only
     record = service.meeting_record(session, meeting_id)
     fmt = wanted_format(request, format)
     if fmt == "json":
