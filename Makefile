@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test tools debian-tools bench clean demo
+.PHONY: run test tools debian-tools clean demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 # here); nginx runs deploy/proxy/nginx.conf in front of the services in the generated-client
 # test; Pango and HarfBuzz are WeasyPrint's (the printable meeting record and year
 # report); poppler-utils (pdftotext, pdftoppm) reads the PDFs back; Node.js runs the AsyncAPI Initiative's
-# parser (npm), which validates docs/asyncapi.yaml.
+# parser (npm), which validates docs/asyncapi.yaml; wrk drives the HTTP benchmarks under bench/.
 ASYNCAPI_PARSER := tools/asyncapi/node_modules/.package-lock.json
 
 tools: debian-tools $(ASYNCAPI_PARSER)
@@ -32,6 +32,7 @@ debian-tools:
 	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	for p in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

@@ -46,7 +46,7 @@ from shared.events import utcnow
 from shared.idempotency import IdempotencyDep
 from shared.group_commit import close_app_writer
 from shared.problems import Problem, not_found, problem_responses
-from shared.ratelimit import Verdict, client_address, enforce, rate_limit
+from shared.ratelimit import Verdict, client_address, enforce_async, rate_limit
 from shared.security import require
 from shared.service import SessionDep
 
@@ -129,9 +129,10 @@ def _voter_hash(request: Request, poll_id: str, token: str | None, now) -> str:
         raise verification_required(refused.reason, refused.detail) from None
 
 
-def _vote_limits(request: Request, voter_hash: str) -> Verdict:
-    by_ip = enforce(request, None, "public_vote_ip", client_address(request))
-    by_identity = enforce(request, None, "public_vote_identity", voter_hash)
+async def _vote_limits(request: Request, voter_hash: str) -> Verdict:
+    # Both counted at once: in the database they join the same batch.
+    by_ip, by_identity = await asyncio.gather(enforce_async(request, None, "public_vote_ip", client_address(request)),
+                                              enforce_async(request, None, "public_vote_identity", voter_hash))
     return min(by_ip, by_identity, key=lambda v: (v.remaining, -v.reset_after))
 
 
@@ -143,10 +144,7 @@ async def cast_vote(poll_id: str, data: PublicVoteCast, request: Request) -> Res
     app = request.app
     cast_at = utcnow()
     voter_hash = _voter_hash(request, poll_id, data.pass_, cast_at)
-    if app.state.rate_limiter.in_process:
-        verdict = _vote_limits(request, voter_hash)
-    else:  # Redis or the database: keep the event loop free while it answers
-        verdict = await run_in_threadpool(_vote_limits, request, voter_hash)
+    verdict = await _vote_limits(request, voter_hash)
     shape = await poll_shape(app, poll_id)
     service.check_choices(shape, data.choices)
     recorded = vote_writer(app).submit_async(service.VoteIn(poll_id, voter_hash, list(data.choices), cast_at))
