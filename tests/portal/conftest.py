@@ -26,7 +26,7 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 BOARD = {"viewport": {"width": 1920, "height": 1080}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory):
     ports = {s: free_port() for s in ("voting", "scoring", "tracking", "portal")}
     var = tmp_path_factory.mktemp("portal-stack") / "var"
@@ -40,7 +40,7 @@ def stack(tmp_path_factory):
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(stack):
     clients = {s: httpx.Client(base_url=stack.url(s), headers=stack.operator_headers, timeout=15)
                for s in ("voting", "scoring", "tracking")}
@@ -49,7 +49,7 @@ def api(stack):
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}: make tools installs Debian's chromium"

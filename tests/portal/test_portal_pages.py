@@ -12,6 +12,7 @@ import json
 import re
 import time
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -51,7 +52,7 @@ def meeting(voting, number: str, held_on: dt.date, present: int = 7) -> dict:
     return created
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def year(stack, api):
     """A year plan ranked from five sources, its selection vote held, a department's commitments and progress."""
     voting, scoring, tracking = api["voting"], api["scoring"], api["tracking"]
@@ -171,6 +172,8 @@ def test_department_page_shows_commitments_progress_attachment_timeline_and_vote
         cast(stack, voting, ballot["id"], review["id"], member["member_id"], choice=choice)
     ok(voting.post(f"/v1/ballots/{ballot['id']}/close"))
     wait_for(lambda: api["scoring"].get("/v1/public/satisfaction-results", params={"department": case["department"]}).json()["items"])
+    # The portal keeps what it read for PORTAL_PAGE_CACHE_SECONDS: the result shows once that has passed.
+    wait_for(lambda: "vote-result" in httpx.get(stack.url("portal") + f"/cases/{case['id']}").text)
 
     v = visit()
     page = v.open(f"/cases/{case['id']}")

@@ -62,6 +62,14 @@ SCOPES = {
     ("POST", "/v1/audit-cases/{case_id}/close"): "tracking:admin",
     ("GET", "/v1/admin/audit-log"): "tracking:admin",
     ("GET", "/v1/admin/audit-log/verification"): "tracking:admin",
+    ("POST", "/v1/webhooks"): "tracking:admin",
+    ("GET", "/v1/webhooks"): "tracking:admin",
+    ("GET", "/v1/webhooks/{webhook_id}"): "tracking:admin",
+    ("DELETE", "/v1/webhooks/{webhook_id}"): "tracking:admin",
+    ("POST", "/v1/webhooks/{webhook_id}/pause"): "tracking:admin",
+    ("POST", "/v1/webhooks/{webhook_id}/resume"): "tracking:admin",
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "tracking:admin",
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redelivery"): "tracking:admin",
 }
 PUBLIC = {
     ("GET", "/v1/public/cases"),
@@ -69,6 +77,7 @@ PUBLIC = {
     ("GET", "/v1/public/cases/{case_id}/status"),
     ("GET", "/v1/public/cases/{case_id}/timeline"),
     ("GET", "/v1/public/attachments/{attachment_id}"),
+    ("GET", "/asyncapi.json"),
     ("GET", "/healthz/live"),
     ("GET", "/healthz/ready"),
     ("GET", "/metrics"),

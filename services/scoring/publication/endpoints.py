@@ -11,6 +11,7 @@ from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.ratelimit import rate_limit
 from shared.service import SessionDep
+from shared.text import DepartmentName
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 
@@ -37,7 +38,7 @@ def published_ranking(plan_id: str, request: Request, session: SessionDep, batch
 @router.get("/satisfaction-results", response_model=Page[PublicSatisfactionResult],
             summary="Graded satisfaction votes by meeting date, for a department or a year")
 def satisfaction_results(session: SessionDep, limit: Limit = 50, cursor: Cursor = None,
-                         department: str | None = Query(None, max_length=200),
+                         department: DepartmentName | None = Query(None),
                          evaluation_year: int | None = Query(None, ge=2000, le=2100)) -> Page[PublicSatisfactionResult]:
     return service.public_satisfaction_results(session, department, evaluation_year, limit=limit, cursor=cursor)
 

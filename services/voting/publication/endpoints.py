@@ -3,6 +3,8 @@ chamber board, finished ballots' results and a selection's rounds."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.voting.publication import service
@@ -12,6 +14,7 @@ from shared.pagination import Cursor, Limit, Page
 from shared.problems import problem_responses
 from shared.ratelimit import rate_limit
 from shared.service import SessionDep
+from shared.text import text
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 
@@ -52,7 +55,7 @@ def published_ballot(ballot_id: str, request: Request, session: SessionDep):
 
 @router.get("/selection-rounds", response_model=Page[PublicBallot],
             summary="The finished rounds of a batch's competitive selection (main, runoff, supplementary), in order")
-def selection_rounds(session: SessionDep, plan_id: str = Query(min_length=1, max_length=100),
+def selection_rounds(session: SessionDep, plan_id: Annotated[text(100, min_length=1), Query()],
                      batch: int | None = Query(None, ge=1, le=20)) -> Page[PublicBallot]:
     # A selection has a handful of rounds: one page.
     return Page(items=service.selection_rounds(session, plan_id, batch), next_cursor=None)
