@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.text import Date, DepartmentName, RequestModel, Url, name, prose
 
@@ -73,6 +73,17 @@ class CaseDetail(CaseOut):
 class CaseCreate(RequestModel):
     """Open a case by hand: the department chosen at a competitive selection."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "department": "淄博市住房和城乡建设局",
+            "evaluation_year": 2021,
+            "selection_date": "2021-02-26",
+            "batch": 1,
+            "complex_case": False,
+            "review_meeting_date": "2021-08-26",
+        },
+    ]})
+
     department: DepartmentName
     evaluation_year: int = Field(ge=2000, le=2100)
     selection_date: Date
@@ -84,11 +95,20 @@ class CaseCreate(RequestModel):
 class CasePlanUpdate(RequestModel):
     """Change what the milestones are computed from."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"complex_case": True}, {"review_meeting_date": "2021-08-27"}]})
+
     complex_case: bool = Field(None, description="six months for the rectification report instead of three; omit to keep")
     review_meeting_date: Date | None = Field(None, description="null withdraws the date; omit to keep")
 
 
 class MilestoneComplete(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "completed_on": "2021-03-25",
+            "document_url": "https://www.zbrd.gov.cn/pingyi/2021/zhujianju-zhenggai-fangan.pdf",
+        },
+    ]})
+
     completed_on: Date
     document_url: Url | None = None
 
@@ -96,10 +116,14 @@ class MilestoneComplete(RequestModel):
 class InvestigationFindings(RequestModel):
     """The research group's findings (专题调研报告)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"findings": "专题调研组赴张店区、淄川区12个小区实地察看，召开座谈会3次。物业服务投诉整改进度滞后，老旧小区加装电梯等承诺事项未按期完成，建议再次听取整改情况报告。"}]})
+
     findings: prose(20000)
 
 
 class CaseClose(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"closed_by": "淄博市人大常委会办公室"}]})
+
     closed_by: name(200)
 
 

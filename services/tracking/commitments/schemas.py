@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose, text
 
@@ -20,6 +20,17 @@ class EvidenceLink(RequestModel):
 
 
 class CommitmentCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "problem": "12345热线反映物业服务投诉集中，2020年物业类工单3126件，群众净投诉量居全市首位。",
+            "evidence": [{"kind": "hotline_category", "reference": "wuye-fuwu", "label": "物业服务"}],
+            "measure": "开展物业服务质量专项整治，建立物业企业信用评价和退出机制，每季度通报投诉办理情况。",
+            "responsible_unit": "淄博市住房和城乡建设局",
+            "responsible_person": "刘振华",
+            "deadline": "2021-06-30",
+        },
+    ]})
+
     problem: prose(5000)
     evidence: list[EvidenceLink] = Field(default_factory=list, max_length=50)
     measure: prose(5000)
@@ -38,6 +49,21 @@ class AttachmentUpload(RequestModel):
 
 
 class ProgressCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "reported_on": "2021-05-20",
+            "text": "已完成全市482个住宅小区物业服务检查，约谈物业企业37家，清退2家；物业类工单环比下降18%。",
+            "percent_complete": 60,
+            "attachments": [
+                {
+                    "file_name": "物业整改台账.txt",
+                    "content_type": "text/plain",
+                    "content_base64": "5reE5Y2a5biC5L2P5oi/5ZKM5Z+O5Lmh5bu66K6+5bGA54mp5Lia5pyN5Yqh5oqV6K+J5pW05pS55Y+w6LSm77yIMjAyMeW5tDbmnIjvvIkK",
+                },
+            ],
+        },
+    ]})
+
     reported_on: Date
     text: prose(10000)
     percent_complete: int = Field(ge=0, le=100)
@@ -46,11 +72,15 @@ class ProgressCreate(RequestModel):
 
 
 class CommitmentComplete(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"completed_on": "2021-06-28", "evidence": "物业企业信用评价办法已印发（淄建发〔2021〕15号），二季度投诉通报已在局网站公开。"}]})
+
     completed_on: Date
     evidence: prose(10000) = Field(description="what shows the measure is done")
 
 
 class CommitmentCloseWithReason(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "该项整改已纳入市政府2021年民生实事统一推进，经主任会议研究同意销号。"}]})
+
     reason: prose(5000)
 
 
