@@ -45,10 +45,10 @@ def create_plan(data: YearPlanCreate, session: SessionDep, idem: IdempotencyDep,
 )
 def update_plan(plan_id: str, data: YearPlanUpdate, session: SessionDep, principal: Admin) -> YearPlanOut:
     """The committee's office (`scoring:admin`) changes a plan; omitted fields keep their value and the merged plan is
-    checked like a new one. When batches, weights, departments, normalisation, ratio or escalation policy change, every batch already ranked is
-    recomputed, each causing `score.computed` (composite_ranking) with a new slate. Refusals: `not-found` (404),
-    `weights-not-100`, `plan-without-departments`, `duplicate-departments`, `duplicate-batches`, `invalid-surplus`
-    (422)."""
+    checked like a new one. When batches, weights, departments, normalisation, ratio or escalation policy change,
+    every batch already ranked is recomputed, each causing `score.computed` (composite_ranking) with a new slate.
+    Refusals: `not-found` (404), `weights-not-100`, `plan-without-departments`, `duplicate-departments`,
+    `duplicate-batches`, `invalid-surplus` (422)."""
     plan, changed = service.update_plan(session, plan_id, data)
     if changed & set(service.RANKING_FIELDS):
         why = f"plan updated by {principal.name} ({', '.join(sorted(changed))})"

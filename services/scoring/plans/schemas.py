@@ -84,9 +84,9 @@ class YearPlanCreate(RequestModel):
     satisfaction_grades: Literal[2, 3] = Field(3, description="3: 满意 / 基本满意 / 不满意; 2: 满意 / 不满意")
     escalation_policy: EscalationPolicy = Field("written_self_examination", description="what follows a second 不满意: "
                                                                                         "written_self_examination (书面检查), "
-                                                                                        "admonition_talk (诫勉谈话), "
+                                                                                        "admonition_talk (约谈), "
                                                                                         "interpellation_motion (质询案) or "
-                                                                                        "disciplinary_recommendation (建议问责); "
+                                                                                        "disciplinary_recommendation (建议有关机关依法处理); "
                                                                                         "tracking applies it")
 
 
@@ -122,8 +122,8 @@ class YearPlanUpdate(RequestModel):
     satisfaction_grades: Literal[2, 3] = Field(None, description="3 or 2 grades")
     escalation_policy: EscalationPolicy = Field(None,
                                                 description="what follows a second 不满意: written_self_examination "
-                                                            "(书面检查), admonition_talk (诫勉谈话), interpellation_motion "
-                                                            "(质询案) or disciplinary_recommendation (建议问责); tracking "
+                                                            "(书面检查), admonition_talk (约谈), interpellation_motion "
+                                                            "(质询案) or disciplinary_recommendation (建议有关机关依法处理); tracking "
                                                             "applies it")
 
 
@@ -148,6 +148,6 @@ class YearPlanOut(BaseModel):
                                                       "present (出席人数) or valid_votes (有效票)")
     satisfaction_grades: int = Field(description="3 or 2 grades")
     escalation_policy: str = Field(description="what follows a second 不满意: written_self_examination (书面检查), "
-                                               "admonition_talk (诫勉谈话), interpellation_motion (质询案) or "
-                                               "disciplinary_recommendation (建议问责); tracking applies it")
+                                               "admonition_talk (约谈), interpellation_motion (质询案) or "
+                                               "disciplinary_recommendation (建议有关机关依法处理); tracking applies it")
     created_at: dt.datetime = Field(description="when the plan was created (ISO 8601, UTC)")

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["escalation"])
              summary="Record an escalation step after a second 不满意", responses=problem_responses(404, 409, 422))
 def add_step(case_id: str, body: EscalationStepCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
              _: Staff):
-    """The committee's staff (`tracking:admin`) record the measure decided after a second 不满意 (书面检查, 诫勉谈话, 质询案, 建议问责),
+    """The committee's staff (`tracking:admin`) record the measure decided after a second 不满意 (书面检查, 约谈, 质询案, 建议有关机关依法处理),
     and who decided it; the plan's escalation policy is recorded automatically when the second 不满意 arrives. Public.
     Takes an `Idempotency-Key`. Causes no event. Refusals: `escalation-needs-second-unsatisfied` (409),
     `escalation-step-exists` (409), `case-closed` (409), `not-found` (404)."""
