@@ -25,7 +25,7 @@ Cursor = Annotated[text(500) | None, Query(description="`next_cursor` of the pre
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
+    items: list[T] = Field(description="this page's items, in the list's stable order; at most `limit`")
     next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last page")
 
 

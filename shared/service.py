@@ -180,13 +180,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def health_router() -> APIRouter:
     router = APIRouter(prefix="/healthz", tags=["health"])
 
-    @router.get("/live", summary="The process is up (no I/O)")
+    @router.get("/live", summary="The process is up (no I/O)",
+                description="The orchestrator's liveness probe: answers `{\"status\": \"ok\"}` while the process "
+                            "serves HTTP, touching neither database nor broker. No credential; changes nothing.")
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get(
         "/ready",
         summary="The database and the broker answer",
+        description="The orchestrator's readiness probe (and the load balancer's): checks the database, the broker "
+                    "and the outbox relay, event consumer and webhook dispatcher threads; answers each check's "
+                    "state. No credential; changes nothing. Refusals: `not-ready` (503, naming what is down).",
         responses={503: {"description": "a dependency is down", "content": {PROBLEM_MEDIA_TYPE: {}}}},
     )
     def ready(request: Request):
@@ -276,11 +281,18 @@ def create_service_app(
 
     events_contract = asyncapi_document(name)
 
-    @app.get("/asyncapi.json", tags=["events"], summary="AsyncAPI 3 document of the events this service produces")
+    @app.get("/asyncapi.json", tags=["events"], summary="AsyncAPI 3 document of the events this service produces",
+             description="An integrator reads the contract of the events this service publishes: channels (topics), "
+                         "the envelope, message key and headers, each payload's JSON Schema and version, generated "
+                         "from `shared/events.py` (the four topics are in `docs/asyncapi.yaml`). No credential; "
+                         "changes nothing.")
     def asyncapi() -> dict:
         return events_contract
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response,
+             description="Prometheus scrapes request counts and latencies, outbox backlog, consumer lag, webhook "
+                         "deliveries and this service's own gauges, in the text exposition format. No credential "
+                         "(keep it off the public proxy); changes nothing.")
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
     return app

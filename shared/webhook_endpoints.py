@@ -27,17 +27,17 @@ Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 
 
 class WebhookOut(BaseModel):
-    id: str
-    url: str
-    description: str
-    event_types: list[str]
+    id: str = Field(description="the subscription's id (opaque, assigned on registration)")
+    url: str = Field(description="the http(s) URL deliveries are POSTed to")
+    description: str = Field(description="who receives the deliveries, as the registering admin wrote it")
+    event_types: list[str] = Field(description="the event types (topics) delivered, sorted, e.g. `ballot.closed`")
     status: str = Field(description="active: deliveries go out; paused (by an admin) or disabled (after failing for "
                                     "the whole retry window): deliveries are recorded and wait for resume")
     disabled_reason: str | None = Field(description="why the subscription was disabled, when it was")
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    last_success_at: dt.datetime | None
-    last_failure_at: dt.datetime | None
+    created_at: dt.datetime = Field(description="when it was registered (ISO 8601, UTC)")
+    updated_at: dt.datetime = Field(description="when it was last paused, resumed or disabled (ISO 8601, UTC)")
+    last_success_at: dt.datetime | None = Field(description="the last delivery the receiver took (2xx); null if none yet")
+    last_failure_at: dt.datetime | None = Field(description="the last attempt that failed; null if none")
     consecutive_failures: int = Field(description="failed attempts since the last delivered one")
 
 
@@ -46,17 +46,18 @@ class WebhookCreated(WebhookOut):
 
 
 class DeliveryOut(BaseModel):
-    id: int
+    id: int = Field(description="the delivery's id in this subscription's log; the path's `delivery_id`")
     event_id: str = Field(description="also the delivery's `webhook-id` header: dedupe by it")
-    event_type: str
+    event_type: str = Field(description="the event's topic, e.g. `ballot.closed`")
     status: str = Field(description="pending (waiting or retrying), delivered, or failed (given up)")
-    attempts: int
-    created_at: dt.datetime
-    last_attempt_at: dt.datetime | None
-    next_attempt_at: dt.datetime | None
+    attempts: int = Field(description="HTTP attempts made so far (0 before the first)")
+    created_at: dt.datetime = Field(description="when the event committed and the delivery was recorded (ISO 8601, UTC)")
+    last_attempt_at: dt.datetime | None = Field(description="when it was last tried; null before the first attempt")
+    next_attempt_at: dt.datetime | None = Field(description="when it will be tried next (exponential backoff); null "
+                                                            "once delivered or failed")
     last_response_code: int | None = Field(description="HTTP status of the last attempt; null if none came back")
-    last_error: str | None
-    delivered_at: dt.datetime | None
+    last_error: str | None = Field(description="what went wrong on the last attempt (status or connection error); null if none")
+    delivered_at: dt.datetime | None = Field(description="when the receiver took it (2xx); null until then")
 
 
 def _subscription_out(row, cls: type[WebhookOut] = WebhookOut, **extra) -> WebhookOut:
@@ -86,12 +87,18 @@ def _wake_dispatcher(request: Request) -> None:
 
 def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
     router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+    topics = ", ".join(f"`{t}`" for t in models.topics)
+    admin = f"An operator with `{service}:admin`"
     Admin = Annotated[Principal, Depends(require(f"{service}:admin"))]
     S, D = models.subscription, models.delivery
     EventType = StrEnum(f"{service.capitalize()}EventType", {t.replace(".", "_"): t for t in models.topics})
 
     class WebhookCreate(BaseModel):
-        model_config = ConfigDict(extra="forbid", title="WebhookCreate")
+        model_config = ConfigDict(extra="forbid", title="WebhookCreate", json_schema_extra={"examples": [{
+            "url": "https://12345.zibo.gov.cn/hooks/pingyi",
+            "event_types": list(models.topics),
+            "description": "淄博市12345政务服务便民热线平台：接收评议结果，推送承办单位",
+        }]})
 
         url: WebhookUrl = Field(description="where deliveries are POSTed; checked against WEBHOOK_ALLOWED_HOSTS and "
                                             "WEBHOOK_ALLOWED_NETWORKS")
@@ -106,7 +113,17 @@ def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
         return row
 
     @router.post("", status_code=201, response_model=WebhookCreated, responses=problem_responses(409, 422),
-                 summary="Register a webhook; the signing secret is shown once, in this answer")
+                 summary="Register a webhook; the signing secret is shown once, in this answer",
+                 description=f"{admin} registers another system (the 12345 platform, the government portal, a "
+                             f"discipline-inspection system) to be told of this service's events ({topics}) over "
+                             "HTTPS. From this commit on, every such event committed gets a delivery, POSTed with "
+                             "Standard Webhooks headers (`webhook-id` = the event id, `webhook-timestamp`, "
+                             "`webhook-signature`, HMAC-SHA256 with the secret) and retried with exponential "
+                             "backoff for 24 h. The answer carries the `secret` (whsec_…) once; it is never shown "
+                             "again. Takes an `Idempotency-Key`. Refusals: `webhook-url-not-allowed` (422, the URL's "
+                             "host or address is outside WEBHOOK_ALLOWED_HOSTS / WEBHOOK_ALLOWED_NETWORKS, or plain "
+                             "http to a host not allowed it), `validation-error`, `idempotency-key-reused` (422), "
+                             "`idempotency-key-in-flight` (409). Causes no event.")
     def create_webhook(data: WebhookCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
                        principal: Admin) -> WebhookCreated:
         if (stored := idem.replay(session)) is not None:
@@ -123,16 +140,24 @@ def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
         session.commit()
         return body
 
-    @router.get("", response_model=Page[WebhookOut], summary="Webhook subscriptions, oldest first")
+    @router.get("", response_model=Page[WebhookOut], summary="Webhook subscriptions, oldest first",
+                description=f"{admin} lists this service's subscriptions, paused and disabled ones included, with "
+                            "their status, failure count and the reason one was disabled; the secret is never "
+                            "shown. Changes nothing. Refusals: `invalid-cursor` (422).")
     def list_webhooks(session: SessionDep, _: Admin, limit: Limit = 50, cursor: Cursor = None) -> Page[WebhookOut]:
         return paginate(session, select(S), [S.created_at, S.id], limit=limit, cursor=cursor, to_item=_subscription_out)
 
-    @router.get("/{webhook_id}", response_model=WebhookOut, responses=problem_responses(404), summary="One webhook subscription")
+    @router.get("/{webhook_id}", response_model=WebhookOut, responses=problem_responses(404), summary="One webhook subscription",
+                description=f"{admin} reads one subscription: its status and, when disabled, why; the last success "
+                            "and failure. Changes nothing. Refusals: `not-found` (404).")
     def get_webhook(webhook_id: str, session: SessionDep, _: Admin) -> WebhookOut:
         return _subscription_out(get_subscription(session, webhook_id))
 
     @router.post("/{webhook_id}/pause", response_model=WebhookOut, responses=problem_responses(404),
-                 summary="Pause deliveries; events keep being recorded and go out on resume")
+                 summary="Pause deliveries; events keep being recorded and go out on resume",
+                 description=f"{admin} pauses a subscription (the receiver is down for maintenance, say): nothing "
+                             "is sent while paused, but a delivery is still recorded for every event, and all of "
+                             "them go out on resume. Causes no event. Refusals: `not-found` (404).")
     def pause_webhook(webhook_id: str, session: SessionDep, _: Admin) -> WebhookOut:
         row = get_subscription(session, webhook_id)
         row.status, row.updated_at = PAUSED, utcnow()
@@ -140,7 +165,11 @@ def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
         return _subscription_out(row)
 
     @router.post("/{webhook_id}/resume", response_model=WebhookOut, responses=problem_responses(404),
-                 summary="Resume a paused or disabled webhook; what waited is sent, with a new retry window")
+                 summary="Resume a paused or disabled webhook; what waited is sent, with a new retry window",
+                 description=f"{admin} sets a paused or disabled subscription active again: its failure count and "
+                             "reason are cleared, and every pending delivery is due now with a fresh 24 h retry "
+                             "window (failed ones stay failed; redeliver them one by one). Causes no event. "
+                             "Refusals: `not-found` (404).")
     def resume_webhook(webhook_id: str, request: Request, session: SessionDep, _: Admin) -> WebhookOut:
         row = get_subscription(session, webhook_id)
         now = utcnow()
@@ -152,7 +181,10 @@ def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
         return _subscription_out(row)
 
     @router.delete("/{webhook_id}", status_code=204, responses=problem_responses(404),
-                   summary="Delete a webhook and its delivery log")
+                   summary="Delete a webhook and its delivery log",
+                   description=f"{admin} removes a subscription for good, with its delivery log; deliveries not yet "
+                               "sent are dropped. Answers 204 with no body. Causes no event. Refusals: `not-found` "
+                               "(404).")
     def delete_webhook(webhook_id: str, session: SessionDep, _: Admin) -> Response:
         row = get_subscription(session, webhook_id)
         session.execute(delete(D).where(D.subscription_id == row.id))
@@ -161,7 +193,11 @@ def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
         return Response(status_code=204)
 
     @router.get("/{webhook_id}/deliveries", response_model=Page[DeliveryOut], responses=problem_responses(404),
-                summary="The delivery log: each event's status, attempts and last response code")
+                summary="The delivery log: each event's status, attempts and last response code",
+                description=f"{admin} (or whoever supports the receiver) reads the deliveries of one "
+                            "subscription, oldest first: pending, delivered or failed, with the attempts, the last "
+                            "HTTP status and error, and when the next attempt is due. Changes nothing. Refusals: "
+                            "`not-found` (404, the subscription), `invalid-cursor` (422).")
     def list_deliveries(webhook_id: str, session: SessionDep, _: Admin, limit: Limit = 50,
                         cursor: Cursor = None) -> Page[DeliveryOut]:
         get_subscription(session, webhook_id)
@@ -170,7 +206,13 @@ def webhooks_router(service: str, models: WebhookModels) -> APIRouter:
 
     @router.post("/{webhook_id}/deliveries/{delivery_id}/redelivery", status_code=202, response_model=DeliveryOut,
                  responses=problem_responses(404, 409),
-                 summary="Send a delivery again (same webhook-id, so the receiver can dedupe)")
+                 summary="Send a delivery again (same webhook-id, so the receiver can dedupe)",
+                 description=f"{admin} asks for one delivery to be sent again, delivered or failed (the receiver "
+                             "lost it, or was fixed after the retries ran out): it is pending and due now, with a "
+                             "fresh retry window, and carries the same `webhook-id`, so a receiver that dedupes "
+                             "takes it once. Answers 202; the log shows the outcome. Causes no new event. "
+                             "Refusals: `not-found` (404, the subscription or the delivery), "
+                             "`delivery-in-progress` (409, it is being sent right now).")
     def redeliver(webhook_id: str, delivery_id: DeliveryId, request: Request, session: SessionDep, _: Admin) -> DeliveryOut:
         get_subscription(session, webhook_id)
         row = session.get(D, delivery_id)

@@ -61,6 +61,12 @@ async def import_work_orders(
     encoding: Literal["auto", "utf-8", "gb18030"] = Query("auto"),
 ) -> ImportSummaryOut:
     # Spooled to disk past 8 MB: the upload is never held whole in memory.
+    """The 12345 platform's export job (`scoring:import`) uploads a file of work orders: the request body is the CSV (a
+    header row naming 工单编号/order_id, received_at, request_type, final_department and optional columns) or JSON Lines,
+    UTF-8 or GB18030. Each row is stored or updated by order id; rows that break a rule are listed with line and
+    reason, never stored. Unknown department names are listed for mapping. Net complaints are then taken per period
+    with POST …/sources/net_complaints/from-hotline. Causes no event. Refusals: `validation-error` (422, format or
+    encoding), 422 naming a file with no header or required column, `body-too-large` (413)."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         async for chunk in request.stream():
             spool.write(chunk)
@@ -81,6 +87,9 @@ async def import_work_orders(
 @router.post("/department-aliases", status_code=201, response_model=AliasOut, responses=problem_responses(409, 422), summary="Map a hotline name to a department")
 def add_alias(data: AliasCreate, session: SessionDep, idem: IdempotencyDep, principal: Writer) -> AliasOut:
     # A department's credential maps names to its own department only.
+    """An operator (`scoring:write`; a department's key for its own department only) maps a name as the 12345 platform
+    writes it to a plan's department, so its work orders count for it. Takes an `Idempotency-Key`. Causes no event.
+    Refusals: `alias-taken` (409), `empty-name` (422), `other-department` (403), `idempotency-key-reused` (422)."""
     require_department(principal, data.department.strip())
     if (stored := idem.replay(session)) is not None:
         return stored
@@ -93,6 +102,8 @@ def add_alias(data: AliasCreate, session: SessionDep, idem: IdempotencyDep, prin
 
 @router.get("/department-aliases", response_model=Page[AliasOut], summary="Hotline names mapped to departments", dependencies=READ)
 def list_aliases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[AliasOut]:
+    """Operators (`scoring:read`) list the names mapped to departments, by name. Changes nothing. Refusals:
+    `invalid-cursor` (422)."""
     return paginate(
         session, select(DepartmentAlias), [DepartmentAlias.alias], limit=limit, cursor=cursor,
         to_item=lambda r: AliasOut(alias=r.alias, department=r.department, created_at=r.created_at),
@@ -104,6 +115,8 @@ def list_aliases(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) 
 def unmatched(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[UnmatchedNameOut]:
     # Counted per name, not rows of a table: the page is cut from the sorted
     # counts, resuming after the last (orders, name) returned.
+    """Operators (`scoring:read`) list the department names in work orders that nothing maps yet, most orders first, to
+    map them by hand. Changes nothing. Refusals: `invalid-cursor` (422)."""
     rows = sorted(service.unmatched_names(session), key=lambda r: (-r["orders"], r["name"]))
     if cursor:
         orders, name = decode_cursor(cursor, 2)
@@ -126,6 +139,9 @@ def net_complaints(
     end: dt.datetime | None = Query(None, description="received before"),
     department: DepartmentName | None = Query(None),
 ) -> NetComplaintsReport:
+    """The office (`scoring:read`) reads 群众净投诉量 per department over a period, with every exclusion counted
+    (consultations, suggestions, invalid, duplicate, unfounded, redispatched away). Changes nothing. Refusals:
+    `validation-error` (422)."""
     start = start.replace(tzinfo=dt.UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=dt.UTC) if end and end.tzinfo is None else end
     counts, unmatched_counts = service.net_complaints(session, start, end)

@@ -21,9 +21,14 @@ def list_results(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SatisfactionResultOut]:
+    """The office and integrators (`scoring:read`) list the graded satisfaction votes by meeting date, for a department
+    or a year. Results arrive from voting's `ballot.closed`; each grading caused `score.computed` (satisfaction), and
+    `vote.marked_unsatisfied` when 不满意. Changes nothing. Refusals: `invalid-cursor` (422)."""
     return service.list_results(session, department, evaluation_year, limit=limit, cursor=cursor)
 
 
 @router.get("/{ballot_id}", response_model=SatisfactionResultOut, responses=problem_responses(404), summary="The graded result of one ballot")
 def get_result(ballot_id: str, session: SessionDep) -> SatisfactionResultOut:
+    """The office and integrators (`scoring:read`) read the grade of one satisfaction ballot, by voting's ballot id, with
+    the counts and the base it was taken of. Changes nothing. Refusals: `not-found` (404, not graded yet)."""
     return service.result_out(service.get_result_by_ballot(session, ballot_id))

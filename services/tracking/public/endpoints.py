@@ -38,12 +38,18 @@ def list_cases(
     evaluation_year: int | None = Query(None, ge=2000, le=2100),
     department: DepartmentName | None = Query(None),
 ) -> Page[PublicCase]:
+    """The portal and the public (no credential, `public_read` limit) list the cases as published (评议整改公开): department,
+    year, stage and latest grade. Changes nothing. Refusals: `invalid-cursor` (422), `rate-limited` (429)."""
     return service.list_public_cases(session, year=evaluation_year, department=department, limit=limit, cursor=cursor)
 
 
 @router.get("/cases/{case_id}", response_model=PublicCaseDetail, responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE},
             summary="A case with milestones, commitments, progress, results, report, inquiry (ETag/304)")
 def get_case(case_id: str, request: Request, response: Response, session: SessionDep) -> Response:
+    """The portal and the public (no credential) read a case as published: milestones, commitments with progress and
+    attachments, results, work reports, inquiry, investigations, re-reports, escalation and interpellation motions;
+    never an internal note, findings or a named official below the responsible unit. ETag/304. Changes nothing.
+    Refusals: `not-found` (404), `rate-limited` (429)."""
     detail = service.public_case_detail(session, case_id)
     return _with_limit_headers(conditional_json(request, detail, max_age=30), response)
 
@@ -53,6 +59,9 @@ def get_case(case_id: str, request: Request, response: Response, session: Sessio
 async def case_status(case_id: str, request: Request, response: Response) -> Response:
     # The polling hot path: answered from a one-second cache, so a burst of
     # polls costs one database read; no session unless the cache misses.
+    """Mobile clients poll a case's compact status: stage, latest grade, the next deadline, overdue count and the last
+    change; at most a second old, ETag/304. No credential. Changes nothing. Refusals: `not-found` (404),
+    `rate-limited` (429)."""
     def compute():
         with request.app.state.runtime.db.read_sessionmaker() as session:
             return service.case_status(session, case_id)
@@ -64,12 +73,17 @@ async def case_status(case_id: str, request: Request, response: Response) -> Res
 @router.get("/cases/{case_id}/timeline", response_model=Page[PublicTimelineEntry], responses=problem_responses(404),
             summary="Every state change with its time and source, oldest first")
 def timeline(case_id: str, session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[PublicTimelineEntry]:
+    """The portal and the public (no credential) read every state change of a case with its time and source (HTTP or an
+    event), oldest first. Changes nothing. Refusals: `not-found` (404), `invalid-cursor` (422), `rate-limited` (429)."""
     return service.public_timeline(session, case_id, limit=limit, cursor=cursor)
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, responses=problem_responses(404),
             summary="A progress report's attachment (commitments and their progress are public throughout)")
 def attachment_content(attachment_id: str, request: Request, session: SessionDep) -> FileResponse:
+    """The portal and the public (no credential) download a progress report's attachment; commitments and their progress
+    are public throughout. Cached publicly for an hour. Changes nothing. Refusals: `not-found` (404), `rate-limited`
+    (429)."""
     attachment, path = attachment_file(session, attachment_id, request.app.state.settings.attachments_dir)
     return FileResponse(path, media_type=attachment.content_type, filename=attachment.file_name,
                         headers={"ETag": f'"{attachment.sha256}"', "Cache-Control": "public, max-age=3600"})

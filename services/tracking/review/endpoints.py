@@ -20,12 +20,17 @@ router = APIRouter(prefix="/v1", tags=["review meeting"])
              summary="Record the special work report (专项工作报告)", responses=problem_responses(404, 409, 422))
 def add_work_report(case_id: str, body: WorkReportCreate, request: Request, session: SessionDep, idem: IdempotencyDep,
                     _: Staff):
+    """The committee's staff (`tracking:admin`) record the department's special work report (专项工作报告) heard at the review
+    meeting, with its document. Public. Takes an `Idempotency-Key`. Causes no event. Refusals: `report-after-meeting`
+    (422, submitted after the meeting), `date-before-selection` (422), `case-closed` (409), `not-found` (404)."""
     return create_once(session, idem, lambda: service.add_work_report(session, case_id, body, http_source(request)),
                        lambda report: WorkReportOut.model_validate(report, from_attributes=True))
 
 
 @router.get("/cases/{case_id}/work-reports", response_model=Page[WorkReportOut], responses=problem_responses(404))
 def list_work_reports(case_id: str, session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[WorkReportOut]:
+    """Staff and the department (`tracking:read`; its own case only) list the case's work reports. Changes nothing.
+    Refusals: `not-found` (404), `other-department` (403), `invalid-cursor` (422)."""
     access.for_case(session, principal, case_id)
     return service.list_work_reports(session, case_id, limit=limit, cursor=cursor)
 
@@ -35,6 +40,10 @@ def list_work_reports(case_id: str, session: SessionDep, principal: Reader, limi
              responses=problem_responses(404, 409, 422))
 def add_inquiry_question(case_id: str, body: InquiryQuestionCreate, request: Request, session: SessionDep,
                          idem: IdempotencyDep, _: Staff):
+    """The committee's staff (`tracking:admin`) record one question of the special inquiry (专题询问) and its answer; a
+    promised action with a deadline becomes a commitment of the case at once. Public (a citizen representative by role
+    only). Takes an `Idempotency-Key`. Causes no event. Refusals: `inconsistent-request` (422, promised_action without
+    promised_deadline or the reverse), `date-before-selection` (422), `case-closed` (409), `not-found` (404)."""
     return create_once(session, idem, lambda: service.add_inquiry_question(session, case_id, body, http_source(request)),
                        service.question_out)
 
@@ -42,5 +51,7 @@ def add_inquiry_question(case_id: str, body: InquiryQuestionCreate, request: Req
 @router.get("/cases/{case_id}/inquiry-questions", response_model=Page[InquiryQuestionOut], responses=problem_responses(404))
 def list_inquiry_questions(case_id: str, session: SessionDep, principal: Reader, limit: Limit = 50,
                            cursor: Cursor = None) -> Page[InquiryQuestionOut]:
+    """Staff and the department (`tracking:read`; its own case only) list the case's inquiry questions. Changes nothing.
+    Refusals: `not-found` (404), `other-department` (403), `invalid-cursor` (422)."""
     access.for_case(session, principal, case_id)
     return service.list_inquiry_questions(session, case_id, limit=limit, cursor=cursor)

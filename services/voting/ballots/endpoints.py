@@ -117,6 +117,11 @@ def _ballot_for_run(session: Session, principal: Principal, ballot_id: str):
     summary="Create a satisfaction ballot (draft)", responses=problem_responses(404, 422),
 )
 def create_ballot(meeting_id: str, data: SatisfactionBallotCreate, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    """The clerk's system (`voting:admin`) prepares the satisfaction vote (满意度测评) on a department's special work report,
+    as a draft: nothing can be cast until it is opened. With `agenda_item_id` of a re-report item, the department,
+    year and round 2 come from it. Takes an `Idempotency-Key`. Causes no event. Refusals: `not-found` (404, the
+    meeting), `unknown-agenda-item` (422), `validation-error` (422, department or evaluation_year missing),
+    `idempotency-key-reused` (422)."""
     if (stored := idem.replay(session)) is not None:
         return stored
     meeting = get_meeting(session, meeting_id)
@@ -134,6 +139,9 @@ def create_ballot(meeting_id: str, data: SatisfactionBallotCreate, session: Sess
 )
 def create_resolution_ballot(meeting_id: str, data: ResolutionBallotCreate, session: SessionDep, idem: IdempotencyDep,
                              _: Admin):
+    """The clerk's system (`voting:admin`) prepares a yes/no/abstain (赞成/反对/弃权) ballot, one question or several voted
+    together (appointments person by person), as a draft. Takes an `Idempotency-Key`. Causes no event. Refusals:
+    `not-found` (404), `unknown-agenda-item` (422), `idempotency-key-reused` (422)."""
     if (stored := idem.replay(session)) is not None:
         return stored
     meeting = get_meeting(session, meeting_id)
@@ -153,6 +161,10 @@ async def get_ballot(
     ballot_id: str, request: Request, principal: Reader,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match", description="the ETag of the copy held: 304 while it is current")] = None,
 ) -> Response:
+    """Members' devices and the clerk (`voting:read`; a member token for this ballot's meeting only) poll the ballot:
+    status and turnout while open, results once closed. Answers with an ETag and `Cache-Control: private, max-age=2`;
+    send `If-None-Match` for a 304 while nothing changed. Changes nothing. Refusals: `not-found` (404),
+    `other-meeting` (403)."""
     db = request.app.state.runtime.db
 
     def compute() -> BallotOut:
@@ -172,6 +184,10 @@ async def get_ballot(
     summary="Open voting; needs a quorum", responses=problem_responses(404, 409),
 )
 def open_ballot(ballot_id: str, request: Request, session: SessionDep, principal: Runner) -> BallotOut:
+    """The clerk (`voting:run`) opens a draft ballot when the chair calls the vote; present members can then cast. A
+    committee ballot needs a quorum (more than half of all members present; a nomination poll does not). Records who
+    was present at open. Causes no event. Refusals: `no-quorum` (409, with present and members_total), `ballot-state`
+    / `ballot-closed` / `ballot-void` (409, not a draft), `other-meeting` (403), `not-found` (404)."""
     ballot = service.open_ballot(session, _ballot_for_run(session, principal, ballot_id), seal_secret=_seal_secret(request))
     _changed(request, session, ballot_id)
     session.commit()
@@ -181,9 +197,16 @@ def open_ballot(ballot_id: str, request: Request, session: SessionDep, principal
 @router.post(
     "/ballots/{ballot_id}/votes", status_code=status.HTTP_201_CREATED, response_model=VoteReceipt,
     summary="Cast one's own vote, with one's member token for the ballot's meeting",
-    description="An API key cannot cast (403 member-token-required), nor a token of another member (403 "
-                "not-your-vote) or meeting (403 other-meeting). The 201 comes once the vote is committed. With an "
-                "Idempotency-Key a retry gets the same receipt while the ballot is open.",
+    description="A member casts their own vote from their seat's device, with the member token the clerk's system "
+                "issued them for this meeting, while the ballot is open. The vote is sealed: no one can read it before "
+                "the close, and afterwards it is kept apart from who voted; the answer's `receipt_code` lets the "
+                "member confirm later that it was counted. The 201 comes once the vote is committed. With an "
+                "Idempotency-Key a retry gets the same receipt while the ballot is open. Causes no event (the close "
+                "does). Refusals: `member-token-required` (403, an API key cannot cast), `not-your-vote` (403, "
+                "another member's id), `other-meeting` (403), `not-a-member` (403), `not-present` (403, not checked "
+                "in), `ballot-not-open` (409), `already-voted` (409), `unknown-candidate`, `unknown-question`, "
+                "`too-many-choices`, `validation-error` (422, the body does not fit the ballot's kind), "
+                "`vote-outcome-unknown`, `vote-queue-full` (503: retry after Retry-After).",
     responses=problem_responses(403, 404, 409, 422, 503),
 )
 async def cast_vote(ballot_id: str, data: VoteCast, request: Request, idem: IdempotencyDep, principal: Caster):
@@ -227,6 +250,12 @@ def _cast_with_key(request: Request, ballot_id: str, data: VoteCast, idem: Idemp
     summary="Close voting, tally, and announce ballot.closed", responses=problem_responses(404, 409),
 )
 def close_ballot(ballot_id: str, request: Request, session: SessionDep, principal: Runner) -> BallotOut:
+    """The clerk (`voting:run`) closes an open ballot: the sealed votes are opened, counted and stored apart from who
+    voted, and the sealing key is erased. A competitive selection decides its winners; a tie at the cut-off or
+    unfilled seats create the next round as a draft (runoff, 另行选举). Causes `ballot.closed` (scoring grades a
+    satisfaction vote from it and may follow with `vote.marked_unsatisfied`; a nomination poll's
+    counts feed scoring's composite; tracking opens a case for each department a competitive selection chose). Refusals: `ballot-not-open` (409, still a draft), `ballot-closed` / `ballot-void` (409), `other-meeting`
+    (403), `not-found` (404)."""
     ballot = _ballot_for_run(session, principal, ballot_id)
     service.close_ballot(session, ballot, seal_secret=_seal_secret(request))
     _changed(request, session, ballot_id)
@@ -241,6 +270,12 @@ def close_ballot(ballot_id: str, request: Request, session: SessionDep, principa
 )
 def record_show_of_hands(ballot_id: str, data: ShowOfHandsRecord, request: Request, session: SessionDep,
                          principal: Runner) -> BallotOut:
+    """The clerk (`voting:run`) records the counts taken by show of hands (举手表决) when the devices fail, before any
+    electronic vote: satisfaction and yes/no/abstain ballots only. It closes the ballot (from draft or open) with the
+    counts, needs a quorum, and marks the result as show of hands. Causes `ballot.closed`, as a close does. Refusals:
+    `show-of-hands-not-allowed` (409, selections and polls), `electronic-votes-exist` (409: void and re-run instead),
+    `no-quorum` (409), `ballot-closed` / `ballot-void` (409), `unknown-option`, `unknown-question`,
+    `show-of-hands-exceeds-present`, `validation-error` (422)."""
     ballot = _ballot_for_run(session, principal, ballot_id)
     service.record_show_of_hands(session, ballot, data)
     _changed(request, session, ballot_id)
@@ -253,6 +288,9 @@ def record_show_of_hands(ballot_id: str, data: ShowOfHandsRecord, request: Reque
     summary="Publish (announce) a closed ballot's result", responses=problem_responses(404, 409),
 )
 def publish_ballot(ballot_id: str, request: Request, session: SessionDep, _: Admin) -> BallotOut:
+    """The clerk's system (`voting:admin`) marks a closed ballot's result as announced (宣布表决结果): closed → published. The
+    counts are public once closed either way. Causes no event. Refusals: `ballot-state` (409, not closed, or already
+    published), `ballot-void` (409), `not-found` (404)."""
     ballot = service.publish_ballot(session, service.get_ballot(session, ballot_id, for_update=True))
     _changed(request, session, ballot_id)
     session.commit()
@@ -265,6 +303,10 @@ def publish_ballot(ballot_id: str, request: Request, session: SessionDep, _: Adm
     responses=problem_responses(404, 409, 422),
 )
 def void_ballot(ballot_id: str, data: BallotVoid, request: Request, session: SessionDep, _: Admin) -> BallotOut:
+    """The clerk's system (`voting:admin`) voids a draft or open ballot that has no result (the devices failed mid-vote,
+    a wrong subject), with a reason; any votes cast become unreadable for good, and it stays on record. Re-run it with
+    POST …/rerun. Causes no event. Refusals: `ballot-closed` (409, it has a result), `ballot-void` (409, already),
+    `not-found` (404)."""
     ballot = service.void_ballot(session, service.get_ballot(session, ballot_id, for_update=True), data.reason)
     _changed(request, session, ballot_id)
     session.commit()
@@ -276,6 +318,9 @@ def void_ballot(ballot_id: str, data: BallotVoid, request: Request, session: Ses
     summary="Create the draft ballot that re-runs a voided one", responses=problem_responses(404, 409),
 )
 def rerun_ballot(ballot_id: str, request: Request, session: SessionDep, idem: IdempotencyDep, _: Admin):
+    """The clerk's system (`voting:admin`) creates the draft that re-runs a voided ballot: same subject, questions or
+    candidates (a poll's voters too), pointing back at it. Takes an `Idempotency-Key`. Causes no event. Refusals:
+    `ballot-not-void` (409), `already-rerun` (409), `not-found` (404), `idempotency-key-reused` (422)."""
     if (stored := idem.replay(session)) is not None:
         return stored
     rerun = service.rerun_ballot(session, service.get_ballot(session, ballot_id, for_update=True))
@@ -291,6 +336,9 @@ def rerun_ballot(ballot_id: str, request: Request, session: SessionDep, idem: Id
     summary="Confirm that a vote with this receipt was counted", responses=problem_responses(404),
 )
 def check_receipt(ballot_id: str, receipt_code: str, session: SessionDep, principal: Reader) -> ReceiptCheck:
+    """A member (`voting:read`; a member token for this ballot's meeting) confirms that the vote behind a receipt code
+    was counted, without showing what it was. Changes nothing. Refusals: `not-found` (404, the ballot),
+    `other-meeting` (403)."""
     ballot = service.get_ballot(session, ballot_id)
     require_meeting(principal, ballot.meeting_id)
     return ReceiptCheck(ballot_id=ballot_id, counted=service.receipt_counted(session, ballot, receipt_code))

@@ -17,8 +17,14 @@ router = APIRouter(prefix="/v1", tags=["nomination polls"])
 @router.post(
     "/nomination-polls", status_code=status.HTTP_201_CREATED, response_model=BallotOut,
     summary="Create a constituency's nomination poll (draft); open, vote and close it under /v1/ballots/{id}",
-    description="Each voter on the poll's roster casts with a member token for the poll's meeting "
-                "(POST /v1/meetings/{meeting_id}/member-tokens with the voter_id).",
+    description="The clerk's system (`voting:admin`) sets up the nomination poll (推荐投票) of one constituency "
+                "(NPC deputies, the committee's working bodies, districts and enterprises) on the candidate "
+                "departments, with its own roster of voters, as a draft. Each voter on the poll's roster casts with "
+                "a member token for the poll's meeting (POST /v1/meetings/{meeting_id}/member-tokens with the "
+                "voter_id); the poll is opened and closed like a ballot (no quorum), and its close causes "
+                "`ballot.closed`, which scoring counts into the composite ranking. Takes an `Idempotency-Key`. "
+                "Refusals: `not-found` (404, the meeting), `inconsistent-request` (422, a voter listed twice, or "
+                "max_choices above the departments), `idempotency-key-reused` (422).",
     responses=problem_responses(404, 422),
 )
 def create_poll(data: NominationPollCreate, session: SessionDep, idem: IdempotencyDep, _: Admin):

@@ -141,6 +141,13 @@ async def _vote_limits(request: Request, voter_hash: str) -> Verdict:
              summary="Cast one verified identity's vote with its voting pass (201 once it is committed)",
              responses=problem_responses(401, 404, 409, 422, 429, 503))
 async def cast_vote(poll_id: str, data: PublicVoteCast, request: Request) -> Response:
+    """A citizen's phone casts the public online vote (网上社会投票) with the voting pass just obtained from POST
+    …/verifications, while the poll is open: one vote per verified identity, which is never stored (only its keyed
+    hash). The 201 comes once the batch holding the vote has committed. No credential; limited per client address and
+    per identity. Causes no event (the tally does). Refusals: `verification-required` (401, no, expired or foreign
+    pass), `poll-not-open` (409), `identity-already-voted` (409), `duplicate-choices`, `unknown-option`,
+    `too-many-choices` (422), `rate-limited` (429), `vote-outcome-unknown` (503: retry; a vote already recorded
+    answers identity-already-voted)."""
     app = request.app
     cast_at = utcnow()
     voter_hash = _voter_hash(request, poll_id, data.pass_, cast_at)
@@ -164,6 +171,10 @@ async def cast_vote(poll_id: str, data: PublicVoteCast, request: Request) -> Res
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PublicPollOut,
              summary="Schedule a public online vote", responses=problem_responses(404, 409, 422))
 def create_poll(data: PublicPollCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep):
+    """The committee's office (`voting:admin`) schedules the public online vote on the candidate departments: options,
+    how many a citizen may choose, when it opens and closes. Takes an `Idempotency-Key`. Causes no event. Refusals:
+    `not-found` (404, the meeting), `duplicate-options` (422), `inconsistent-request` (422, closes_at not after
+    opens_at, or max_choices above the options), `idempotency-key-reused` (422)."""
     if (stored := idem.replay(session)) is not None:
         return stored
     poll = service.create_poll(session, data)
@@ -176,6 +187,8 @@ def create_poll(data: PublicPollCreate, session: SessionDep, principal: Admin, i
 @router.get("/{poll_id}", response_model=PublicPollOut, summary="The poll; results only once tallied",
             responses=problem_responses(404), dependencies=PUBLIC_READ)
 def get_poll(poll_id: str, session: SessionDep) -> PublicPollOut:
+    """The portal and citizens (no credential, `public_read` limit) read the vote: options, limits, schedule, status and
+    turnout, and the results once tallied. Changes nothing. Refusals: `not-found` (404), `rate-limited` (429)."""
     return service.poll_out(session, service.get_poll(session, poll_id))
 
 
@@ -183,6 +196,9 @@ def get_poll(poll_id: str, session: SessionDep) -> PublicPollOut:
               responses=problem_responses(404, 409, 422))
 def reschedule(poll_id: str, data: PublicPollSchedule, request: Request, session: SessionDep,
                principal: Admin) -> PublicPollOut:
+    """The committee's office (`voting:admin`) moves the scheduled open or close before the tally, e.g. closes it now or
+    extends it. Causes no event. Refusals: `poll-tallied` (409), `inconsistent-request` (422, the close would not be
+    after the open), `not-found` (404)."""
     poll = service.reschedule(session, service.get_poll(session, poll_id, lock="update"), data)
     turnout_cache(request.app).invalidate_after_commit(session, poll_id)
     session.commit()
@@ -192,6 +208,8 @@ def reschedule(poll_id: str, data: PublicPollSchedule, request: Request, session
 @router.get("/{poll_id}/turnout", response_model=Turnout, summary="Live turnout (conditional GET: ETag / 304)",
             responses={**problem_responses(404), **NOT_MODIFIED_RESPONSE}, dependencies=PUBLIC_READ)
 async def get_turnout(poll_id: str, request: Request) -> Response:
+    """The portal polls the live turnout (no credential, `public_read` limit): status and votes so far, at most a second
+    old; ETag, 304 on If-None-Match. Changes nothing. Refusals: `not-found` (404), `rate-limited` (429)."""
     db = request.app.state.runtime.db
 
     def compute() -> Turnout:
@@ -206,6 +224,9 @@ async def get_turnout(poll_id: str, request: Request) -> Response:
              summary="The options in this voter's own random order (needs the voting pass)",
              responses=problem_responses(401, 404, 422), dependencies=PUBLIC_READ)
 async def ballot_paper(poll_id: str, data: PassIn, request: Request) -> BallotPaper:
+    """A citizen's phone, holding a voting pass, gets the options in that voter's own random order (the same each time,
+    so no position favours a department). Changes nothing. Refusals: `verification-required` (401), `not-found` (404),
+    `rate-limited` (429)."""
     voter_hash = _voter_hash(request, poll_id, data.pass_, utcnow())
     return service.ballot_paper(await poll_shape(request.app, poll_id), voter_hash)
 
@@ -213,6 +234,10 @@ async def ballot_paper(poll_id: str, data: PassIn, request: Request) -> BallotPa
 @router.post("/{poll_id}/tally", response_model=PublicPollOut,
              summary="After the close: count, publish the result, announce ballot.closed", responses=problem_responses(404, 409))
 def tally(poll_id: str, request: Request, session: SessionDep, principal: Admin) -> PublicPollOut:
+    """The committee's office (`voting:admin`) counts the vote after its scheduled close and publishes the result. Causes
+    `ballot.closed` (ballot_kind `public_vote`, constituency `public`), which scoring counts into the composite
+    ranking. Refusals: `poll-not-closed` (409, still scheduled or open), `poll-tallied` (409, already), `not-found`
+    (404)."""
     now = utcnow()
     poll = service.tally(session, service.get_poll(session, poll_id, lock="update"), now)
     turnout_cache(request.app).invalidate_after_commit(session, poll_id)

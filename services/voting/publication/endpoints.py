@@ -30,6 +30,8 @@ def board_cache(request: Request) -> ResponseCache:
 
 @router.get("/meetings", response_model=Page[PublicMeeting], summary="Meetings by date, as published")
 def list_meetings(session: SessionDep, limit: Limit = 50, cursor: Cursor = None) -> Page[PublicMeeting]:
+    """The portal and the public (no credential, `public_read` rate limit) list the meetings by date: number, date, place
+    and 应到, never a roster name. Changes nothing. Refusals: `invalid-cursor` (422), `rate-limited` (429)."""
     return service.list_public_meetings(session, limit=limit, cursor=cursor)
 
 
@@ -37,6 +39,9 @@ def list_meetings(session: SessionDep, limit: Limit = 50, cursor: Cursor = None)
             responses={**NOT_MODIFIED_RESPONSE, **problem_responses(404)},
             summary="The chamber board (大屏): 应到/实到, quorum, the ballot in hand with turnout, the result at close (ETag/304)")
 async def meeting_board(meeting_id: str, request: Request):
+    """The chamber board (大屏) on the hall's screen polls this once a second: 应到/实到, the quorum line, the ballot in hand
+    with its live turnout, and the result at the close until the next opens. No credential (`public_read` limit);
+    answers with an ETag, 304 on If-None-Match. Changes nothing. Refusals: `not-found` (404), `rate-limited` (429)."""
     db = request.app.state.runtime.db
 
     def compute() -> MeetingBoard:
@@ -50,6 +55,9 @@ async def meeting_board(meeting_id: str, request: Request):
             responses={**NOT_MODIFIED_RESPONSE, **problem_responses(404)},
             summary="A closed ballot's result: counts, passed or not, winners (ETag/304)")
 def published_ballot(ballot_id: str, request: Request, session: SessionDep):
+    """The portal and the public (no credential) read a finished ballot's result: counts per option, invalid, passed or
+    not, the winners; never who voted what. Nomination polls are not published here. ETag/304. Changes nothing.
+    Refusals: `result-not-published` (404, not closed yet), `not-found` (404), `rate-limited` (429)."""
     return conditional_json(request, service.published_ballot(session, ballot_id), max_age=30)
 
 
@@ -58,4 +66,7 @@ def published_ballot(ballot_id: str, request: Request, session: SessionDep):
 def selection_rounds(session: SessionDep, plan_id: Annotated[text(100, min_length=1), Query()],
                      batch: int | None = Query(None, ge=1, le=20)) -> Page[PublicBallot]:
     # A selection has a handful of rounds: one page.
+    """The portal (no credential) reads every finished round of a batch's competitive selection in the order held (main,
+    runoff, supplementary), to show how the departments were chosen. One page. Changes nothing. Refusals:
+    `validation-error` (422, no plan_id), `rate-limited` (429)."""
     return Page(items=service.selection_rounds(session, plan_id, batch), next_cursor=None)

@@ -35,6 +35,10 @@ def wanted_format(request: Request, format_: str | None) -> str:
 )
 def get_meeting_record(meeting_id: str, request: Request, session: SessionDep, principal: Reader,
                        format: Literal["json", "html", "pdf"] | None = Query(None, description="or send Accept: text/html / application/pdf")):
+    """The clerk, a member or an archive system (`voting:read`; a member token for its own meeting) reads the meeting's
+    voting record (会议表决结果): 应到, 实到, absent names and 列席, then every finished ballot in agenda order with its counts,
+    quorum line, base, grade, winners and rounds; never who voted what. JSON by default; printable Chinese HTML or PDF
+    with `?format=html|pdf` or the Accept header. Changes nothing. Refusals: `not-found` (404), `other-meeting` (403)."""
     require_meeting(principal, meeting_id)  # a member token reads its own meeting's record only
     record = service.meeting_record(session, meeting_id)
     fmt = wanted_format(request, format)

@@ -39,6 +39,12 @@ router = APIRouter(prefix="/v1/public-polls", tags=["public online vote"], lifes
              responses=problem_responses(404, 409, 422, 429, 503))
 def request_code(poll_id: str, data: CodeRequest, request: Request, response: Response,
                  session: SessionDep) -> CodeRequested:
+    """A citizen's phone asks for a one-time code by SMS to prove a mobile number before voting (step 1 of 3). The answer
+    is the same 202 whether or not the number has voted, so it tells nothing about anyone. No credential; limited per
+    client address, by a resend cooldown and a day's count per phone. Causes no event. Refusals: `poll-not-open`
+    (409), `verification-method-off` (409, SMS not configured), `verification-locked` (429, too many wrong codes),
+    `code-resend-too-soon` (429), `daily-code-limit` (429), `rate-limited` (429), `sms-unavailable` (503, nothing
+    counted against the phone), `not-found` (404)."""
     enforce(request, response, "verification_code_ip", client_address(request))
     v = service.verification(request.app)
     resend = service.request_code(session, v, poll_id, data.phone, utcnow())
@@ -50,6 +56,12 @@ def request_code(poll_id: str, data: CodeRequest, request: Request, response: Re
              summary="Prove a verified identity (SMS code or government ID token) for a voting pass",
              responses=problem_responses(401, 404, 409, 422, 429, 503))
 def verify(poll_id: str, data: VerificationIn, request: Request, response: Response, session: SessionDep) -> VotingPassOut:
+    """A citizen's phone proves an identity (step 2 of 3): the SMS code with its phone, or an ID token of the provincial
+    government-service login. The answer is a voting pass for this poll, used once with the vote before `expires_at`.
+    No credential; limited per client address. Causes no event. Refusals: `wrong-code` (401, with tries left),
+    `code-expired` (401), `id-token-refused` (401), `verification-locked` (429), `poll-not-open` (409),
+    `verification-method-off` (409), `inconsistent-request` (422, both or neither method),
+    `identity-platform-unavailable` (503), `rate-limited` (429), `not-found` (404)."""
     enforce(request, response, "verification_ip", client_address(request))
     v = service.verification(request.app)
     now = utcnow()

@@ -35,13 +35,15 @@ PassToken = Annotated[str, StringConstraints(min_length=1, max_length=1_000, pat
 
 
 class CodeRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "13905330123"}, {"phone": "+86 139-0533-0123"}]})
+
     phone: Phone = Field(description="a mainland mobile: 13900002222, +86 139-0000-2222, 0086…, full-width digits")
 
 
 class CodeRequested(BaseModel):
     """The same answer whether or not the number has voted."""
 
-    poll_id: str
+    poll_id: str = Field(description="the public vote the code is for")
     expires_in_seconds: int = Field(description="how long the code is valid once it arrives")
     resend_after_seconds: int = Field(description="when a new code may be requested for this phone")
 
@@ -49,8 +51,12 @@ class CodeRequested(BaseModel):
 class VerificationIn(StrictModel):
     """Either the SMS code sent to `phone`, or an `id_token` from the government identity platform."""
 
-    phone: Phone | None = None
-    code: Code | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "13905330123", "code": "428613"}]})
+
+    phone: Phone | None = Field(None, description="the mobile the SMS code was sent to, as typed (normalised to "
+                                                  "+86…); with `code`")
+    code: Code | None = Field(None, description="the 6-digit SMS code (spaces and full-width digits accepted); with"
+                                                " `phone`")
     id_token: IdToken | None = Field(None, description="an OpenID Connect ID token of the provincial government-service login")
 
     @model_validator(mode="after")
@@ -67,4 +73,4 @@ class VotingPassOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     pass_: str = Field(alias="pass", description="send it with the vote; valid once, for this poll, until expires_at")
-    expires_at: dt.datetime
+    expires_at: dt.datetime = Field(description="when the pass stops working (ISO 8601, UTC)")
