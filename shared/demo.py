@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import re
 import threading
@@ -34,6 +33,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+from shared.embedded import write_private
 
 YEAR = 2021
 DEMO_NAMESPACE = uuid.UUID("5f0d7c1e-2021-4e0a-9b7a-70696e677969")
@@ -694,12 +695,6 @@ class SmsInbox:
                 self.offset += complete
             return self.codes.pop(phone, None)
 
-
-def write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
 
 
 def hash_name(name: str) -> int:
