@@ -47,13 +47,15 @@ run: $(STAMP)
 
 # Plays the 2021 year at city scale against the embedded stack, starting it (in the
 # background, logs in var/run.log) when nothing answers on voting's port; the stack
-# stays up afterwards. The public vote comes from one address: its per-address limit is raised.
+# stays up afterwards. The public vote comes from one address: its per-address limits (SMS codes,
+# verifications, votes) are raised, as shared.demo.DEMO_RATE_LIMITS says.
 DEMO_SCALE ?= city
 demo: $(STAMP) tools
 	@mkdir -p var
 	@if ! curl -sf http://127.0.0.1:8001/healthz/ready >/dev/null 2>&1; then \
 	  echo "starting the embedded stack (var/run.log) …"; \
 	  VOTING_RATE_LIMIT_PUBLIC_VOTE_IP=1000000/minute VOTING_RATE_LIMIT_CREDENTIAL=1000000/minute \
+	  VOTING_RATE_LIMIT_VERIFICATION_CODE_IP=1000000/hour VOTING_RATE_LIMIT_VERIFICATION_IP=1000000/hour \
 	  SCORING_RATE_LIMIT_CREDENTIAL=1000000/minute TRACKING_RATE_LIMIT_CREDENTIAL=1000000/minute \
 	    nohup $(BIN)/pingyi run > var/run.log 2>&1 & echo $$! > var/run.pid; \
 	  for i in $$(seq 1 240); do curl -sf http://127.0.0.1:8003/healthz/ready >/dev/null 2>&1 && \

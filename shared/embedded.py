@@ -39,10 +39,10 @@ EMBEDDED_KAFKA_ENV = {
 OPERATOR_KEY_NAME = "local-operator"
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
 
 
@@ -101,7 +101,7 @@ class EmbeddedStack:
         if not path.exists():
             import secrets
 
-            _write_private(path, secrets.token_urlsafe(48))
+            write_private(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
 
     def _ensure_operator_key(self) -> None:
@@ -132,7 +132,7 @@ class EmbeddedStack:
                         session.delete(old)
                     session.flush()
                     store_api_key(session, model, key, name=OPERATOR_KEY_NAME, scopes=scopes)
-            _write_private(self.operator_key_path, key)
+            write_private(self.operator_key_path, key)
         finally:
             for db, _ in databases:
                 db.dispose()

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from shared.broker import free_port
-from shared.demo import YEAR, run_demo
+from shared.demo import DEMO_RATE_LIMITS, YEAR, run_demo
 from shared.embedded import SERVICES, EmbeddedStack
 from shared.report import write_report
 
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.broker
 @pytest.fixture
 def stack(tmp_path):
     # Free ports, not the defaults: another stack on this machine must never receive the demo's year.
-    running = EmbeddedStack(var_dir=tmp_path / "var", ports={s: free_port() for s in SERVICES}).start(ready_timeout=300)
+    running = EmbeddedStack(var_dir=tmp_path / "var", ports={s: free_port() for s in SERVICES},
+                            extra_env=DEMO_RATE_LIMITS).start(ready_timeout=300)
     try:
         yield running
     finally:
@@ -42,20 +43,26 @@ def _all(client: httpx.Client, path: str, **params) -> list[dict]:
 
 
 def _counts(voting, scoring, tracking) -> dict[str, int]:
+    cases = _all(tracking, "/v1/cases")
+    commitments = _all(tracking, "/v1/commitments")
     return {
         "meetings": len(_all(voting, "/v1/meetings")),
+        "ballots": sum(len(voting.get(f"/v1/meetings/{m['id']}/record").json()["ballots"]) for m in _all(voting, "/v1/meetings")),
         "plans": len(_all(scoring, "/v1/year-plans")),
-        "cases": len(_all(tracking, "/v1/cases")),
-        "commitments": len(_all(tracking, "/v1/commitments")),
+        "cases": len(cases),
+        "commitments": len(commitments),
+        "progress": sum(len(tracking.get(f"/v1/commitments/{c['id']}").json()["progress"]) for c in commitments),
         "satisfaction": len(_all(scoring, "/v1/satisfaction-results")),
+        "interpellations": sum(len(_all(tracking, f"/v1/cases/{c['id']}/interpellation-motions")) for c in cases),
         "motions": len(_all(tracking, "/v1/motions")),
         "audits": len(_all(tracking, "/v1/audit-cases")),
+        "api_keys": len(_all(tracking, "/v1/admin/api-keys")),
     }
 
 
 def test_small_year_plays_end_to_end_and_again_without_duplicates(stack):
     urls = {s: stack.url(s) for s in SERVICES}
-    facts = run_demo(urls, stack.operator_key, "small", Console(width=120, record=True))
+    facts = run_demo(urls, stack.operator_key, "small", Console(width=120, record=True), var_dir=stack.var_dir)
     summary = facts["summary"]
     voting, scoring, tracking = (httpx.Client(base_url=urls[s], headers=stack.operator_headers, timeout=30) for s in SERVICES)
 
@@ -71,18 +78,43 @@ def test_small_year_plays_end_to_end_and_again_without_duplicates(stack):
     record = voting.get(f"/v1/meetings/{february['id']}/record").json()
     selection = [b for b in record["ballots"] if b["kind"] == "competitive_selection"]
     assert [b["round_kind"] for b in selection] == ["main", "runoff"]
-    assert summary["差额票决轮次"] == len(selection)
+    assert summary["第一批差额票决轮次"] == len(selection)
     winners = [w for b in selection for w in b["winners"]]
     assert summary["第一批当选部门"] == "、".join(winners)
     assert len(winners) == plan["batches"][0]["seats"]
     assert record["absent"] and record["nonvoting_attendees"]
 
-    # Tracking: a case per winner; commitments, some overdue.
+    # April: batch 2 chosen from the slate of those not chosen in February, in one round.
+    (april,) = [m for m in _all(voting, "/v1/meetings") if m["number"] == "第四十六次会议"]
+    assert april["held_on"].startswith("2021-04")
+    second = [b for b in voting.get(f"/v1/meetings/{april['id']}/record").json()["ballots"] if b["kind"] == "competitive_selection"]
+    slate_2 = voting.get(f"/v1/slates/{plan['id']}", params={"batch": 2}).json()["candidates"]
+    assert summary["第二批候选名单"] == len(slate_2) > plan["batches"][1]["seats"] and not set(slate_2) & set(winners)
+    winners_2 = [w for b in second for w in b["winners"]]
+    assert summary["第二批差额票决轮次"] == len(second) and summary["第二批当选部门"] == "、".join(winners_2)
+    assert len(winners_2) == plan["batches"][1]["seats"] and set(winners_2) <= set(slate_2)
+    # Every source counted in both batches' rankings, the public vote included.
+    for batch in (1, 2):
+        inputs = scoring.get(f"/v1/year-plans/{plan['id']}/batches/{batch}/ranking").json()["inputs"]
+        assert inputs["missing_sources"] == [] and sum(inputs["figures"]["public"].values()) > 0
+
+    # Tracking: a case per winner; commitments, recorded by the liaisons' department keys; some overdue.
     cases = [c for c in _all(tracking, "/v1/cases") if c["evaluation_year"] == YEAR]
-    assert sorted(c["department"] for c in cases) == sorted(winners) and summary["评议案件"] == len(cases)
+    assert sorted(c["department"] for c in cases) == sorted(winners + winners_2) and summary["评议案件"] == len(cases)
+    assert {c["department"]: c["batch"] for c in cases} == {**dict.fromkeys(winners, 1), **dict.fromkeys(winners_2, 2)}
+    keys = [k for k in _all(tracking, "/v1/admin/api-keys") if k["department"] and not k["revoked_at"]]
+    assert summary["部门联络员密钥"] == len(keys) and {c["department"] for c in cases} <= {k["department"] for k in keys}
+    assert all(k["scopes"] == ["tracking:write"] and k["last_used_at"] for k in keys)
     commitments = _all(tracking, "/v1/commitments")
     assert summary["整改承诺"] == len(commitments)
     assert summary["逾期承诺"] == sum(1 for c in commitments if c["overdue"]) > 0
+    assert summary["已完成承诺"] == sum(1 for c in commitments if c["status"] == "done") > 0
+    details = [tracking.get(f"/v1/commitments/{c['id']}").json() for c in commitments]
+    assert summary["整改进展报告"] == sum(len(d["progress"]) for d in details) > 0
+    # The liaison, not the operator, recorded them: the audit chain names the department's key.
+    audit = _all(tracking, "/v1/admin/audit-log")
+    writers = {e["actor"] for e in audit if e["action"] == "POST /v1/cases/{case_id}/commitments"}
+    assert writers == {k["name"] for k in keys if k["department"] in {c["department"] for c in cases}}
 
     # Satisfaction: one department 不满意 in August and again in October, escalated under the plan's policy.
     results = [r for r in _all(scoring, "/v1/satisfaction-results") if r["evaluation_year"] == YEAR]
@@ -94,13 +126,25 @@ def test_small_year_plays_end_to_end_and_again_without_duplicates(stack):
     assert detail["investigations"] and detail["rereports"]
     steps = tracking.get(f"/v1/cases/{case['id']}/escalation-steps").json()["items"]
     assert summary["问责升级措施"] == len(steps) >= 1 and steps[0]["measure"] == plan["escalation_policy"]
+    assert summary["专题调研"] == sum(len(tracking.get(f"/v1/cases/{c['id']}").json()["investigations"]) for c in cases)
+    # October: the re-report came with an interpellation motion, answered by the department.
+    interpellations = _all(tracking, f"/v1/cases/{case['id']}/interpellation-motions")
+    assert summary["质询案"] == len(interpellations) == 1 and interpellations[0]["answer"]
+    assert len(interpellations[0]["sponsors"]) >= 5
+    october = {r["department"] for r in results if r["meeting_date"].startswith("2021-10")}
+    assert october == {*winners_2, case["department"]}
 
-    assert summary["代表议案"] == len(_all(tracking, "/v1/motions"))
-    assert summary["审计整改事项"] == len(_all(tracking, "/v1/audit-cases"))
+    motions = _all(tracking, "/v1/motions")
+    assert summary["代表议案"] == len(motions) and summary["代表议案已办结"] == sum(1 for m in motions if m["status"] == "closed") > 0
+    assert any(m["redo_count"] for m in motions)  # one reply found 不满意 and done again
+    audits = _all(tracking, "/v1/audit-cases")
+    findings = [f for a in audits for f in a["findings"]]
+    assert summary["审计整改事项"] == len(audits)
+    assert summary["审计查出问题已整改"] == f"{sum(1 for f in findings if f['rectified_on'])}/{len(findings)}"
 
     # Again: nothing duplicated, nothing fails, the same summary.
     before = _counts(voting, scoring, tracking)
-    again = run_demo(urls, stack.operator_key, "small", Console(width=120, record=True))
+    again = run_demo(urls, stack.operator_key, "small", Console(width=120, record=True), var_dir=stack.var_dir)
     after = _counts(voting, scoring, tracking)
     assert after == before
     assert again["summary"] == summary
