@@ -66,8 +66,8 @@ class ApiKeyOut(BaseModel):
     scopes: list[str] = Field(description="what the key may do in this service")
     department: str | None = Field(description="the department the key acts for; null for a key not bound to one")
     created_at: dt.datetime = Field(description="when the key was issued")
-    last_used_at: dt.datetime | None = Field(description="when it was last used, to within five minutes; null if never")
-    revoked_at: dt.datetime | None = Field(description="when it was revoked; null while it is valid")
+    last_used_at: dt.datetime | None = Field(None, description="when it was last used, to within five minutes; null if never")
+    revoked_at: dt.datetime | None = Field(None, description="when it was revoked; null while it is valid")
 
 
 class ApiKeyIssued(ApiKeyOut):
