@@ -63,6 +63,7 @@ demo: $(STAMP) tools
 	fi
 	$(BIN)/pingyi demo --scale $(DEMO_SCALE)
 	@echo "The year is in the running stack; it stays up (started here: kill \$$(cat var/run.pid) stops it):"
+	@echo "  portal   http://127.0.0.1:8000/       the year, rankings, departments, the chamber board (公开网站)"
 	@echo "  voting   http://127.0.0.1:8001/docs   meeting record: /v1/meetings/{id}/record?format=html"
 	@echo "  scoring  http://127.0.0.1:8002/docs   ranking: /v1/year-plans/{id}/batches/1/ranking"
 	@echo "  tracking http://127.0.0.1:8003/docs   public cases: http://127.0.0.1:8003/v1/public/cases"
