@@ -57,6 +57,12 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
             return False
 
 
+def free_ports(host: str = "127.0.0.1") -> dict[str, int]:
+    """A free port for every process of the stack (tests and benchmarks: never a default port
+    that `make run`, or another stack started at the same moment, may hold)."""
+    return {process: free_port(host) for process in PROCESSES}
+
+
 @dataclass
 class EmbeddedStack:
     var_dir: Path

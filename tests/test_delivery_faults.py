@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from shared.broker import TansuBroker, die_with_parent, free_port
 from shared.db import Database
-from shared.embedded import EmbeddedStack
+from shared.embedded import EmbeddedStack, free_ports
 from shared.events import ALL_TOPICS, EVENT_ID_HEADER
 
 pytestmark = pytest.mark.broker
@@ -52,7 +52,7 @@ def start_stack(tmp_path: Path, request, backend: str, **kwargs) -> EmbeddedStac
         postgres = request.getfixturevalue("postgres")
         suffix = uuid.uuid4().hex[:6]
         database_urls = {s: postgres.create(f"faults_{s}_{suffix}") for s in SERVICES}
-    ports = {s: free_port() for s in SERVICES}  # never a default port another process may take first
+    ports = free_ports()  # never a default port another process may take first
     stack = EmbeddedStack(var_dir=tmp_path / "var", ports=ports, database_urls=database_urls,
                           extra_env={**FAULT_ENV, **kwargs.pop("extra_env", {})}, **kwargs)
     return stack.start(ready_timeout=180)

@@ -12,9 +12,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from shared.broker import free_port
 from shared.demo import DEMO_RATE_LIMITS, YEAR, run_demo
-from shared.embedded import SERVICES, EmbeddedStack
+from shared.embedded import SERVICES, EmbeddedStack, free_ports
 from shared.report import write_report
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.broker
 @pytest.fixture
 def stack(tmp_path):
     # Free ports, not the defaults: another stack on this machine must never receive the demo's year.
-    running = EmbeddedStack(var_dir=tmp_path / "var", ports={s: free_port() for s in SERVICES},
+    running = EmbeddedStack(var_dir=tmp_path / "var", ports=free_ports(),
                             extra_env=DEMO_RATE_LIMITS).start(ready_timeout=300)
     try:
         yield running

@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.embedded import EmbeddedStack
+from shared.embedded import EmbeddedStack, free_ports
 
 pytestmark = pytest.mark.broker
 
@@ -40,7 +40,7 @@ def stack(request, tmp_path):
         postgres = request.getfixturevalue("postgres")
         suffix = uuid.uuid4().hex[:6]
         database_urls = {s: postgres.create(f"e2e_{s}_{suffix}") for s in ("voting", "scoring", "tracking")}
-    with EmbeddedStack(var_dir=tmp_path / "var", ports={}, database_urls=database_urls) as running:
+    with EmbeddedStack(var_dir=tmp_path / "var", ports=free_ports(), database_urls=database_urls) as running:
         yield running
     for service in ("voting", "scoring", "tracking"):
         errors = [line for line in own_log_lines(tmp_path / "var" / f"{service}.log")

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.embedded import EmbeddedStack
+from shared.embedded import EmbeddedStack, free_ports
 from tests.test_webhooks import Receiver, free_port, wait_for
 
 pytestmark = pytest.mark.broker
@@ -135,7 +135,7 @@ def stack_behind_proxy(tmp_path, monkeypatch):
         monkeypatch.setenv(f"{service.upper()}_ROOT_PATH", f"/{service}")
     monkeypatch.setenv("SCORING_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")  # the test's receiver
     monkeypatch.setenv("SCORING_WEBHOOK_RETRY_BASE_SECONDS", "0.2")
-    with EmbeddedStack(var_dir=tmp_path / "var", ports={s: free_port() for s in SERVICES}) as stack:
+    with EmbeddedStack(var_dir=tmp_path / "var", ports=free_ports()) as stack:
         upstreams = {**stack.ports, "portal": free_port()}  # no portal here: / answers 502
         (tmp_path / "nginx").mkdir()
         proxy = Proxy(tmp_path / "nginx", upstreams)

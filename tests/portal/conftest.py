@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.broker import free_port
-from shared.embedded import EmbeddedStack
+from shared.embedded import EmbeddedStack, free_ports
 
 from ..test_end_to_end import wait_for  # noqa: F401  (the same bounded wait, for the page tests)
 
@@ -28,7 +27,7 @@ BOARD = {"viewport": {"width": 1920, "height": 1080}}
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory):
-    ports = {s: free_port() for s in ("voting", "scoring", "tracking", "portal")}
+    ports = free_ports()
     var = tmp_path_factory.mktemp("portal-stack") / "var"
     # The portal reads the public endpoints from one address; the test reads them too.
     env = {"RATE_LIMIT_PUBLIC_READ": "100000/minute", "RATE_LIMIT_PUBLIC_VOTE_IP": "100000/minute"}
