@@ -6,8 +6,8 @@ Revises: 0006
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from shared import migration_steps
+
 
 revision: str = '0007_outbox_broker_positions'
 down_revision: str | None = '0006'
@@ -16,14 +16,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('broker_partition', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('broker_offset', sa.BigInteger(), nullable=True))
-        batch_op.create_index('ix_outbox_broker_position', ['topic', 'broker_partition', 'broker_offset'], unique=False)
+    migration_steps.add_outbox_broker_positions()
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_broker_position')
-        batch_op.drop_column('broker_offset')
-        batch_op.drop_column('broker_partition')
+    migration_steps.drop_outbox_broker_positions()
