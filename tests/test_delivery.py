@@ -25,13 +25,21 @@ from services.tracking.models import OutboxMessage as TrackingOutbox
 from services.voting.models import OutboxMessage as VotingOutbox
 from shared.broker import TansuBroker, free_port
 from shared.db import Database
-from shared.events import BallotClosed, BallotSubject, Tally, Topic, VoteMarkedUnsatisfied, utcnow
+from shared.events import (
+    BallotClosed,
+    BallotSubject,
+    Tally,
+    Topic,
+    VoteMarkedUnsatisfied,
+    utcnow,
+)
 from shared.inbox import EventConsumer
 from shared.kafka import KafkaSettings
 from shared.migrations import upgrade
 from shared.outbox import OutboxRelay, enqueue
 from tests.conftest import FAST_KAFKA
 from tests.conftest import _postgres_url as postgres_url
+from tests.waiting import wait_for as wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -52,15 +60,6 @@ def migrated(service: str, backend: str, fresh_database_url) -> Database:
     url = fresh_database_url(backend, service)
     upgrade(service, url)
     return Database(url)
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def count(db: Database, column) -> int:

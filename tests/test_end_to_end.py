@@ -8,29 +8,18 @@ and re-vote on the next meeting's agenda.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 
 from shared.embedded import EmbeddedStack, free_ports
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker
 
 MEMBERS = [{"member_id": f"m{i:02d}", "name": f"委员{i:02d}"} for i in range(1, 8)]
 DEPARTMENT = "淄博市教育局"
-
-
-def wait_for(fetch, *, timeout: float = 30.0, interval: float = 0.2):
-    """Poll `fetch` until it returns something truthy; the value is returned."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"nothing after {timeout}s")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

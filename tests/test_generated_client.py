@@ -23,7 +23,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared.embedded import EmbeddedStack, free_ports
-from tests.test_webhooks import Receiver, free_port, wait_for
+from tests.test_webhooks import Receiver, free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker
 

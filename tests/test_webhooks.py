@@ -9,7 +9,7 @@ import datetime as dt
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,10 +21,11 @@ from shared.auth import create_api_key
 from shared.db import Database
 from shared.events import Envelope
 from shared.migrations import upgrade
-from shared.webhooks import RetryPolicy, UrlPolicy, new_secret
 from shared.problems import Problem
+from shared.webhooks import RetryPolicy, UrlPolicy, new_secret
 from tests.conftest import create_app_for, settings_for
 from tests.voting._support import assert_problem
+from tests.waiting import wait_for
 
 FAST_RETRIES = dict(run_webhooks=True, webhook_retry_base_seconds=0.1, webhook_retry_max_interval_seconds=0.3,
                     webhook_retry_window_seconds=120, webhook_poll_interval=0.05, webhook_timeout_seconds=5)
@@ -73,15 +74,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

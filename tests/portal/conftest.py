@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from shared.embedded import EmbeddedStack, free_ports
-
-from ..test_end_to_end import wait_for  # noqa: F401  (the same bounded wait, for the page tests)
+from tests.waiting import wait_for  # noqa: F401  (the page tests import it from here)
 
 CHROMIUM = os.environ.get("PINGYI_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"

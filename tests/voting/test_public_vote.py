@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 import uuid
 
 import pytest
@@ -21,13 +20,20 @@ from sqlalchemy import select
 
 from services.voting.domain.phones import normalise_mainland_mobile
 from services.voting.domain.public import identity_hash
-from services.voting.models import AuditEntry, PublicPoll, PublicVote, PublicVoter, RateLimitCounter
+from services.voting.models import (
+    AuditEntry,
+    PublicPoll,
+    PublicVote,
+    PublicVoter,
+    RateLimitCounter,
+)
 from services.voting.public.service import VoteIn, record_votes
 from services.voting.public.writer import VoteWriter
 from services.voting.verification.service import verification
 from shared.audit import verify
 from shared.events import BallotClosed, Envelope
 from shared.problems import Problem
+from tests.waiting import wait_for as wait_until
 
 from ._support import Background, assert_problem, committed, count_rows, create_meeting
 
@@ -399,13 +405,6 @@ class GatedWrite:
         if len(self.sizes) in self.fail:
             raise RuntimeError("the disk is full")
         return outcomes
-
-
-def wait_until(condition, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.01)
 
 
 def vote_in(poll_id: str, identity: str, choices: list[str], key: str = "dev-only-identity-hash-key") -> VoteIn:
