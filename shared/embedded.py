@@ -27,12 +27,13 @@ PROCESSES = (*SERVICES, PORTAL)
 # Small group timeouts: on Tansu a group join waits about half the session timeout.
 EMBEDDED_KAFKA_ENV = {
     "KAFKA_SESSION_TIMEOUT_MS": "2000",
-    "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    # A third of the session timeout, as Kafka's defaults; each heartbeat costs an idle service CPU.
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "600",
     "KAFKA_MAX_POLL_INTERVAL_MS": "4000",
-    "RELAY_POLL_INTERVAL": "0.1",
-    # One machine: retry a failed publish at least every second, so events
-    # move within seconds of the broker's return.
+    # One machine: retry a failed publish at least every second, and reconnect
+    # at least every quarter second, so events move within seconds of the broker's return.
     "RELAY_BACKOFF_MAX": "1",
+    "KAFKA_RECONNECT_BACKOFF_MAX_MS": "250",
 }
 
 
