@@ -130,6 +130,10 @@ class RelayPassFailed(Exception):
     """A publish pass failed; the cause is chained."""
 
 
+class BrokerUnreachable(Exception):
+    """No broker answers on any bootstrap address."""
+
+
 def _failure_cause(exc: BaseException) -> str:
     """A short, bounded label for metrics: the exception's class."""
     return type(exc).__name__
@@ -291,9 +295,10 @@ class OutboxRelay(BackgroundLoop):
                 if request_id:
                     headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 futures.append((row_id, producer.send(topic, key=key.encode(), value=body.encode(), headers=headers)))
+            deadline = time.monotonic() + self.kafka.delivery_timeout_ms / 1000
             for row_id, future in futures:
                 # Later rows may have been sent too; they stay pending and go again.
-                metadata = future.get(timeout=self.kafka.delivery_timeout_ms / 1000)
+                metadata = self._acknowledgement(future, deadline)
                 acknowledged.append((row_id, metadata.partition, metadata.offset))
         except Exception as exc:
             done = {row_id for row_id, _, _ in acknowledged}
@@ -305,6 +310,22 @@ class OutboxRelay(BackgroundLoop):
         self._mark_sent(acknowledged)
         self.published_total += len(acknowledged)
         return len(acknowledged)
+
+    def _acknowledgement(self, future, deadline: float):
+        """Wait for the broker's answer; give up as soon as the broker cannot be
+        reached, so the batch does not stay queued in the producer (see `_failed`)."""
+        from kafka.errors import KafkaTimeoutError
+
+        from shared.kafka import broker_reachable
+
+        while True:
+            try:
+                return future.get(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
+            except KafkaTimeoutError:
+                if future.is_done or time.monotonic() >= deadline:
+                    raise
+                if not broker_reachable(self.kafka, timeout=0.2):
+                    raise BrokerUnreachable(f"no broker at {self.kafka.bootstrap_servers} while a send waited") from None
 
     def backlog(self) -> tuple[int, dt.datetime | None]:
         return outbox_backlog(self.db, self.model)
@@ -319,7 +340,13 @@ class OutboxRelay(BackgroundLoop):
         # Whatever the broker lost while we could not reach it, and its topics, are checked again.
         self._topics_ensured = False
         self._check_due = 0.0
-        rebuild = _producer_is_broken(cause) or self.failures_in_row % self.rebuild_after == 0
+        from shared.kafka import broker_reachable
+
+        # While the broker is away the producer is dropped with what it queued: a
+        # restarted Tansu would take a queued batch before our topics are ensured
+        # and create the topic itself, with its own partition count.
+        rebuild = (_producer_is_broken(cause) or self.failures_in_row % self.rebuild_after == 0
+                   or not broker_reachable(self.kafka, timeout=0.2))
         log.warning("relay_pass_failed", relay=self.name, error=repr(cause), failures_in_row=self.failures_in_row,
                     rebuild=rebuild)
         if rebuild and (self._producer is not None or self._reader is not None):
