@@ -134,15 +134,13 @@ class AuditLinker(BackgroundLoop):
 
     def __init__(self, db, model: type[AuditMixin], *, name: str, interval: float = 0.25, idle_interval: float = 60.0,
                  lease=None) -> None:
-        from shared.wakeup import CommitSignal
-
         super().__init__(name)
         self.db = db
         self.model = model
         self.interval = interval
         self.idle_interval = idle_interval
         self.lease = lease
-        self._wake = CommitSignal(db, flag=AUDIT_PENDING_FLAG, channel=f"pingyi_{name}_audit")
+        self._wake = None  # while running: set when a transaction that wrote entries commits
 
     def _loop(self) -> None:
         last_pass = 0.0
@@ -166,12 +164,21 @@ class AuditLinker(BackgroundLoop):
         if self.lease is not None:
             self.lease.release()
 
+    def start(self) -> None:
+        from shared.wakeup import CommitSignal
+
+        self._wake = CommitSignal(self.db, flag=AUDIT_PENDING_FLAG, channel=f"pingyi_{self.name}_audit")
+        super().start()
+
     def _interrupt(self) -> None:
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def stop(self, timeout: float = 20.0) -> None:
         super().stop(timeout)
-        self._wake.close()
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.close()
 
 
 @dataclass(frozen=True)

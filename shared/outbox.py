@@ -205,8 +205,7 @@ class OutboxRelay(BackgroundLoop):
         # Per partition, the last row read back from the broker: (offset, event id).
         self._verified: dict[tuple[str, int], tuple[int, str]] = {}
         self._check_due = 0.0  # on start, after every failure, then every loss_check_interval
-        # Wake the relay as soon as a transaction carrying an event commits.
-        self._wake = CommitSignal(db, flag=_PENDING_FLAG, channel=f"pingyi_{name}_outbox")
+        self._wake: CommitSignal | None = None  # while running: set when a transaction carrying an event commits
 
     @property
     def leading(self) -> bool:
@@ -540,9 +539,19 @@ class OutboxRelay(BackgroundLoop):
             self.lease.release()
         log.info("relay_stopped", relay=self.name)
 
+    def start(self) -> None:
+        self._wake = CommitSignal(self.db, flag=_PENDING_FLAG, channel=f"pingyi_{self.name}_outbox")
+        super().start()
+
     def _interrupt(self) -> None:
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.close()
 
     def close(self) -> None:
         self.stop()
-        self._wake.close()
