@@ -141,6 +141,7 @@ class AuditLinker(BackgroundLoop):
         self.idle_interval = idle_interval
         self.lease = lease
         self._wake = None  # while running: set when a transaction that wrote entries commits
+        self.passes_total = 0
 
     def _loop(self) -> None:
         last_pass = 0.0
@@ -153,6 +154,7 @@ class AuditLinker(BackgroundLoop):
             last_pass = time.monotonic()
             try:
                 link_all(self.db, self.model)
+                self.passes_total += 1
                 self._wake.wait(self.idle_interval)
             except Exception as exc:  # the database may be down: try again in a second
                 log.warning("audit_link_failed", error=repr(exc))

@@ -356,7 +356,9 @@ class EventConsumer(BackgroundLoop):
         When the committed offsets fall behind what we committed, read those
         partitions again from what the broker has (the inbox drops repeats)."""
         now = time.monotonic()
-        if not self._committed or now - self._offsets_checked < self.offsets_check_interval:
+        # While idle, less often: a broker that restarted also fails the heartbeat, and the rejoin resets positions.
+        interval = self.offsets_check_interval * (1 if self.fetch_wait_ms == self.kafka.fetch_max_wait_ms else 6)
+        if not self._committed or now - self._offsets_checked < interval:
             return
         self._offsets_checked = now
         assigned = consumer.assignment()

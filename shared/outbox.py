@@ -197,6 +197,7 @@ class OutboxRelay(BackgroundLoop):
         self._topics_ensured = False
         self.last_error: str | None = None
         self.published_total = 0
+        self.passes_total = 0  # looks at the outbox by the loop
         self.failures_in_row = 0
         self.failures_by_cause: Counter[str] = Counter()
         self.rebuilds_total = 0
@@ -521,6 +522,7 @@ class OutboxRelay(BackgroundLoop):
                 self._succeeded()
             except Exception as exc:
                 self._failed(exc)
+            self.passes_total += 1
             if sent >= self.batch_size:
                 continue
             if self.failures_in_row:
