@@ -122,6 +122,7 @@ def measure(stack: EmbeddedStack, args) -> tuple | None:
         close_unsatisfied(stack, voting, meeting["id"], f"测试局{i:03d}")
     time.sleep(max(0.0, args.outage - (time.perf_counter() - down_at)))
     stack.broker = TansuBroker(port=port, host=stack.host, log_path=stack.var_dir / "tansu.log").start()
+    print(f"broker back at {time.strftime('%H:%M:%S', time.gmtime())} UTC (match the services' log timestamps)", flush=True)
     recovery = wait_rereports(voting, later["id"], 1 + 2 * args.flows)
     operator = httpx.Client(headers=stack.operator_headers, timeout=10)
     resent = sum(

@@ -4,7 +4,10 @@ visible over HTTP, through the broker (voting → scoring → tracking).
 Baseline in the same run: a raw kafka-python produce → consume round trip on
 the same Tansu broker. Starts everything on 127.0.0.1 and stops by itself.
 
-    .venv/bin/python bench/event_latency.py --rounds 40 [--postgres]
+    .venv/bin/python bench/event_latency.py --rounds 40 [--postgres] [--quiet-rounds 5 --gap 15]
+
+With --quiet-rounds, that many more rounds each follow a quiet spell of --gap
+seconds (longer than CONSUMER_IDLE_AFTER: the consumers' fetch wait has grown).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--postgres", action="store_true", help="Postgres on 127.0.0.1:5432 instead of SQLite")
+    parser.add_argument("--quiet-rounds", type=int, default=0, help="rounds after a quiet spell each")
+    parser.add_argument("--gap", type=float, default=15.0, help="seconds of quiet before each of those")
     args = parser.parse_args()
 
     database_urls = {}
@@ -95,10 +100,9 @@ def main() -> None:
         while not tracking.get("/v1/cases", params={"department": "预热局"}).json()["items"]:
             time.sleep(0.05)
 
-        latencies = []
-        for i in range(args.rounds):
-            department = f"测试局{i:03d}"
+        def one_round(department: str, gap: float = 0.0) -> float:
             ballot_id = close_unsatisfied(stack, voting, meeting["id"], department)
+            time.sleep(gap)
             started = time.perf_counter()
             assert voting.post(f"/v1/ballots/{ballot_id}/close").status_code == 200
             deadline = started + 30
@@ -106,7 +110,10 @@ def main() -> None:
                 if tracking.get("/v1/cases", params={"department": department}).json()["items"]:
                     break
                 time.sleep(0.005)
-            latencies.append(time.perf_counter() - started)
+            return time.perf_counter() - started
+
+        latencies = [one_round(f"测试局{i:03d}") for i in range(args.rounds)]
+        after_quiet = [one_round(f"安静局{i:03d}", args.gap) for i in range(args.quiet_rounds)]
 
         baseline = kafka_round_trips(stack.broker.bootstrap, args.rounds)
 
@@ -119,6 +126,9 @@ def main() -> None:
     backend = "Postgres" if args.postgres else "SQLite"
     print(f"event latency, ballot closed -> tracking case visible ({backend}, {args.rounds} rounds):")
     print(f"  median {ms(statistics.median(latencies))}   p90 {ms(percentile(latencies, 0.9))}   max {ms(max(latencies))}")
+    if after_quiet:
+        print(f"  after {args.gap:.0f} s of quiet ({len(after_quiet)} rounds): median {ms(statistics.median(after_quiet))}"
+              f"   max {ms(max(after_quiet))}")
     print("baseline, raw kafka-python produce -> consume round trip on the same broker:")
     print(f"  median {ms(statistics.median(baseline))}   p90 {ms(percentile(baseline, 0.9))}   max {ms(max(baseline))}")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from shared.db import UTCDateTime
 from shared.events import utcnow
 
 GENESIS_HASH = "0" * 64
+# Set on a session that appended entries: the linker wakes when it commits.
+AUDIT_PENDING_FLAG = "pingyi.audit_pending"
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +82,7 @@ def append(session: Session, model: type[AuditMixin], *, actor: str, action: str
     entry = model(at=utcnow(), actor=actor, action=action, subject=subject, detail=canonical_json(detail or {}))
     session.add(entry)
     session.flush()
+    session.info[AUDIT_PENDING_FLAG] = True  # wakes the linker when the transaction commits
     return entry
 
 
@@ -118,34 +122,65 @@ def link_all(db, model: type[AuditMixin]) -> int:
 
 
 class AuditLinker(BackgroundLoop):
-    """Links each service's new audit entries into its chain, a few times a second.
+    """Links each service's new audit entries into its chain soon after they commit.
 
+    It wakes when a transaction that wrote entries commits (`CommitSignal`; on
+    Postgres on any replica), links at most once per `interval` (a burst of
+    requests is sealed in one pass) and otherwise sleeps `idle_interval`.
     With a `lease`, only the replica holding it links; the transaction lock in
     `link_pending` still keeps the CLI and a replica taking over in step."""
 
     thread_suffix = "audit-linker"
 
-    def __init__(self, db, model: type[AuditMixin], *, name: str, interval: float = 0.25, lease=None) -> None:
+    def __init__(self, db, model: type[AuditMixin], *, name: str, interval: float = 0.25, idle_interval: float = 60.0,
+                 lease=None) -> None:
         super().__init__(name)
         self.db = db
         self.model = model
         self.interval = interval
+        self.idle_interval = idle_interval
         self.lease = lease
+        self._wake = None  # while running: set when a transaction that wrote entries commits
+        self.passes_total = 0
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        last_pass = 0.0
+        while not self._stop.is_set():
             if self.lease is not None and not self.lease.held():
-                continue  # a standby: another replica links
+                self._stop.wait(self.lease.retry_interval)  # a standby: another replica links
+                continue
+            if self._stop.wait(max(0.0, last_pass + self.interval - time.monotonic())):
+                break
+            last_pass = time.monotonic()
             try:
                 link_all(self.db, self.model)
-            except Exception as exc:  # the database may be down: try again on the next tick
+                self.passes_total += 1
+                self._wake.wait(self.idle_interval)
+            except Exception as exc:  # the database may be down: try again in a second
                 log.warning("audit_link_failed", error=repr(exc))
+                self._wake.wait(min(self.idle_interval, 1.0))
         try:
             link_all(self.db, self.model)  # what was written up to the stop
         except Exception as exc:
             log.warning("audit_link_failed", error=repr(exc))
         if self.lease is not None:
             self.lease.release()
+
+    def start(self) -> None:
+        from shared.wakeup import CommitSignal
+
+        self._wake = CommitSignal(self.db, flag=AUDIT_PENDING_FLAG, channel=f"pingyi_{self.name}_audit")
+        super().start()
+
+    def _interrupt(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.close()
 
 
 @dataclass(frozen=True)

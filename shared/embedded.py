@@ -27,11 +27,14 @@ PROCESSES = (*SERVICES, PORTAL)
 # Small group timeouts: on Tansu a group join waits about half the session timeout.
 EMBEDDED_KAFKA_ENV = {
     "KAFKA_SESSION_TIMEOUT_MS": "2000",
-    "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    # A third of the session timeout, as Kafka's defaults; each heartbeat costs an idle service CPU.
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "600",
     "KAFKA_MAX_POLL_INTERVAL_MS": "4000",
-    "RELAY_POLL_INTERVAL": "0.1",
     # One machine: retry a failed publish at least every second, so events
-    # move within seconds of the broker's return.
+    # move within seconds of the broker's return. (Consumers keep reconnecting
+    # at most a second apart: reconnecting faster, they fetch from a restarted
+    # Tansu before the topics are ensured, and Tansu creates them itself with
+    # its own partition count; events were then missed.)
     "RELAY_BACKOFF_MAX": "1",
 }
 

@@ -131,7 +131,13 @@ def retry_parked(db: Database, inbox: type[InboxMixin], handlers: Mapping[str, H
 
 
 class EventConsumer(BackgroundLoop):
-    """A consumer-group loop in its own thread, outside the ASGI event loop."""
+    """A consumer-group loop in its own thread, outside the ASGI event loop.
+
+    Its fetch wait adapts: `kafka.fetch_max_wait_ms` while events flow (Tansu
+    answers a fetch only when its wait runs out, so this bounds each hop), and
+    `kafka.fetch_max_wait_idle_ms` once nothing has come for `idle_after`
+    seconds, so an idle service does not ask the broker ten times a second.
+    The first event after a quiet spell waits at most the idle wait."""
 
     thread_suffix = "consumer"
 
@@ -147,6 +153,7 @@ class EventConsumer(BackgroundLoop):
         retry_backoff: float = 0.5,
         max_attempts: int = 5,
         offsets_check_interval: float = 5.0,
+        idle_after: float = 10.0,
     ) -> None:
         self.db = db
         self.inbox = inbox
@@ -177,6 +184,9 @@ class EventConsumer(BackgroundLoop):
         # Messages behind the end of each assigned partition, refreshed after polls.
         self.lag: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
+        self.idle_after = idle_after
+        self._last_event = time.monotonic()
+        self.fetch_wait_ms = kafka.fetch_max_wait_ms  # the wait asked of the broker now
 
     def process_record(self, record) -> bool:
         """Handle one Kafka record; False means 'retry it later'."""
@@ -267,7 +277,8 @@ class EventConsumer(BackgroundLoop):
         while not self._stop.is_set():
             self._polling = True
             try:
-                batch = consumer.poll(timeout_ms=200, max_records=100)
+                # As long as the fetch may wait, at most a second (the loop sees a stop within it).
+                batch = consumer.poll(timeout_ms=min(max(200, self.fetch_wait_ms), 1000), max_records=100)
             except Exception as exc:
                 log.warning("consumer_poll_failed", consumer=self.name, error=repr(exc))
                 self._stop.wait(self.retry_backoff)
@@ -275,6 +286,7 @@ class EventConsumer(BackgroundLoop):
             finally:
                 self._polling = False
                 self._last_poll = time.monotonic()
+            self._adapt_fetch_wait(consumer, bool(batch))
             self._ensure_topics_when_unassigned(consumer)
             to_commit = {}
             # Poll again well within max_poll_interval, or the group drops this
@@ -319,6 +331,24 @@ class EventConsumer(BackgroundLoop):
         self._consumer = None
         log.info("consumer_stopped", consumer=self.name)
 
+    def _adapt_fetch_wait(self, consumer: KafkaConsumer, got_records: bool) -> None:
+        """Short fetch wait while events flow, long once idle (the next fetch request uses it)."""
+        now = time.monotonic()
+        if got_records:
+            self._last_event = now
+            wanted = self.kafka.fetch_max_wait_ms
+        elif now - self._last_event >= self.idle_after:
+            wanted = max(self.kafka.fetch_max_wait_idle_ms, self.kafka.fetch_max_wait_ms)
+        else:
+            return
+        if wanted != self.fetch_wait_ms:
+            fetcher = getattr(consumer, "_fetcher", None)
+            if fetcher is None or "fetch_max_wait_ms" not in fetcher.config:
+                return  # another kafka-python: keep the configured wait
+            fetcher.config["fetch_max_wait_ms"] = wanted
+            log.debug("consumer_fetch_wait", consumer=self.name, fetch_max_wait_ms=wanted)
+            self.fetch_wait_ms = wanted
+
     def _rewind_if_broker_forgot(self, consumer: KafkaConsumer) -> None:
         """A broker restarted empty (Tansu keeps groups in memory) forgets the
         group, and kafka-python may not notice: it keeps fetching from where it
@@ -326,18 +356,21 @@ class EventConsumer(BackgroundLoop):
         When the committed offsets fall behind what we committed, read those
         partitions again from what the broker has (the inbox drops repeats)."""
         now = time.monotonic()
-        if not self._committed or now - self._offsets_checked < self.offsets_check_interval:
+        # While idle, less often: a broker that restarted also fails the heartbeat, and the rejoin resets positions.
+        interval = self.offsets_check_interval * (1 if self.fetch_wait_ms == self.kafka.fetch_max_wait_ms else 6)
+        if not self._committed or now - self._offsets_checked < interval:
             return
         self._offsets_checked = now
         assigned = consumer.assignment()
+        for tp in [tp for tp in self._committed if tp not in assigned]:
+            self._committed.pop(tp, None)
+        try:
+            # One request for every partition (consumer.committed asks for one at a time).
+            held = consumer._coordinator.fetch_committed_offsets(list(self._committed), timeout_ms=1000)
+        except Exception:
+            return  # the broker is away; try on the next round
         for tp, ours in list(self._committed.items()):
-            if tp not in assigned:
-                self._committed.pop(tp, None)
-                continue
-            try:
-                theirs = consumer.committed(tp, timeout_ms=1000)
-            except Exception:
-                return  # the broker is away; try on the next round
+            theirs = held[tp].offset if held.get(tp) is not None and held[tp].offset >= 0 else None
             if theirs is not None and theirs >= ours:
                 continue
             log.warning("consumer_offsets_lost", consumer=self.name, topic=tp.topic, partition=tp.partition,
@@ -376,7 +409,8 @@ class EventConsumer(BackgroundLoop):
 
     def _refresh_lag(self, consumer: KafkaConsumer) -> None:
         now = time.monotonic()
-        if now - self._lag_checked < 1.0:
+        # While idle the lag only changes when events come, and then the poll returns them.
+        if now - self._lag_checked < (1.0 if self.fetch_wait_ms == self.kafka.fetch_max_wait_ms else 10.0):
             return
         self._lag_checked = now
         lag = {}

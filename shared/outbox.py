@@ -14,18 +14,18 @@ a truncated partition) is found by reading it back and published again.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import BigInteger, Index, Integer, String, Text, event, func, select, update
+from sqlalchemy import BigInteger, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
 from shared.events import EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER, Envelope, EventPayload, Producer, utcnow
+from shared.wakeup import CommitSignal
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer, KafkaProducer
@@ -122,11 +122,16 @@ def mark_for_resend(db: Database, model: type[OutboxMixin], *, since: dt.datetim
         result = session.execute(
             update(model).where(*conditions).values(sent_at=None, broker_partition=None, broker_offset=None)
         )
+        session.info[_PENDING_FLAG] = True  # the relay (on Postgres: of any replica) wakes on commit
     return result.rowcount or 0
 
 
 class RelayPassFailed(Exception):
     """A publish pass failed; the cause is chained."""
+
+
+class BrokerUnreachable(Exception):
+    """No broker answers on any bootstrap address."""
 
 
 def _failure_cause(exc: BaseException) -> str:
@@ -145,7 +150,12 @@ def _producer_is_broken(exc: BaseException) -> bool:
 class OutboxRelay(BackgroundLoop):
     """Publishes a service's pending outbox rows to Kafka, oldest first.
 
-    With a `lease`, only the replica holding it publishes (the others stand by)."""
+    With a `lease`, only the replica holding it publishes (the others stand by).
+
+    It wakes when a transaction that enqueued an event commits (`CommitSignal`);
+    `poll_interval` is only the fallback for commits it cannot hear (another
+    process on SQLite). A failed pass is retried after `retry_interval`,
+    doubling up to `backoff_max`."""
 
     thread_suffix = "outbox-relay"
 
@@ -157,7 +167,8 @@ class OutboxRelay(BackgroundLoop):
         *,
         name: str,
         batch_size: int = 200,
-        poll_interval: float = 0.2,
+        poll_interval: float = 5.0,
+        retry_interval: float = 0.1,
         producer: KafkaProducer | None = None,
         topics: tuple[str, ...] = (),
         backoff_max: float = 5.0,
@@ -172,6 +183,7 @@ class OutboxRelay(BackgroundLoop):
         super().__init__(name)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.retry_interval = retry_interval
         self.backoff_max = backoff_max
         self.rebuild_after = rebuild_after
         self.loss_check_interval = loss_check_interval
@@ -183,9 +195,9 @@ class OutboxRelay(BackgroundLoop):
         # a broker that restarted empty has none (existing ones are kept).
         self._topics = tuple(topics)
         self._topics_ensured = False
-        self._wake = threading.Event()
         self.last_error: str | None = None
         self.published_total = 0
+        self.passes_total = 0  # looks at the outbox by the loop
         self.failures_in_row = 0
         self.failures_by_cause: Counter[str] = Counter()
         self.rebuilds_total = 0
@@ -194,12 +206,7 @@ class OutboxRelay(BackgroundLoop):
         # Per partition, the last row read back from the broker: (offset, event id).
         self._verified: dict[tuple[str, int], tuple[int, str]] = {}
         self._check_due = 0.0  # on start, after every failure, then every loss_check_interval
-        # Wake the relay as soon as a transaction carrying an event commits.
-        event.listen(db.sessionmaker, "after_commit", self._after_commit)
-
-    def _after_commit(self, session: Session) -> None:
-        if session.info.pop(_PENDING_FLAG, False):
-            self._wake.set()
+        self._wake: CommitSignal | None = None  # while running: set when a transaction carrying an event commits
 
     @property
     def leading(self) -> bool:
@@ -288,9 +295,10 @@ class OutboxRelay(BackgroundLoop):
                 if request_id:
                     headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 futures.append((row_id, producer.send(topic, key=key.encode(), value=body.encode(), headers=headers)))
+            deadline = time.monotonic() + self.kafka.delivery_timeout_ms / 1000
             for row_id, future in futures:
                 # Later rows may have been sent too; they stay pending and go again.
-                metadata = future.get(timeout=self.kafka.delivery_timeout_ms / 1000)
+                metadata = self._acknowledgement(future, deadline)
                 acknowledged.append((row_id, metadata.partition, metadata.offset))
         except Exception as exc:
             done = {row_id for row_id, _, _ in acknowledged}
@@ -302,6 +310,22 @@ class OutboxRelay(BackgroundLoop):
         self._mark_sent(acknowledged)
         self.published_total += len(acknowledged)
         return len(acknowledged)
+
+    def _acknowledgement(self, future, deadline: float):
+        """Wait for the broker's answer; give up as soon as the broker cannot be
+        reached, so the batch does not stay queued in the producer (see `_failed`)."""
+        from kafka.errors import KafkaTimeoutError
+
+        from shared.kafka import broker_reachable
+
+        while True:
+            try:
+                return future.get(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
+            except KafkaTimeoutError:
+                if future.is_done or time.monotonic() >= deadline:
+                    raise
+                if not broker_reachable(self.kafka, timeout=0.2):
+                    raise BrokerUnreachable(f"no broker at {self.kafka.bootstrap_servers} while a send waited") from None
 
     def backlog(self) -> tuple[int, dt.datetime | None]:
         return outbox_backlog(self.db, self.model)
@@ -316,7 +340,13 @@ class OutboxRelay(BackgroundLoop):
         # Whatever the broker lost while we could not reach it, and its topics, are checked again.
         self._topics_ensured = False
         self._check_due = 0.0
-        rebuild = _producer_is_broken(cause) or self.failures_in_row % self.rebuild_after == 0
+        from shared.kafka import broker_reachable
+
+        # While the broker is away the producer is dropped with what it queued: a
+        # restarted Tansu would take a queued batch before our topics are ensured
+        # and create the topic itself, with its own partition count.
+        rebuild = (_producer_is_broken(cause) or self.failures_in_row % self.rebuild_after == 0
+                   or not broker_reachable(self.kafka, timeout=0.2))
         log.warning("relay_pass_failed", relay=self.name, error=repr(cause), failures_in_row=self.failures_in_row,
                     rebuild=rebuild)
         if rebuild and (self._producer is not None or self._reader is not None):
@@ -330,10 +360,23 @@ class OutboxRelay(BackgroundLoop):
         self.last_error = None
 
     def backoff(self) -> float:
-        """Wait before the next try: doubling from the poll interval, capped."""
+        """Wait before the next try: doubling from the retry interval, capped."""
         if not self.failures_in_row:
             return self.poll_interval
-        return min(self.poll_interval * 2 ** (self.failures_in_row - 1), self.backoff_max)
+        return min(self.retry_interval * 2 ** (self.failures_in_row - 1), self.backoff_max)
+
+    def _wait_to_retry(self) -> None:
+        """Back off; but while the broker cannot even be reached, try again as
+        soon as a probe reaches it (its return is not left waiting on the backoff)."""
+        from shared.kafka import broker_reachable
+
+        deadline = time.monotonic() + self.backoff()
+        if broker_reachable(self.kafka, timeout=0.2):
+            self._stop.wait(max(0.0, deadline - time.monotonic()))
+            return
+        while not self._stop.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or broker_reachable(self.kafka, timeout=0.2):
+                return
 
     # --- broker-loss check --------------------------------------------------
 
@@ -384,15 +427,13 @@ class OutboxRelay(BackgroundLoop):
             wanted = {tp: row for tp, row in wanted.items() if tp not in lost and row[0] >= begin[tp]}
             held = self._read_back(reader, {tp: offset for tp, (offset, _) in wanted.items()})
             lost |= {tp for tp, (offset, event_id) in wanted.items() if held.get(tp, {}).get(offset) != event_id}
-        resent = 0
         for tp in tps:
             key = (tp.topic, tp.partition)
-            if tp not in lost:
+            if tp in lost:
+                self._verified.pop(key, None)
+            else:
                 self._verified[key] = newest[key]
-                continue
-            resent += self._resend_lost(reader, tp, begin[tp], horizon)
-            self._verified.pop(key, None)
-        return resent
+        return self._resend_lost(reader, {tp: begin[tp] for tp in tps if tp in lost}, horizon)
 
     def _read_back(self, reader: KafkaConsumer, starts: dict, *, through: bool = False) -> dict:
         """Event ids the broker holds, per partition and offset, from each start
@@ -422,26 +463,39 @@ class OutboxRelay(BackgroundLoop):
         reader.assign([])
         return found
 
-    def _resend_lost(self, reader: KafkaConsumer, tp, begin: int, horizon: dt.datetime) -> int:
+    def _resend_lost(self, reader: KafkaConsumer, begins: dict, horizon: dt.datetime) -> int:
+        """Make pending again what the broker no longer holds in these partitions
+        (each read from its first acknowledged row to the end, all at once)."""
+        if not begins:
+            return 0
         m = self.model
+        sent: dict = {}
         with self.db.session() as session:
-            sent = session.execute(
-                select(m.id, m.event_id, m.broker_offset)
-                .where(m.topic == tp.topic, m.broker_partition == tp.partition, m.sent_at >= horizon,
-                       m.broker_offset.is_not(None), m.broker_offset >= begin)
-                .order_by(m.broker_offset)
-            ).all()
+            for tp, begin in begins.items():
+                rows = session.execute(
+                    select(m.id, m.event_id, m.broker_offset)
+                    .where(m.topic == tp.topic, m.broker_partition == tp.partition, m.sent_at >= horizon,
+                           m.broker_offset.is_not(None), m.broker_offset >= begin)
+                    .order_by(m.broker_offset)
+                ).all()
+                if rows:
+                    sent[tp] = rows
         if not sent:
             return 0
-        held = self._read_back(reader, {tp: sent[0].broker_offset}, through=True)[tp]
-        lost = [row.id for row in sent if held.get(row.broker_offset) != row.event_id]
+        held = self._read_back(reader, {tp: rows[0].broker_offset for tp, rows in sent.items()}, through=True)
+        lost: list[int] = []
+        for tp, rows in sent.items():
+            gone = [row.id for row in rows if held[tp].get(row.broker_offset) != row.event_id]
+            if not gone:
+                continue
+            lost += gone
+            self.broker_losses_total += 1
+            log.error("broker_lost_events", relay=self.name, topic=tp.topic, partition=tp.partition, resent=len(gone),
+                      still_held=len(rows) - len(gone))
         if not lost:
             return 0
         resent = mark_for_resend(self.db, m, ids=lost)
-        self.broker_losses_total += 1
         self.resent_total += resent
-        log.error("broker_lost_events", relay=self.name, topic=tp.topic, partition=tp.partition, resent=resent,
-                  still_held=len(sent) - len(lost))
         return resent
 
     def _check_if_due(self) -> None:
@@ -468,13 +522,13 @@ class OutboxRelay(BackgroundLoop):
                 self._succeeded()
             except Exception as exc:
                 self._failed(exc)
+            self.passes_total += 1
             if sent >= self.batch_size:
                 continue
             if self.failures_in_row:
-                self._stop.wait(self.backoff())
+                self._wait_to_retry()
             else:
                 self._wake.wait(self.poll_interval)
-                self._wake.clear()
         # Graceful stop: one last pass so nothing committed stays unsent.
         try:
             if self.leading:
@@ -487,9 +541,19 @@ class OutboxRelay(BackgroundLoop):
             self.lease.release()
         log.info("relay_stopped", relay=self.name)
 
+    def start(self) -> None:
+        self._wake = CommitSignal(self.db, flag=_PENDING_FLAG, channel=f"pingyi_{self.name}_outbox")
+        super().start()
+
     def _interrupt(self) -> None:
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.close()
 
     def close(self) -> None:
         self.stop()
-        event.remove(self.db.sessionmaker, "after_commit", self._after_commit)

@@ -65,7 +65,8 @@ class ServiceRuntime:
         settings = self.settings
         if settings.run_audit_linker and self.audit_model is not None:
             self.audit_linker = AuditLinker(self.db, self.audit_model, name=self.name,
-                                            interval=settings.audit_link_interval, lease=self._lease("audit-linker"))
+                                            interval=settings.audit_link_interval,
+                                            idle_interval=settings.audit_link_idle_interval, lease=self._lease("audit-linker"))
             self.audit_linker.start()
         if settings.run_relay:
             self.relay = OutboxRelay(
@@ -74,6 +75,7 @@ class ServiceRuntime:
                 kafka,
                 name=self.name,
                 poll_interval=settings.relay_poll_interval,
+                retry_interval=settings.relay_retry_interval,
                 topics=ALL_TOPICS,
                 backoff_max=settings.relay_backoff_max,
                 rebuild_after=settings.relay_rebuild_after,
@@ -91,6 +93,7 @@ class ServiceRuntime:
                 name=self.name,
                 group_id=f"pingyi-{self.name}",
                 max_attempts=settings.consumer_max_attempts,
+                idle_after=settings.consumer_idle_after,
             )
             self.consumer.start()
         if self.settings.run_webhooks and self.webhooks is not None:

@@ -27,7 +27,9 @@ class ServiceSettings(BaseSettings):
     kafka_max_block_ms: int = Field(5000, ge=100)
     kafka_bootstrap_timeout_ms: int = Field(5000, ge=100)
     kafka_delivery_timeout_ms: int = Field(30000, ge=1000)
-    kafka_fetch_max_wait_ms: int = Field(100, ge=1)
+    kafka_fetch_max_wait_ms: int = Field(100, ge=1, description="a consumer's fetch wait while events flow (bounds each hop on Tansu)")
+    kafka_fetch_max_wait_idle_ms: int = Field(1000, ge=1, le=10000,
+                                              description="its fetch wait once idle for CONSUMER_IDLE_AFTER seconds")
     kafka_topic_partitions: int = Field(3, ge=1)
     kafka_topic_replication: int = Field(1, ge=1, description="3 on a Kafka cluster")
     kafka_reconnect_backoff_ms: int = Field(50, ge=1, description="first wait before reconnecting to a broker")
@@ -35,7 +37,10 @@ class ServiceSettings(BaseSettings):
 
     run_relay: bool = Field(True, description="publish the outbox from this process")
     run_consumer: bool = Field(True, description="consume events in this process")
-    relay_poll_interval: float = Field(0.2, gt=0, le=60)
+    relay_poll_interval: float = Field(5.0, gt=0, le=60,
+                                       description="fallback look at the outbox; a commit with an event wakes the relay at once "
+                                                   "(on Postgres a commit on any replica)")
+    relay_retry_interval: float = Field(0.1, gt=0, le=60, description="first pause after a failed publish pass, doubling")
     relay_backoff_max: float = Field(5.0, gt=0, le=300, description="longest pause between failed publish passes")
     relay_rebuild_after: int = Field(3, ge=1, description="failed passes in a row before the producer is rebuilt")
     relay_stuck_after: float = Field(30.0, gt=0, description="readiness fails when a row waits longer (seconds)")
@@ -46,7 +51,11 @@ class ServiceSettings(BaseSettings):
     lease_retry_interval: float = Field(1.0, gt=0, le=60,
                                         description="how often a standby replica tries to take over the relay and audit linker")
     run_audit_linker: bool = Field(True, description="link new audit entries into the chain from this process")
-    audit_link_interval: float = Field(0.25, gt=0, le=60)
+    audit_link_interval: float = Field(0.25, gt=0, le=60, description="shortest spacing between sealing passes")
+    audit_link_idle_interval: float = Field(60.0, gt=0, le=3600,
+                                            description="fallback sealing pass; a commit that wrote audit entries wakes the linker")
+    consumer_idle_after: float = Field(10.0, gt=0, le=3600,
+                                       description="seconds without an event before a consumer's fetch wait grows to the idle one")
     consumer_max_attempts: int = Field(5, ge=1, le=1000, description="tries before an event is parked in the inbox")
 
     body_limit_bytes: int = Field(1024 * 1024, ge=1024, description="the largest request body a route takes unless it has its own cap (413 over it)")
@@ -63,7 +72,8 @@ class ServiceSettings(BaseSettings):
     webhook_retry_window_seconds: float = Field(86400, gt=0, le=7 * 86400,
                                                 description="a delivery failing this long is given up and its subscription disabled")
     webhook_timeout_seconds: float = Field(10, gt=0, le=120, description="per delivery attempt")
-    webhook_poll_interval: float = Field(1.0, gt=0, le=60, description="seconds between looks for due retries")
+    webhook_poll_interval: float = Field(10.0, gt=0, le=60,
+                                         description="longest sleep between looks for due retries (it wakes when the next falls due)")
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -143,6 +153,7 @@ class ServiceSettings(BaseSettings):
             bootstrap_timeout_ms=self.kafka_bootstrap_timeout_ms,
             delivery_timeout_ms=self.kafka_delivery_timeout_ms,
             fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
+            fetch_max_wait_idle_ms=self.kafka_fetch_max_wait_idle_ms,
             topic_partitions=self.kafka_topic_partitions,
             topic_replication=self.kafka_topic_replication,
             reconnect_backoff_ms=self.kafka_reconnect_backoff_ms,

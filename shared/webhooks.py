@@ -356,6 +356,20 @@ class WebhookDispatcher(BackgroundLoop):
         """Attempt every due delivery once; returns how many were attempted."""
         return sum(self.attempt(delivery_id) for delivery_id in self._due(utcnow()))
 
+    def _until_next_due(self) -> float:
+        """Seconds until the next retry falls due, at most `poll_interval` (which
+        also covers deliveries another replica claimed and never finished)."""
+        d, s = self.models.delivery, self.models.subscription
+        with self.db.read_sessionmaker() as session:
+            due = session.scalar(select(func.min(d.next_attempt_at)).join(s, s.id == d.subscription_id)
+                                 .where(d.status == PENDING, s.status == ACTIVE,
+                                        or_(d.locked_until.is_(None), d.locked_until < utcnow())))
+        if due is None:
+            return self.poll_interval
+        if due.tzinfo is None:  # SQLite returns the aggregate as naive text
+            due = dt.datetime.fromisoformat(str(due)).replace(tzinfo=dt.UTC)
+        return min(self.poll_interval, max(0.05, (due - utcnow()).total_seconds()))
+
     def _loop(self) -> None:
         log.info("webhook_dispatcher_started", service=self.name)
         while not self._stop.is_set():
@@ -366,7 +380,11 @@ class WebhookDispatcher(BackgroundLoop):
                 attempted = 0
             if attempted >= self.batch_size:
                 continue
-            self._wake.wait(self.poll_interval)
+            try:
+                wait = self._until_next_due()
+            except Exception:  # the database may be down
+                wait = min(self.poll_interval, 1.0)
+            self._wake.wait(wait)
             self._wake.clear()
         log.info("webhook_dispatcher_stopped", service=self.name)
 
