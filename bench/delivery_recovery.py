@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import cpu_seconds, free_port  # noqa: E402
 from shared.broker import TansuBroker, die_with_parent  # noqa: E402
-from shared.embedded import EmbeddedStack  # noqa: E402
+from shared.embedded import EmbeddedStack, free_ports  # noqa: E402
 
 SERVICES = ("voting", "scoring", "tracking")
 MEMBERS = [{"member_id": f"m{i:02d}", "name": f"委员{i:02d}"} for i in range(1, 8)]
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--idle-only", action="store_true", help="measure idle cost only (works on older code too)")
     args = parser.parse_args()
 
-    ports = {s: free_port() for s in SERVICES}
+    ports = free_ports()
     with tempfile.TemporaryDirectory() as tmp:
         stack = EmbeddedStack(var_dir=Path(args.keep or tmp), ports=ports).start(ready_timeout=180)
         try:

@@ -24,6 +24,7 @@ from shared.broker import TansuBroker, die_with_parent, free_port
 from shared.db import Database
 from shared.embedded import EmbeddedStack, free_ports
 from shared.events import ALL_TOPICS, EVENT_ID_HEADER
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -34,16 +35,6 @@ SERVICES = ("voting", "scoring", "tracking")
 # Quick loss checks and small group timeouts, as on the embedded stack.
 FAULT_ENV = {"RELAY_LOSS_CHECK_INTERVAL": "1", "RELAY_STUCK_AFTER": "10"}
 
-
-def wait_for(fetch, *, timeout: float = 60.0, interval: float = 0.25, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})")
 
 
 def start_stack(tmp_path: Path, request, backend: str, **kwargs) -> EmbeddedStack:

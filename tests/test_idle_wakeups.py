@@ -23,7 +23,8 @@ from shared.inbox import EventConsumer
 from shared.lease import LeaderLease
 from shared.outbox import OutboxRelay, enqueue
 from tests.test_audit import AuditEntry, audit_db  # noqa: F401 (fixture)
-from tests.test_delivery import ballot_closed, count, kafka_settings, migrated, started, wait_until  # noqa: F401
+from tests.test_delivery import ballot_closed, count, kafka_settings, migrated, started  # noqa: F401
+from tests.waiting import wait_for as wait_until
 
 pytestmark = pytest.mark.broker
 
