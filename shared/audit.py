@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import BigInteger, Integer, String, Text, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.background import BackgroundLoop
+from shared.background import CommitWokenLoop
 from shared.db import UTCDateTime
 from shared.events import utcnow
 
@@ -121,7 +121,7 @@ def link_all(db, model: type[AuditMixin]) -> int:
             return total
 
 
-class AuditLinker(BackgroundLoop):
+class AuditLinker(CommitWokenLoop):
     """Links each service's new audit entries into its chain soon after they commit.
 
     It wakes when a transaction that wrote entries commits (`CommitSignal`; on
@@ -166,21 +166,10 @@ class AuditLinker(BackgroundLoop):
         if self.lease is not None:
             self.lease.release()
 
-    def start(self) -> None:
+    def _commit_signal(self):
         from shared.wakeup import CommitSignal
 
-        self._wake = CommitSignal(self.db, flag=AUDIT_PENDING_FLAG, channel=f"pingyi_{self.name}_audit")
-        super().start()
-
-    def _interrupt(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        super().stop(timeout)
-        wake, self._wake = self._wake, None
-        if wake is not None:
-            wake.close()
+        return CommitSignal(self.db, flag=AUDIT_PENDING_FLAG, channel=f"pingyi_{self.name}_audit")
 
 
 @dataclass(frozen=True)

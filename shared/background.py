@@ -34,3 +34,27 @@ class BackgroundLoop:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+class CommitWokenLoop(BackgroundLoop):
+    """A loop that sleeps on a `shared.wakeup.CommitSignal` while it runs: woken when a
+    transaction carrying its work commits, here or (Postgres NOTIFY) on another replica."""
+
+    _wake = None
+
+    def _commit_signal(self):  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._wake = self._commit_signal()
+        super().start()
+
+    def _interrupt(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.close()

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import BigInteger, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from shared.background import BackgroundLoop
+from shared.background import CommitWokenLoop
 from shared.db import UTCDateTime
 from shared.events import EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER, Envelope, EventPayload, Producer, utcnow
 from shared.wakeup import CommitSignal
@@ -147,7 +147,7 @@ def _producer_is_broken(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and not getattr(exc, "retriable", False)
 
 
-class OutboxRelay(BackgroundLoop):
+class OutboxRelay(CommitWokenLoop):
     """Publishes a service's pending outbox rows to Kafka, oldest first.
 
     With a `lease`, only the replica holding it publishes (the others stand by).
@@ -541,19 +541,8 @@ class OutboxRelay(BackgroundLoop):
             self.lease.release()
         log.info("relay_stopped", relay=self.name)
 
-    def start(self) -> None:
-        self._wake = CommitSignal(self.db, flag=_PENDING_FLAG, channel=f"pingyi_{self.name}_outbox")
-        super().start()
-
-    def _interrupt(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        super().stop(timeout)
-        wake, self._wake = self._wake, None
-        if wake is not None:
-            wake.close()
+    def _commit_signal(self) -> CommitSignal:
+        return CommitSignal(self.db, flag=_PENDING_FLAG, channel=f"pingyi_{self.name}_outbox")
 
     def close(self) -> None:
         self.stop()
