@@ -213,7 +213,7 @@ INSERT INTO work_order_day_counts AS c ({", ".join(_DAY_FACTS)}, returned_key, o
 SELECT {", ".join(_DAY_FACTS)}, returned_key, orders FROM work_order_day_staging
 ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 """
-_COPY_CSV = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
+_COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
 DAY_COUNTS_HELD = 100_000  # day-count groups summed here before they are written
 
 
@@ -253,9 +253,9 @@ class _DayCounts:
         self.cursor.execute("TRUNCATE work_order_day_staging")
 
 
-def _copy(cursor, table: str, data: bytes) -> None:
-    with cursor.copy(_COPY_CSV.format(table=table)) as copy:
-        copy.write(data)
+def _copy(cursor, table: str, chunk) -> None:
+    with cursor.copy(_COPY.format(table=table, format=chunk.copy_format)) as copy:
+        copy.write(chunk.copy_data)
 
 
 def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress) -> None:
@@ -290,7 +290,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
             if chunk.rows and all_new:
                 cursor.execute("SAVEPOINT work_order_chunk")
                 try:
-                    _copy(cursor, "work_orders", chunk.data)
+                    _copy(cursor, "work_orders", chunk)
                 except psycopg.errors.UniqueViolation:
                     cursor.execute("ROLLBACK TO SAVEPOINT work_order_chunk")
                     all_new = False
@@ -319,7 +319,7 @@ FROM work_order_staging AS s WHERE w.order_id = s.order_id AND w.row_digest <> s
 
 def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts) -> bool:
     """One chunk against the stored orders, through the staging table; True when none of them was stored."""
-    _copy(cursor, "work_order_staging", chunk.data)
+    _copy(cursor, "work_order_staging", chunk)
     stored = dict(cursor.execute(_STORED_ROWS).fetchall())
     ids = chunk.table.column("order_id").to_pylist()
     new = [i for i, order_id in enumerate(ids) if order_id not in stored]
