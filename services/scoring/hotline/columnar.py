@@ -136,8 +136,8 @@ def plain_rows(pick: dict[str, pa.Array]) -> tuple[pa.Array, pa.Table]:
         "received_at": pc.binary_join_element_wise(pc.cast(utc, pa.string()), "+00:00", ""),
         "channel": pc.utf8_slice_codeunits(p["channel"], 0, 40),
         "request_type": pc.take(KIND_VALUES, pc.index_in(p["request_type"], value_set=KIND_TEXTS)),
-        "dispatched_to": pc.utf8_slice_codeunits(pc.replace_substring_regex(p["dispatched_to"], "[;；]", "|"), 0, 1000),
-        "returned_by": pc.utf8_slice_codeunits(pc.replace_substring_regex(p["returned_by"], "[;；]", "|"), 0, 1000),
+        "dispatched_to": pc.utf8_slice_codeunits(pc.replace_substring(pc.replace_substring(p["dispatched_to"], ";", "|"), "；", "|"), 0, 1000),
+        "returned_by": pc.utf8_slice_codeunits(pc.replace_substring(pc.replace_substring(p["returned_by"], ";", "|"), "；", "|"), 0, 1000),
         "final_department": pc.utf8_slice_codeunits(p["final_department"], 0, 200),
         "valid": _flags(p["valid"], True),
         "duplicate_of": _null_if_empty(p["duplicate_of"]),
@@ -177,7 +177,9 @@ class _CsvBlocks:
 
     def block(self, data: bytes, decode, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection]]:
         """`decode()` gives the block's text (FileRefused when it is not in the encoding)."""
-        if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+        carriage = b"\r" in data  # rare: the counts below are slow
+        if (b'"' in data or b"\n\n" in data or data.startswith((b"\n", b"\r\n"))
+                or carriage and (data.count(b"\r") != data.count(b"\r\n") or b"\n\r\n" in data)):
             return self.rows(decode(), first_line)
         utf8 = data if utf8 else decode().encode()
         try:
@@ -241,7 +243,7 @@ def _decode(data: bytes, encoding: str, first_line: int) -> str:
 
 def _lines(data: bytes) -> int:
     """Physical lines as the csv module counts them (LF, CRLF or a lone CR)."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return data.count(b"\n") + (data.count(b"\r") - data.count(b"\r\n") if b"\r" in data else 0)
 
 
 def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[Rejection]]]:
@@ -425,7 +427,32 @@ def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
         yield table.slice(start)
 
 
-def day_counts(table: pa.Table) -> list[tuple]:
-    """(day, final unit, request type, valid, duplicate, unfounded, returned by, orders) for the table's rows."""
+def day_counts(table: pa.Table) -> pa.Table:
+    """The DAY_KEY groups of the table's rows, with their `orders`."""
     grouped = table.group_by(list(DAY_KEY), use_threads=False).aggregate([("order_id", "count")])
-    return list(zip(*(grouped.column(c).to_pylist() for c in (*DAY_KEY, "order_id_count")), strict=True))
+    return grouped.rename_columns([*DAY_KEY, "orders"]).select([*DAY_KEY, "orders"]).cast(DAY_SCHEMA)
+
+
+DAY_SCHEMA = pa.schema([(name, SCHEMA.field(name).type) for name in DAY_KEY] + [("orders", pa.int64())])
+DAY_COPIED = (*DAY_KEY, "returned_key", "orders")
+
+
+def day_groups(rows: list[tuple], sign: int) -> pa.Table:
+    """(day, final unit, request type, valid, duplicate, unfounded, returned by, orders) tuples, orders times `sign`."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(DAY_SCHEMA)
+    table = pa.table([pa.array(list(c), f.type) for c, f in zip(columns, DAY_SCHEMA, strict=True)], schema=DAY_SCHEMA)
+    return table.set_column(7, "orders", pc.multiply(table.column("orders"), sign))
+
+
+def summed_day_copy(parts: list[pa.Table], returned_key) -> bytes | None:
+    """The groups of `parts` summed, those that moved, as COPY binary of DAY_COPIED
+    (`returned_key(returned_by)` gives the key column); None when none moved."""
+    table = pa.concat_tables(parts).group_by(list(DAY_KEY), use_threads=False).aggregate([("orders", "sum")])
+    table = table.filter(pc.not_equal(table.column("orders_sum"), 0))
+    if not table.num_rows:
+        return None
+    returned = table.column("returned_by")
+    distinct = pc.unique(returned)
+    keys = pc.take(pa.array([returned_key(name) for name in distinct.to_pylist()], pa.string()), pc.index_in(returned, value_set=distinct))
+    table = table.append_column("returned_key", keys).append_column("orders", table.column("orders_sum"))
+    return copy_binary(table, DAY_COPIED)

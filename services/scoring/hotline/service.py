@@ -229,26 +229,29 @@ def _worker_wanted(stream: BinaryIO) -> bool:
 
 
 class _DayCounts:
-    """Orders per day-count group, moved by this import; written in batches."""
+    """Orders per day-count group, moved by this import (Arrow tables, summed
+    and written in batches)."""
 
     def __init__(self, cursor) -> None:
-        self.cursor, self.moved = cursor, Counter()
+        self.cursor, self.parts, self.held = cursor, [], 0
         cursor.execute(_DAY_STAGING)
 
-    def add(self, groups, sign: int = 1) -> None:
-        for *key, n in groups:
-            self.moved[tuple(key)] += sign * n
-        if len(self.moved) >= DAY_COUNTS_HELD:
+    def add(self, groups) -> None:
+        """`groups`: a table of `columnar.DAY_SCHEMA`."""
+        self.parts.append(groups)
+        self.held += groups.num_rows
+        if self.held >= DAY_COUNTS_HELD:
             self.write()
 
     def write(self) -> None:
-        rows = [(*key, returned_key(key[6]), n) for key, n in self.moved.items() if n]
-        self.moved.clear()
-        if not rows:
+        from services.scoring.hotline.columnar import summed_day_copy
+
+        parts, self.parts, self.held = self.parts, [], 0
+        data = summed_day_copy(parts, returned_key) if parts else None
+        if data is None:
             return
-        with self.cursor.copy(f"COPY work_order_day_staging ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        with self.cursor.copy(f"COPY work_order_day_staging ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(data)
         self.cursor.execute(_DAY_MERGE)
         self.cursor.execute("TRUNCATE work_order_day_staging")
 
@@ -266,7 +269,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
     changed ones (another digest) updated from a staging table, the rest left
     alone. A large file is parsed in a parser process while this thread feeds
     Postgres."""
-    from services.scoring.hotline.columnar import column_chunks, day_counts  # pyarrow: Postgres only
+    from services.scoring.hotline.columnar import column_chunks, day_counts, day_groups  # pyarrow: Postgres only
 
     connection = session.connection().connection.driver_connection
     cursor = connection.cursor()
@@ -299,7 +302,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
                     summary.accepted += chunk.rows
                     counts.add(day_counts(chunk.table))
             if chunk.rows and not all_new:
-                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts)
+                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts, day_groups)
             if progress:
                 progress(chunk.rows)
         counts.write()
@@ -317,7 +320,7 @@ _UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STO
 FROM work_order_staging AS s WHERE w.order_id = s.order_id AND w.row_digest <> s.row_digest"""
 
 
-def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts) -> bool:
+def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts, day_groups) -> bool:
     """One chunk against the stored orders, through the staging table; True when none of them was stored."""
     _copy(cursor, "work_order_staging", chunk)
     stored = dict(cursor.execute(_STORED_ROWS).fetchall())
@@ -328,7 +331,7 @@ def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_
         cursor.execute(_INSERT_NEW)
         counts.add(day_counts(chunk.table.take(new)))
     if changed:
-        counts.add(cursor.execute(_OLD_FACTS).fetchall(), -1)
+        counts.add(day_groups(cursor.execute(_OLD_FACTS).fetchall(), -1))
         cursor.execute(_UPDATE)
         counts.add(day_counts(chunk.table.take(changed)))
     cursor.execute("TRUNCATE work_order_staging")
