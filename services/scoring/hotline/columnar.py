@@ -444,8 +444,9 @@ def day_groups(rows: list[tuple], sign: int) -> pa.Table:
     return table.set_column(7, "orders", pc.multiply(table.column("orders"), sign))
 
 
-def summed_day_copy(parts: list[pa.Table], returned_key) -> bytes | None:
-    """The groups of `parts` summed, those that moved, as COPY binary of DAY_COPIED
+def summed_day_copy(parts: list[pa.Table], returned_key) -> tuple[bytes, dt.date, dt.date, bool] | None:
+    """The groups of `parts` summed, those that moved, as (COPY binary of
+    DAY_COPIED, first day, last day, whether every count is positive)
     (`returned_key(returned_by)` gives the key column); None when none moved."""
     table = pa.concat_tables(parts).group_by(list(DAY_KEY), use_threads=False).aggregate([("orders", "sum")])
     table = table.filter(pc.not_equal(table.column("orders_sum"), 0))
@@ -455,4 +456,5 @@ def summed_day_copy(parts: list[pa.Table], returned_key) -> bytes | None:
     distinct = pc.unique(returned)
     keys = pc.take(pa.array([returned_key(name) for name in distinct.to_pylist()], pa.string()), pc.index_in(returned, value_set=distinct))
     table = table.append_column("returned_key", keys).append_column("orders", table.column("orders_sum"))
-    return copy_binary(table, DAY_COPIED)
+    days = pc.min_max(table.column("day")).as_py()
+    return copy_binary(table, DAY_COPIED), days["min"], days["max"], pc.min(table.column("orders")).as_py() > 0

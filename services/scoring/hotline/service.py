@@ -213,6 +213,7 @@ INSERT INTO work_order_day_counts AS c ({", ".join(_DAY_FACTS)}, returned_key, o
 SELECT {", ".join(_DAY_FACTS)}, returned_key, orders FROM work_order_day_staging
 ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 """
+_DAYS_HELD = "SELECT EXISTS (SELECT FROM work_order_day_counts WHERE day BETWEEN %s AND %s)"
 _COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
 DAY_COUNTS_HELD = 100_000  # day-count groups summed here before they are written
 
@@ -247,13 +248,20 @@ class _DayCounts:
         from services.scoring.hotline.columnar import summed_day_copy
 
         parts, self.parts, self.held = self.parts, [], 0
-        data = summed_day_copy(parts, returned_key) if parts else None
-        if data is None:
+        summed = summed_day_copy(parts, returned_key) if parts else None
+        if summed is None:
             return
-        with self.cursor.copy(f"COPY work_order_day_staging ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN (FORMAT binary)") as copy:
+        data, first, last, added = summed
+        # No group stored yet on these days (a new stretch of time, the usual
+        # case): straight in, without the staging table and its ON CONFLICT.
+        # Imports hold IMPORT_LOCK, so no other one adds groups meanwhile.
+        direct = added and not self.cursor.execute(_DAYS_HELD, (first, last)).fetchone()[0]
+        table = "work_order_day_counts" if direct else "work_order_day_staging"
+        with self.cursor.copy(f"COPY {table} ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN (FORMAT binary)") as copy:
             copy.write(data)
-        self.cursor.execute(_DAY_MERGE)
-        self.cursor.execute("TRUNCATE work_order_day_staging")
+        if not direct:
+            self.cursor.execute(_DAY_MERGE)
+            self.cursor.execute("TRUNCATE work_order_day_staging")
 
 
 def _copy(cursor, table: str, chunk) -> None:
