@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,13 +25,17 @@ from sqlalchemy.orm import Session
 
 from services.scoring.domain.complaints import EXCLUSIONS, NetComplaints, net_complaints_from_counts
 from services.scoring.hotline.parsing import (
+    COPY_CHUNK,
+    MAX_REJECTIONS_LISTED,
     STORED,
     FileFormat,
     FileRefused,
     Record,
     Rejection,
+    WORKER_MIN_BYTES,
     chunks_in_worker,
     detect_encoding,
+    worker_wanted,
     read_rows,
     record_values,
 )
@@ -40,9 +43,6 @@ from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCoun
 from shared.problems import Problem
 
 BATCH = 2000  # SQLite rows per INSERT/UPDATE
-COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
-WORKER_MIN_BYTES = 8 << 20  # from this size on, parse in a parser process
-MAX_REJECTIONS_LISTED = 1000
 ANALYZE_ORDERS_FROM = 10_000  # orders written by one import
 # pg_advisory_xact_lock key: one import at a time keeps the day counts exact.
 IMPORT_LOCK = 0x50_79_6E_67_79_31_32_33
@@ -78,10 +78,13 @@ def import_work_orders(
     file_format: FileFormat,
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
+    parsed=None,
 ) -> ImportSummary:
     """Imports in the caller's transaction: a file refused as a whole (encoding,
     columns) raises Problem and the caller rolls back, so nothing is half-written.
-    The day counts of the net-complaint metric change in the same transaction."""
+    The day counts of the net-complaint metric change in the same transaction.
+    `parsed`: the stream's chunks from `chunks_in_worker()`, started earlier
+    with `encoding` (Postgres; closed here either way)."""
     summary = ImportSummary()
     aliases, known = department_names(session)
     written: set[str] = set()  # name fields as written; split once at the end
@@ -89,8 +92,10 @@ def import_work_orders(
     postgres = session.get_bind().dialect.name == "postgresql"
     try:
         if postgres:
-            _import_by_copy(session, stream, file_format, encoding, summary, written, progress)
+            _import_by_copy(session, stream, file_format, encoding, summary, written, progress, parsed)
         else:
+            if parsed is not None:
+                parsed.close()
             rows = read_rows(stream, file_format, encoding)
             try:
                 _import_by_batches(session, rows, summary, written, progress)
@@ -218,17 +223,6 @@ _COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, EN
 DAY_COUNTS_HELD = 100_000  # day-count groups summed here before they are written
 
 
-def _worker_wanted(stream: BinaryIO) -> bool:
-    """A parser process pays off for a large file (it costs a Python start)."""
-    try:
-        position = stream.tell()
-        size = stream.seek(0, io.SEEK_END)
-        stream.seek(position)
-    except (AttributeError, OSError, ValueError):
-        return False
-    return size - position >= WORKER_MIN_BYTES
-
-
 class _DayCounts:
     """Orders per day-count group, moved by this import (Arrow tables, summed
     and written in batches)."""
@@ -269,7 +263,7 @@ def _copy(cursor, table: str, chunk) -> None:
         copy.write(chunk.copy_data)
 
 
-def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress) -> None:
+def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress, parsed=None) -> None:
     """Chunks of rows from the columnar reader. While the orders of a file are
     new, a chunk goes straight into work_orders by COPY (in a savepoint: an
     order already stored fails it, and the chunk is taken again the careful
@@ -279,13 +273,18 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
     Postgres."""
     from services.scoring.hotline.columnar import column_chunks, day_counts, day_groups  # pyarrow: Postgres only
 
-    connection = session.connection().connection.driver_connection
-    cursor = connection.cursor()
-    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
-    cursor.execute(_STAGING)
-    counts = _DayCounts(cursor)
-    chunks = None
-    if _worker_wanted(stream):
+    try:
+        connection = session.connection().connection.driver_connection
+        cursor = connection.cursor()
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
+        cursor.execute(_STAGING)
+        counts = _DayCounts(cursor)
+    except BaseException:
+        if parsed is not None:
+            parsed.close()
+        raise
+    chunks = parsed
+    if chunks is None and worker_wanted(stream, WORKER_MIN_BYTES):
         try:
             chunks = chunks_in_worker(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
         except OSError:
