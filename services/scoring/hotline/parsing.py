@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -435,18 +436,26 @@ def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, c
     return _ParserChunks(proc, stream)
 
 
+PARSED_AHEAD = 1  # chunks received and held while the importer is busy: one more is 40 MB of peak memory at 4
+
+
 class _ParserChunks:
-    """The parser process's chunks. The process and the thread feeding it the
-    file start at once, so parsing begins while the caller gets ready (the
-    CLI: its imports and the database). Iterated once; close() stops the
-    process whether it was iterated or not."""
+    """The parser process's chunks. The process, the thread feeding it the file
+    and the thread receiving its chunks start at once, so parsing begins while
+    the caller gets ready (the CLI: its imports and the database) and goes on
+    while the caller waits for COPY (up to PARSED_AHEAD chunks ahead).
+    Iterated once; close() stops the process whether it was iterated or not."""
 
     def __init__(self, proc: subprocess.Popen, stream: BinaryIO) -> None:
         self.proc, self.closed = proc, False
         self.answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
         proc.stdout.close()
+        self.received: queue.Queue = queue.Queue(PARSED_AHEAD)
+        self.stopping = threading.Event()
         self.feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)
+        self.receiver = threading.Thread(target=self._receive, name="work-order-receive", daemon=True)
         self.feeder.start()
+        self.receiver.start()
         self.messages = self._messages()
 
     def __iter__(self) -> Iterator:
@@ -455,19 +464,33 @@ class _ParserChunks:
     def __next__(self):
         return next(self.messages)
 
+    def _receive(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                message = self.answers.recv()
+            except (EOFError, OSError):
+                message = ("gone",)
+            while not self.stopping.is_set():
+                try:
+                    self.received.put(message, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if message[0] != "chunk":
+                return
+
     def _messages(self) -> Iterator:
         try:
             while True:
-                try:
-                    message = self.answers.recv()
-                except EOFError:
-                    raise RuntimeError(f"the work-order parser process ended without an answer (exit code {self.proc.wait()})") from None
+                message = self.received.get()
                 if message[0] == "chunk":
                     yield message[1]
                 elif message[0] == "end":
                     return
                 elif message[0] == "refused":
                     raise FileRefused(*message[1], **message[2])
+                elif message[0] == "gone":
+                    raise RuntimeError(f"the work-order parser process ended without an answer (exit code {self.proc.wait()})")
                 else:
                     raise RuntimeError(f"the work-order parser process failed:\n{message[1]}")
         finally:
@@ -481,8 +504,10 @@ class _ParserChunks:
         if self.closed:
             return
         self.closed = True
-        self.answers.close()
+        self.stopping.set()
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.receiver.join()  # the process is gone: recv() ends
+        self.answers.close()
         self.feeder.join()
