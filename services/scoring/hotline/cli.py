@@ -13,11 +13,7 @@ from typing import Literal
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from services.scoring.hotline.endpoints import ENCODINGS, summary_out
-from services.scoring.hotline.service import import_work_orders
-from services.scoring.settings import ScoringSettings
-from shared.db import Database
-from shared.problems import Problem
+from services.scoring.hotline.parsing import COPY_CHUNK, ENCODINGS, MAX_REJECTIONS_LISTED, chunks_in_worker, detect_encoding, worker_wanted
 
 app = typer.Typer(add_completion=False, help="12345 hotline work orders 12345热线工单")
 
@@ -37,13 +33,31 @@ def import_file(
     file_format: Literal["csv", "jsonl"] = (format or ("jsonl" if file.suffix in (".jsonl", ".ndjson", ".json") else "csv"))  # type: ignore[assignment]
     if file_format not in ("csv", "jsonl") or encoding not in ENCODINGS:
         raise typer.BadParameter("format must be csv or jsonl; encoding auto, utf-8 or gb18030")
-    db = Database(database_url or os.environ.get("SCORING_DATABASE_URL") or ScoringSettings().database_url)
+    if not database_url and not os.environ.get("SCORING_DATABASE_URL"):
+        from services.scoring.settings import ScoringSettings
+
+        database_url = ScoringSettings().database_url
+    database_url = database_url or os.environ["SCORING_DATABASE_URL"]
     size = file.stat().st_size
     columns = (
         TextColumn("导入工单"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         TextColumn("{task.fields[rows]:,} 行"), TimeElapsedColumn(), TimeRemainingColumn(),
     )
     with open(file, "rb") as stream, Progress(*columns, transient=True) as bar:
+        codec = ENCODINGS[encoding] or detect_encoding(stream)
+        parsed = None
+        if database_url.startswith("postgresql") and worker_wanted(stream):
+            # The parser process starts before this process loads the service
+            # and its database code (about a second): parsing goes on meanwhile.
+            try:
+                parsed = chunks_in_worker(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED)
+            except OSError:
+                pass  # the service parses in this process
+        from services.scoring.hotline.endpoints import summary_out
+        from services.scoring.hotline.service import import_work_orders
+        from shared.db import Database
+        from shared.problems import Problem
+
         task = bar.add_task("import", total=size, rows=0)
         rows = 0
 
@@ -52,13 +66,16 @@ def import_file(
             rows += chunk_rows
             bar.update(task, completed=stream.tell(), rows=rows)
 
+        db = Database(database_url)
         try:
             with db.session() as session:
-                summary = import_work_orders(session, stream, file_format, ENCODINGS[encoding], progress=advance)
+                summary = import_work_orders(session, stream, file_format, codec, progress=advance, parsed=parsed)
         except Problem as problem:
             typer.echo(json.dumps(problem.body(), ensure_ascii=False), err=True)
             raise typer.Exit(1) from None
         finally:
+            if parsed is not None:
+                parsed.close()
             db.dispose()
     typer.echo(json.dumps(summary_out(summary).model_dump(mode="json"), ensure_ascii=False, indent=1))
 

@@ -17,6 +17,7 @@ chunk) and as CSV for COPY, and the rejections met on the way."""
 
 from __future__ import annotations
 
+import array
 import csv
 import datetime as dt
 import hashlib
@@ -73,10 +74,11 @@ SCHEMA = pa.schema([
 
 @dataclass
 class Chunk:
-    """Accepted rows (no order twice) as a table and as COPY CSV, and what was refused or seen on the way."""
+    """Accepted rows (no order twice) as a table and as COPY data, and what was refused or seen on the way."""
 
     table: pa.Table
-    data: bytes
+    copy_data: bytes  # the STORED columns for COPY, in `copy_format`
+    copy_format: str = "binary"
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)  # the first ones only, across all chunks
     names: list[str] = field(default_factory=list)  # name fields as written, each once across all chunks
@@ -84,6 +86,11 @@ class Chunk:
     @property
     def rows(self) -> int:
         return self.table.num_rows
+
+    @property
+    def data(self) -> bytes:
+        """The rows as COPY CSV."""
+        return csv_for_copy(self.table) if self.rows else b""
 
 
 def records_table(records: list[Record]) -> pa.Table:
@@ -129,8 +136,8 @@ def plain_rows(pick: dict[str, pa.Array]) -> tuple[pa.Array, pa.Table]:
         "received_at": pc.binary_join_element_wise(pc.cast(utc, pa.string()), "+00:00", ""),
         "channel": pc.utf8_slice_codeunits(p["channel"], 0, 40),
         "request_type": pc.take(KIND_VALUES, pc.index_in(p["request_type"], value_set=KIND_TEXTS)),
-        "dispatched_to": pc.utf8_slice_codeunits(pc.replace_substring_regex(p["dispatched_to"], "[;；]", "|"), 0, 1000),
-        "returned_by": pc.utf8_slice_codeunits(pc.replace_substring_regex(p["returned_by"], "[;；]", "|"), 0, 1000),
+        "dispatched_to": pc.utf8_slice_codeunits(pc.replace_substring(pc.replace_substring(p["dispatched_to"], ";", "|"), "；", "|"), 0, 1000),
+        "returned_by": pc.utf8_slice_codeunits(pc.replace_substring(pc.replace_substring(p["returned_by"], ";", "|"), "；", "|"), 0, 1000),
         "final_department": pc.utf8_slice_codeunits(p["final_department"], 0, 200),
         "valid": _flags(p["valid"], True),
         "duplicate_of": _null_if_empty(p["duplicate_of"]),
@@ -170,7 +177,9 @@ class _CsvBlocks:
 
     def block(self, data: bytes, decode, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection]]:
         """`decode()` gives the block's text (FileRefused when it is not in the encoding)."""
-        if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+        carriage = b"\r" in data  # rare: the counts below are slow
+        if (b'"' in data or b"\n\n" in data or data.startswith((b"\n", b"\r\n"))
+                or carriage and (data.count(b"\r") != data.count(b"\r\n") or b"\n\r\n" in data)):
             return self.rows(decode(), first_line)
         utf8 = data if utf8 else decode().encode()
         try:
@@ -234,7 +243,7 @@ def _decode(data: bytes, encoding: str, first_line: int) -> str:
 
 def _lines(data: bytes) -> int:
     """Physical lines as the csv module counts them (LF, CRLF or a lone CR)."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return data.count(b"\n") + (data.count(b"\r") - data.count(b"\r\n") if b"\r" in data else 0)
 
 
 def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[Rejection]]]:
@@ -300,6 +309,86 @@ def csv_for_copy(table: pa.Table) -> bytes:
     return out.getvalue().to_pybytes()
 
 
+# COPY … (FORMAT binary): Postgres then parses no text (timestamps, booleans);
+# about a third less of the backend's time than CSV into work_orders.
+PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # no flags, no header extension
+PG_TRAILER = b"\xff\xff"
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970
+PG_EPOCH_DAYS = 10_957
+_NULL_FIELD = b"\xff\xff\xff\xff"
+
+
+def _fixed(data: bytes, width: int, n: int) -> pa.Array:
+    """n values of `width` bytes each, as a binary array."""
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(data)]).cast(pa.binary())
+
+
+_CODES = {2: "h", 4: "i", 8: "q"}
+
+
+def _big_endian(values: pa.Array, width: int) -> pa.Array:
+    """Integers (no nulls) as `width`-byte big-endian binary values."""
+    values = values.cast({2: pa.int16(), 4: pa.int32(), 8: pa.int64()}[width])
+    words = array.array(_CODES[width])
+    words.frombytes(values.buffers()[1][values.offset * width: (values.offset + len(values)) * width])
+    words.byteswap()
+    return _fixed(words.tobytes(), width, len(values))
+
+
+def _binary_field(values: pa.Array) -> list[pa.Array]:
+    """(length prefix, bytes) of one column in COPY binary; a null is length -1.
+    Integers go as int4 (the columns written so are integer)."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    kind, n = values.type, len(values)
+    if pa.types.is_boolean(kind):
+        width, raw = 1, pc.fill_null(values, False).cast(pa.uint8())
+        raw = _fixed(raw.buffers()[1][raw.offset: raw.offset + n].to_pybytes(), 1, n)
+    elif pa.types.is_timestamp(kind):
+        micros = pc.fill_null(values.cast(pa.timestamp("us", "UTC")).cast(pa.int64()), 0)
+        width, raw = 8, _big_endian(pc.subtract(micros, PG_EPOCH_US), 8)
+    elif pa.types.is_date32(kind):
+        width, raw = 4, _big_endian(pc.subtract(pc.fill_null(values.cast(pa.int32()), 0), PG_EPOCH_DAYS), 4)
+    elif pa.types.is_integer(kind):
+        width, raw = 4, _big_endian(pc.fill_null(values, 0), 4)
+    else:
+        width, raw = None, pc.fill_null(values.cast(pa.binary()), b"")
+    prefix = _big_endian(pc.binary_length(raw), 4) if width is None else _fixed(width.to_bytes(4, "big") * n, 4, n)
+    if values.null_count:
+        prefix = pc.if_else(values.is_valid(), prefix, pa.scalar(_NULL_FIELD, pa.binary()))
+    return [prefix, raw]
+
+
+def copy_binary(table: pa.Table, columns, types: dict | None = None) -> bytes:
+    """`columns` of the table as one COPY … (FORMAT binary) stream; `types`
+    casts a column first (a string column of timestamps, say). ArrowInvalid
+    when a value does not cast."""
+    types = types or {}
+    pieces = [_fixed(len(columns).to_bytes(2, "big") * table.num_rows, 2, table.num_rows)]
+    for name in columns:
+        values = table.column(name)
+        pieces += _binary_field(values.cast(types[name]) if name in types else values)
+    rows = pc.binary_join_element_wise(*pieces, b"") if table.num_rows else None
+    if rows is None:
+        return PG_SIGNATURE + PG_TRAILER
+    offsets = memoryview(rows.buffers()[1]).cast("i")  # the int32 offsets
+    body = rows.buffers()[2][offsets[rows.offset]: offsets[rows.offset + len(rows)]]
+    return b"".join((PG_SIGNATURE, body, PG_TRAILER))
+
+
+ORDER_TYPES = {"received_at": pa.timestamp("us", "UTC")}
+
+
+def copy_data(table: pa.Table) -> tuple[bytes, str]:
+    """(COPY data of the STORED columns, its format): binary, or CSV for a
+    received_at Arrow does not read (Postgres does)."""
+    if not table.num_rows:
+        return b"", "binary"
+    try:
+        return copy_binary(table, STORED, ORDER_TYPES), "binary"
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return csv_for_copy(table), "csv"
+
+
 def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
     """Chunks of at most `chunk_rows` rows. A chunk ends early before an order it
     already holds: the earlier row is stored first and the later one stands.
@@ -319,8 +408,7 @@ def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chun
         pieces = list(_pieces(table, chunk_rows)) or [table]
         for i, piece in enumerate(pieces):
             first = i == 0
-            yield Chunk(piece, csv_for_copy(piece) if piece.num_rows else b"",
-                        len(rejections) if first else 0, listing if first else [], names if first else [])
+            yield Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [])
 
 
 def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
@@ -339,7 +427,34 @@ def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
         yield table.slice(start)
 
 
-def day_counts(table: pa.Table) -> list[tuple]:
-    """(day, final unit, request type, valid, duplicate, unfounded, returned by, orders) for the table's rows."""
+def day_counts(table: pa.Table) -> pa.Table:
+    """The DAY_KEY groups of the table's rows, with their `orders`."""
     grouped = table.group_by(list(DAY_KEY), use_threads=False).aggregate([("order_id", "count")])
-    return list(zip(*(grouped.column(c).to_pylist() for c in (*DAY_KEY, "order_id_count")), strict=True))
+    return grouped.rename_columns([*DAY_KEY, "orders"]).select([*DAY_KEY, "orders"]).cast(DAY_SCHEMA)
+
+
+DAY_SCHEMA = pa.schema([(name, SCHEMA.field(name).type) for name in DAY_KEY] + [("orders", pa.int64())])
+DAY_COPIED = (*DAY_KEY, "returned_key", "orders")
+
+
+def day_groups(rows: list[tuple], sign: int) -> pa.Table:
+    """(day, final unit, request type, valid, duplicate, unfounded, returned by, orders) tuples, orders times `sign`."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(DAY_SCHEMA)
+    table = pa.table([pa.array(list(c), f.type) for c, f in zip(columns, DAY_SCHEMA, strict=True)], schema=DAY_SCHEMA)
+    return table.set_column(7, "orders", pc.multiply(table.column("orders"), sign))
+
+
+def summed_day_copy(parts: list[pa.Table], returned_key) -> tuple[bytes, dt.date, dt.date, bool] | None:
+    """The groups of `parts` summed, those that moved, as (COPY binary of
+    DAY_COPIED, first day, last day, whether every count is positive)
+    (`returned_key(returned_by)` gives the key column); None when none moved."""
+    table = pa.concat_tables(parts).group_by(list(DAY_KEY), use_threads=False).aggregate([("orders", "sum")])
+    table = table.filter(pc.not_equal(table.column("orders_sum"), 0))
+    if not table.num_rows:
+        return None
+    returned = table.column("returned_by")
+    distinct = pc.unique(returned)
+    keys = pc.take(pa.array([returned_key(name) for name in distinct.to_pylist()], pa.string()), pc.index_in(returned, value_set=distinct))
+    table = table.append_column("returned_key", keys).append_column("orders", table.column("orders_sum"))
+    days = pc.min_max(table.column("day")).as_py()
+    return copy_binary(table, DAY_COPIED), days["min"], days["max"], pc.min(table.column("orders")).as_py() > 0

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from services.scoring.hotline import service
+from services.scoring.hotline.parsing import ENCODINGS
 from services.scoring.hotline.schemas import (
     AliasCreate,
     AliasOut,
@@ -30,7 +31,6 @@ from shared.text import DepartmentName
 router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 
 SPOOL_BYTES = 8 << 20
-ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
 READ = [Depends(require("scoring:read"))]
 # Aliases decide whose complaints an order counts for: a person's call, not the importer's.
 Writer = Annotated[Principal, Depends(require("scoring:write"))]

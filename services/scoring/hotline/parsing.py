@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -367,6 +368,24 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
 # messages on its stdout: ("chunk", Chunk) …, then ("end",), ("refused", FileRefused
 # fields) or ("error", traceback).
 
+# CLI/endpoint spelling → codec (None: detected from the file).
+ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
+COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
+MAX_REJECTIONS_LISTED = 1000
+WORKER_MIN_BYTES = 8 << 20  # from this size on, parse in a parser process (it costs a Python start)
+
+
+def worker_wanted(stream: BinaryIO, min_bytes: int = WORKER_MIN_BYTES) -> bool:
+    """A parser process pays off for a large file."""
+    try:
+        position = stream.tell()
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return size - position >= min_bytes
+
+
 _WORKER = "from services.scoring.hotline.parsing import _worker_main; _worker_main()"
 FEED_BYTES = 1 << 20
 
@@ -414,31 +433,81 @@ def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, c
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     args = json.dumps([file_format, encoding, chunk_rows, list_at_most])
     proc = subprocess.Popen([sys.executable, "-c", _WORKER, args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    return _answers(proc, stream)
+    return _ParserChunks(proc, stream)
 
 
-def _answers(proc: subprocess.Popen, stream: BinaryIO) -> Iterator:
-    answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
-    proc.stdout.close()
-    feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)
-    feeder.start()
-    try:
-        while True:
+PARSED_AHEAD = 1  # chunks held by the receiving thread (4 held: peak 486 MB in one run, no gain seen)
+
+
+class _ParserChunks:
+    """The parser process's chunks. The process, the thread feeding it the file
+    and the thread receiving its chunks start at once, so parsing begins while
+    the caller gets ready (the CLI: its imports and the database) and goes on
+    while the caller waits for COPY (up to PARSED_AHEAD chunks ahead).
+    Iterated once; close() stops the process whether it was iterated or not."""
+
+    def __init__(self, proc: subprocess.Popen, stream: BinaryIO) -> None:
+        self.proc, self.closed = proc, False
+        self.answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
+        proc.stdout.close()
+        self.received: queue.Queue = queue.Queue(PARSED_AHEAD)
+        self.stopping = threading.Event()
+        self.feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)
+        self.receiver = threading.Thread(target=self._receive, name="work-order-receive", daemon=True)
+        self.feeder.start()
+        self.receiver.start()
+        self.messages = self._messages()
+
+    def __iter__(self) -> Iterator:
+        return self.messages
+
+    def __next__(self):
+        return next(self.messages)
+
+    def _receive(self) -> None:
+        while not self.stopping.is_set():
             try:
-                message = answers.recv()
-            except EOFError:
-                raise RuntimeError(f"the work-order parser process ended without an answer (exit code {proc.wait()})") from None
-            if message[0] == "chunk":
-                yield message[1]
-            elif message[0] == "end":
+                message = self.answers.recv()
+            except (EOFError, OSError):
+                message = ("gone",)
+            while not self.stopping.is_set():
+                try:
+                    self.received.put(message, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if message[0] != "chunk":
                 return
-            elif message[0] == "refused":
-                raise FileRefused(*message[1], **message[2])
-            else:
-                raise RuntimeError(f"the work-order parser process failed:\n{message[1]}")
-    finally:
-        answers.close()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        feeder.join()
+
+    def _messages(self) -> Iterator:
+        try:
+            while True:
+                message = self.received.get()
+                if message[0] == "chunk":
+                    yield message[1]
+                elif message[0] == "end":
+                    return
+                elif message[0] == "refused":
+                    raise FileRefused(*message[1], **message[2])
+                elif message[0] == "gone":
+                    raise RuntimeError(f"the work-order parser process ended without an answer (exit code {self.proc.wait()})")
+                else:
+                    raise RuntimeError(f"the work-order parser process failed:\n{message[1]}")
+        finally:
+            self._stop()
+
+    def close(self) -> None:
+        self.messages.close()  # a generator never started runs no finally:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.stopping.set()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.receiver.join()  # the process is gone: recv() ends
+        self.answers.close()
+        self.feeder.join()

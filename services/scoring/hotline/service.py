@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,13 +25,17 @@ from sqlalchemy.orm import Session
 
 from services.scoring.domain.complaints import EXCLUSIONS, NetComplaints, net_complaints_from_counts
 from services.scoring.hotline.parsing import (
+    COPY_CHUNK,
+    MAX_REJECTIONS_LISTED,
     STORED,
     FileFormat,
     FileRefused,
     Record,
     Rejection,
+    WORKER_MIN_BYTES,
     chunks_in_worker,
     detect_encoding,
+    worker_wanted,
     read_rows,
     record_values,
 )
@@ -40,9 +43,6 @@ from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCoun
 from shared.problems import Problem
 
 BATCH = 2000  # SQLite rows per INSERT/UPDATE
-COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
-WORKER_MIN_BYTES = 8 << 20  # from this size on, parse in a parser process
-MAX_REJECTIONS_LISTED = 1000
 ANALYZE_ORDERS_FROM = 10_000  # orders written by one import
 # pg_advisory_xact_lock key: one import at a time keeps the day counts exact.
 IMPORT_LOCK = 0x50_79_6E_67_79_31_32_33
@@ -78,10 +78,13 @@ def import_work_orders(
     file_format: FileFormat,
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
+    parsed=None,
 ) -> ImportSummary:
     """Imports in the caller's transaction: a file refused as a whole (encoding,
     columns) raises Problem and the caller rolls back, so nothing is half-written.
-    The day counts of the net-complaint metric change in the same transaction."""
+    The day counts of the net-complaint metric change in the same transaction.
+    `parsed`: the stream's chunks from `chunks_in_worker()`, started earlier
+    with `encoding` (Postgres; closed here either way)."""
     summary = ImportSummary()
     aliases, known = department_names(session)
     written: set[str] = set()  # name fields as written; split once at the end
@@ -89,8 +92,10 @@ def import_work_orders(
     postgres = session.get_bind().dialect.name == "postgresql"
     try:
         if postgres:
-            _import_by_copy(session, stream, file_format, encoding, summary, written, progress)
+            _import_by_copy(session, stream, file_format, encoding, summary, written, progress, parsed)
         else:
+            if parsed is not None:
+                parsed.close()
             rows = read_rows(stream, file_format, encoding)
             try:
                 _import_by_batches(session, rows, summary, written, progress)
@@ -213,52 +218,52 @@ INSERT INTO work_order_day_counts AS c ({", ".join(_DAY_FACTS)}, returned_key, o
 SELECT {", ".join(_DAY_FACTS)}, returned_key, orders FROM work_order_day_staging
 ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 """
-_COPY_CSV = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
+_DAYS_HELD = "SELECT EXISTS (SELECT FROM work_order_day_counts WHERE day BETWEEN %s AND %s)"
+_COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
 DAY_COUNTS_HELD = 100_000  # day-count groups summed here before they are written
 
 
-def _worker_wanted(stream: BinaryIO) -> bool:
-    """A parser process pays off for a large file (it costs a Python start)."""
-    try:
-        position = stream.tell()
-        size = stream.seek(0, io.SEEK_END)
-        stream.seek(position)
-    except (AttributeError, OSError, ValueError):
-        return False
-    return size - position >= WORKER_MIN_BYTES
-
-
 class _DayCounts:
-    """Orders per day-count group, moved by this import; written in batches."""
+    """Orders per day-count group, moved by this import (Arrow tables, summed
+    and written in batches)."""
 
     def __init__(self, cursor) -> None:
-        self.cursor, self.moved = cursor, Counter()
+        self.cursor, self.parts, self.held = cursor, [], 0
         cursor.execute(_DAY_STAGING)
 
-    def add(self, groups, sign: int = 1) -> None:
-        for *key, n in groups:
-            self.moved[tuple(key)] += sign * n
-        if len(self.moved) >= DAY_COUNTS_HELD:
+    def add(self, groups) -> None:
+        """`groups`: a table of `columnar.DAY_SCHEMA`."""
+        self.parts.append(groups)
+        self.held += groups.num_rows
+        if self.held >= DAY_COUNTS_HELD:
             self.write()
 
     def write(self) -> None:
-        rows = [(*key, returned_key(key[6]), n) for key, n in self.moved.items() if n]
-        self.moved.clear()
-        if not rows:
+        from services.scoring.hotline.columnar import summed_day_copy
+
+        parts, self.parts, self.held = self.parts, [], 0
+        summed = summed_day_copy(parts, returned_key) if parts else None
+        if summed is None:
             return
-        with self.cursor.copy(f"COPY work_order_day_staging ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        self.cursor.execute(_DAY_MERGE)
-        self.cursor.execute("TRUNCATE work_order_day_staging")
+        data, first, last, added = summed
+        # No group stored yet on these days (a new stretch of time, the usual
+        # case): straight in, without the staging table and its ON CONFLICT.
+        # Imports hold IMPORT_LOCK, so no other one adds groups meanwhile.
+        direct = added and not self.cursor.execute(_DAYS_HELD, (first, last)).fetchone()[0]
+        table = "work_order_day_counts" if direct else "work_order_day_staging"
+        with self.cursor.copy(f"COPY {table} ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(data)
+        if not direct:
+            self.cursor.execute(_DAY_MERGE)
+            self.cursor.execute("TRUNCATE work_order_day_staging")
 
 
-def _copy(cursor, table: str, data: bytes) -> None:
-    with cursor.copy(_COPY_CSV.format(table=table)) as copy:
-        copy.write(data)
+def _copy(cursor, table: str, chunk) -> None:
+    with cursor.copy(_COPY.format(table=table, format=chunk.copy_format)) as copy:
+        copy.write(chunk.copy_data)
 
 
-def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress) -> None:
+def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress, parsed=None) -> None:
     """Chunks of rows from the columnar reader. While the orders of a file are
     new, a chunk goes straight into work_orders by COPY (in a savepoint: an
     order already stored fails it, and the chunk is taken again the careful
@@ -266,15 +271,20 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
     changed ones (another digest) updated from a staging table, the rest left
     alone. A large file is parsed in a parser process while this thread feeds
     Postgres."""
-    from services.scoring.hotline.columnar import column_chunks, day_counts  # pyarrow: Postgres only
+    from services.scoring.hotline.columnar import column_chunks, day_counts, day_groups  # pyarrow: Postgres only
 
-    connection = session.connection().connection.driver_connection
-    cursor = connection.cursor()
-    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
-    cursor.execute(_STAGING)
-    counts = _DayCounts(cursor)
-    chunks = None
-    if _worker_wanted(stream):
+    try:
+        connection = session.connection().connection.driver_connection
+        cursor = connection.cursor()
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
+        cursor.execute(_STAGING)
+        counts = _DayCounts(cursor)
+    except BaseException:
+        if parsed is not None:
+            parsed.close()
+        raise
+    chunks = parsed
+    if chunks is None and worker_wanted(stream, WORKER_MIN_BYTES):
         try:
             chunks = chunks_in_worker(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED)
         except OSError:
@@ -290,7 +300,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
             if chunk.rows and all_new:
                 cursor.execute("SAVEPOINT work_order_chunk")
                 try:
-                    _copy(cursor, "work_orders", chunk.data)
+                    _copy(cursor, "work_orders", chunk)
                 except psycopg.errors.UniqueViolation:
                     cursor.execute("ROLLBACK TO SAVEPOINT work_order_chunk")
                     all_new = False
@@ -299,7 +309,7 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
                     summary.accepted += chunk.rows
                     counts.add(day_counts(chunk.table))
             if chunk.rows and not all_new:
-                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts)
+                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts, day_groups)
             if progress:
                 progress(chunk.rows)
         counts.write()
@@ -317,9 +327,9 @@ _UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STO
 FROM work_order_staging AS s WHERE w.order_id = s.order_id AND w.row_digest <> s.row_digest"""
 
 
-def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts) -> bool:
+def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts, day_groups) -> bool:
     """One chunk against the stored orders, through the staging table; True when none of them was stored."""
-    _copy(cursor, "work_order_staging", chunk.data)
+    _copy(cursor, "work_order_staging", chunk)
     stored = dict(cursor.execute(_STORED_ROWS).fetchall())
     ids = chunk.table.column("order_id").to_pylist()
     new = [i for i, order_id in enumerate(ids) if order_id not in stored]
@@ -328,7 +338,7 @@ def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_
         cursor.execute(_INSERT_NEW)
         counts.add(day_counts(chunk.table.take(new)))
     if changed:
-        counts.add(cursor.execute(_OLD_FACTS).fetchall(), -1)
+        counts.add(day_groups(cursor.execute(_OLD_FACTS).fetchall(), -1))
         cursor.execute(_UPDATE)
         counts.add(day_counts(chunk.table.take(changed)))
     cursor.execute("TRUNCATE work_order_staging")
