@@ -344,3 +344,40 @@ def test_operator_resends_from_an_outbox_id_and_the_broker_gets_those_events_aga
     # One key, one partition: the re-sent pair follows the first three, in its original order.
     assert received == sent + sent[1:]
     voting_db.dispose()
+
+
+def test_a_consumer_rereads_a_broker_that_came_back_as_a_new_cluster(broker, fresh_database_url, started):
+    """The embedded Tansu forgets everything when it restarts and says so with a new cluster
+    id. A consumer's old positions (and offsets it may already have committed to the new
+    broker) could lie past what the new broker holds; it reads every partition from the start
+    instead, and the inbox drops what it already handled."""
+    tracking_db = migrated("tracking", "sqlite", fresh_database_url)
+    consumer = EventConsumer(
+        tracking_db, TrackingInbox,
+        {Topic.VOTE_MARKED_UNSATISFIED.value: vote_marked_unsatisfied_handler(45, "专项调研组")},
+        kafka_settings(broker.bootstrap), name="tracking-test", group_id=f"g-{uuid.uuid4().hex[:6]}",
+    )
+    consumer.start()
+    started(consumer)
+
+    def send(department: str) -> None:
+        envelope = VoteMarkedUnsatisfied(
+            department=department, evaluation_year=2021, unsatisfied_round=1, vote_round=1,
+            ballot_id=str(uuid.uuid4()), meeting_id=str(uuid.uuid4()), meeting_date=dt.date(2021, 8, 26),
+        ).envelope(producer="scoring", key=department)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        producer.send(Topic.VOTE_MARKED_UNSATISFIED.value, key=envelope.key.encode(), value=envelope.to_bytes(),
+                      headers=[("event_id", str(envelope.event_id).encode())]).get(10)
+        producer.close()
+
+    send("淄博市教育局")
+    wait_until(lambda: consumer.handled_total == 1 and consumer.broker_cluster_id == broker.cluster_id)
+    first_cluster = broker.cluster_id
+    broker.stop()
+    broker.start()  # same port, empty
+    assert broker.cluster_id != first_cluster
+    send("淄博市民政局")
+    wait_until(lambda: consumer.handled_total == 2, "the event sent to the new broker")
+    assert consumer.broker_cluster_id == broker.cluster_id
+    assert consumer.reconnects_total >= 1
+    assert count(tracking_db, Investigation.id) == 2
