@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient
@@ -46,15 +45,12 @@ class TansuBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> TansuBroker:
-        # Memory only: each start is a new, empty cluster, and says so in its metadata, so a
-        # consumer can tell a restarted broker from a reconnect (shared.inbox).
-        self.cluster_id = f"pingyi-{uuid.uuid4().hex[:12]}"
         url = f"tcp://{self.host}:{self.port}"
         advertised = f"tcp://{self.host}:{self.advertised_port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
-             "--storage-engine", "memory://tansu/", "--cluster-id", self.cluster_id],
+             "--storage-engine", "memory://tansu/"],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,

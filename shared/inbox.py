@@ -181,7 +181,6 @@ class EventConsumer(BackgroundLoop):
         self.offsets_check_interval = offsets_check_interval
         self._committed: dict = {}
         self._offsets_checked = time.monotonic()
-        self._cluster_id: str | None = None  # the broker cluster our positions belong to
         # Messages behind the end of each assigned partition, refreshed after polls.
         self.lag: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
@@ -324,7 +323,6 @@ class EventConsumer(BackgroundLoop):
                     # The inbox absorbs the redelivery this may cause.
                     log.warning("consumer_commit_failed", consumer=self.name, error=repr(exc))
             self._refresh_lag(consumer)
-            self._rewind_if_broker_replaced(consumer)
             self._rewind_if_broker_forgot(consumer)
         try:
             consumer.close(autocommit=False)
@@ -350,41 +348,6 @@ class EventConsumer(BackgroundLoop):
             fetcher.config["fetch_max_wait_ms"] = wanted
             log.debug("consumer_fetch_wait", consumer=self.name, fetch_max_wait_ms=wanted)
             self.fetch_wait_ms = wanted
-
-    @property
-    def broker_cluster_id(self) -> str | None:
-        """The cluster id of the broker our positions belong to (None before the first metadata)."""
-        return self._cluster_id
-
-    def _rewind_if_broker_replaced(self, consumer: KafkaConsumer) -> None:
-        """A broker that came back as a new cluster (another cluster id in its metadata: the
-        embedded Tansu starts empty each time) holds none of what we read. Our fetch positions
-        and even the offsets we committed to it since may lie past events it now holds below
-        them, which no offset comparison can see; so read every partition again from the start
-        (the inbox drops what was handled)."""
-        cluster_id = getattr(getattr(consumer, "_client", None), "cluster", None)
-        cluster_id = getattr(cluster_id, "cluster_id", None)
-        if cluster_id is None:
-            return
-        if self._cluster_id is None:
-            self._cluster_id = cluster_id
-        if self._cluster_id == cluster_id:
-            return
-        from shared.kafka import ensure_topics
-
-        try:  # the new cluster may not have our topics yet: a seek to a partition it lacks stalls the fetcher
-            ensure_topics(self.kafka, list(self.handlers))
-        except Exception as exc:
-            log.warning("consumer_topics_not_ensured", consumer=self.name, error=repr(exc))
-            return  # the next round tries again
-        known, self._cluster_id = self._cluster_id, cluster_id
-        assigned = consumer.assignment()
-        log.warning("consumer_broker_replaced", consumer=self.name, cluster_id=cluster_id, previous=known,
-                    partitions=len(assigned))
-        self._committed.clear()
-        if assigned:  # else the group's rejoin on the new cluster starts from what it holds
-            consumer.seek_to_beginning(*assigned)
-        self.reconnects_total += 1
 
     def _rewind_if_broker_forgot(self, consumer: KafkaConsumer) -> None:
         """A broker restarted empty (Tansu keeps groups in memory) forgets the
