@@ -219,15 +219,6 @@ class RateLimiter:
             raise ValueError("limits shared through the database need the database and its counter table")
         self.database = DatabaseFixedWindow(db, counter_model) if self.in_database else None
 
-    @property
-    def in_process(self) -> bool:
-        """True when counting needs no I/O for every limit (callable from the event loop)."""
-        return self.local is not None and not self.in_database
-
-    def counts_in_process(self, name: str) -> bool:
-        """True when counting `name` needs no I/O."""
-        return self.local is not None and name not in self.in_database
-
     async def hit_async(self, name: str, key: str) -> Verdict:
         """`hit` from the event loop: a database count waits on its batch, not in a thread."""
         if name in self.in_database:
