@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
-from shared.events import REQUEST_ID_HEADER, Envelope, utcnow
+from shared.events import EVENT_ID_HEADER, REQUEST_ID_HEADER, Envelope, utcnow
 from shared.security import AuditContext, set_audit_context
 
 if TYPE_CHECKING:
@@ -177,10 +177,17 @@ class EventConsumer(BackgroundLoop):
         self._polling = False  # inside poll() or connecting: a group join may block there for seconds
         self._unassigned_since: float | None = None
         self._topics_checked = 0.0
-        # What this process committed, to notice a broker that forgot it.
+        # The newest handled record per partition, and one the broker was last
+        # seen to hold: how a broker that restarted empty is noticed.
         self.offsets_check_interval = offsets_check_interval
-        self._committed: dict = {}
-        self._offsets_checked = time.monotonic()
+        self._handled_marks: dict = {}
+        self._verified_marks: dict = {}
+        self._history_checked = time.monotonic()
+        self._reader: KafkaConsumer | None = None
+        # Partitions being read again from this offset, until a commit from the re-read lands:
+        # a rejoin restores the broker's committed offset, which may be a stale one we committed.
+        self._rewinds: dict = {}
+        self._rebuild = False
         # Messages behind the end of each assigned partition, refreshed after polls.
         self.lag: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
@@ -242,10 +249,7 @@ class EventConsumer(BackgroundLoop):
             bound.info("event_handled")
 
     def _loop(self) -> None:
-        from kafka import OffsetAndMetadata
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
-
-        from shared.kafka import ensure_topics, make_consumer
 
         consumer_ref = self
 
@@ -254,27 +258,51 @@ class EventConsumer(BackgroundLoop):
                 pass
 
             def on_partitions_assigned(self, assigned):
-                # Positions now come from the broker's committed offsets: nothing stale to compare.
-                consumer_ref._committed.clear()
                 if consumer_ref.assigned.is_set():
                     consumer_ref.reconnects_total += 1
                     log.info("consumer_partitions_regained", consumer=consumer_ref.name, partitions=len(assigned))
+                    # A rejoin often means a restarted broker: check its history on the next round.
+                    consumer_ref._history_checked = 0.0
+                for tp in assigned:
+                    if tp in consumer_ref._rewinds and consumer_ref._consumer is not None:
+                        consumer_ref._consumer.seek(tp, consumer_ref._rewinds[tp])
                 consumer_ref.assigned.set()
+
+        while not self._stop.is_set():
+            consumer = self._connect(_Listener())
+            if consumer is None:
+                break
+            self._consume(consumer)
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:
+                log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
+            self._consumer = None
+        self._close_reader()
+        log.info("consumer_stopped", consumer=self.name)
+
+    def _connect(self, listener) -> KafkaConsumer | None:
+        from shared.kafka import ensure_topics, make_consumer
 
         while not self._stop.is_set() and self._consumer is None:
             self._polling = True  # connecting counts as trying
             try:
                 ensure_topics(self.kafka, list(self.handlers))
                 self._consumer = make_consumer(self.kafka, group_id=self.group_id, topics=(), client_id=self.name)
-                self._consumer.subscribe(list(self.handlers), listener=_Listener())
+                self._consumer.subscribe(list(self.handlers), listener=listener)
             except Exception as exc:
                 log.warning("consumer_connect_failed", consumer=self.name, error=repr(exc))
                 self._stop.wait(self.retry_backoff * 4)
-        consumer = self._consumer
-        if consumer is None:
-            return
-        log.info("consumer_started", consumer=self.name, group=self.group_id, topics=list(self.handlers))
-        while not self._stop.is_set():
+        if self._consumer is not None:
+            log.info("consumer_started", consumer=self.name, group=self.group_id, topics=list(self.handlers))
+        return self._consumer
+
+    def _consume(self, consumer: KafkaConsumer) -> None:
+        """Poll and handle until stopped, or until the consumer must be built anew."""
+        from kafka import OffsetAndMetadata
+
+        self._rebuild = False
+        while not self._stop.is_set() and not self._rebuild:
             self._polling = True
             try:
                 # As long as the fetch may wait, at most a second (the loop sees a stop within it).
@@ -315,21 +343,19 @@ class EventConsumer(BackgroundLoop):
                         break
                     self._failures_in_row = 0
                     to_commit[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+                    event_id = dict(record.headers or []).get(EVENT_ID_HEADER)
+                    if event_id:
+                        self._handled_marks[tp] = (record.offset, event_id.decode())
             if to_commit:
                 try:
                     consumer.commit(to_commit)
-                    self._committed.update({tp: meta.offset for tp, meta in to_commit.items()})
+                    for tp in to_commit:
+                        self._rewinds.pop(tp, None)
                 except Exception as exc:
                     # The inbox absorbs the redelivery this may cause.
                     log.warning("consumer_commit_failed", consumer=self.name, error=repr(exc))
             self._refresh_lag(consumer)
             self._rewind_if_broker_forgot(consumer)
-        try:
-            consumer.close(autocommit=False)
-        except Exception as exc:
-            log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
-        self._consumer = None
-        log.info("consumer_stopped", consumer=self.name)
 
     def _adapt_fetch_wait(self, consumer: KafkaConsumer, got_records: bool) -> None:
         """Short fetch wait while events flow, long once idle (the next fetch request uses it)."""
@@ -350,37 +376,73 @@ class EventConsumer(BackgroundLoop):
             self.fetch_wait_ms = wanted
 
     def _rewind_if_broker_forgot(self, consumer: KafkaConsumer) -> None:
-        """A broker restarted empty (Tansu keeps groups in memory) forgets the
-        group, and kafka-python may not notice: it keeps fetching from where it
-        was, past the events the refilled partition now holds below that point.
-        When the committed offsets fall behind what we committed, read those
-        partitions again from what the broker has (the inbox drops repeats)."""
+        """A broker restarted empty (Tansu keeps log and groups in memory) is
+        refilled by the relays' re-sends from offset 0, and this consumer may
+        go on from its old position, even commit it to the new broker, skipping
+        what now lies below. Offsets cannot tell; the records can: read back
+        the newest handled record of each partition and the one verified last
+        round (the same check the relay makes). When the broker no longer holds
+        them, read the partition again from its beginning; the inbox drops
+        what was handled."""
+        from shared.kafka import make_reader, read_event_ids
+
         now = time.monotonic()
-        # While idle, less often: a broker that restarted also fails the heartbeat, and the rejoin resets positions.
+        # While idle, less often: only handled records move the marks, and a rejoin asks for a check at once.
         interval = self.offsets_check_interval * (1 if self.fetch_wait_ms == self.kafka.fetch_max_wait_ms else 6)
-        if not self._committed or now - self._offsets_checked < interval:
+        if not self._handled_marks or now - self._history_checked < interval:
             return
-        self._offsets_checked = now
+        self._history_checked = now
         assigned = consumer.assignment()
-        for tp in [tp for tp in self._committed if tp not in assigned]:
-            self._committed.pop(tp, None)
+        for marks in (self._handled_marks, self._verified_marks):
+            for tp in [tp for tp in marks if tp not in assigned]:
+                marks.pop(tp)  # another member reads it now
         try:
-            # One request for every partition (consumer.committed asks for one at a time).
-            held = consumer._coordinator.fetch_committed_offsets(list(self._committed), timeout_ms=1000)
-        except Exception:
+            if self._reader is None:
+                self._reader = make_reader(self.kafka, client_id=f"{self.name}-history-check")
+            reader = self._reader
+            existing = reader.topics()  # fresh metadata; a topic not created again yet is checked later
+            tps = [tp for tp in self._handled_marks if tp.topic in existing]
+            if not tps:
+                return
+            begin = reader.beginning_offsets(tps, timeout_ms=self.kafka.request_timeout_ms)
+            newest = {tp: self._handled_marks[tp] for tp in tps}
+            verified = {tp: self._verified_marks[tp] for tp in tps
+                        if self._verified_marks.get(tp, newest[tp]) != newest[tp]}
+            lost: set = set()
+            for wanted in (newest, verified):
+                # A record below the beginning went to retention: that is not loss.
+                wanted = {tp: mark for tp, mark in wanted.items() if tp not in lost and mark[0] >= begin[tp]}
+                held = read_event_ids(reader, {tp: offset for tp, (offset, _) in wanted.items()},
+                                      timeout_s=self.kafka.request_timeout_ms / 1000)
+                lost |= {tp for tp, (offset, event_id) in wanted.items() if held.get(tp, {}).get(offset) != event_id}
+        except Exception as exc:
+            log.info("consumer_history_check_failed", consumer=self.name, error=repr(exc))
+            self._close_reader()
             return  # the broker is away; try on the next round
-        for tp, ours in list(self._committed.items()):
-            theirs = held[tp].offset if held.get(tp) is not None and held[tp].offset >= 0 else None
-            if theirs is not None and theirs >= ours:
+        for tp in tps:
+            if tp not in lost:
+                self._verified_marks[tp] = newest[tp]
                 continue
-            log.warning("consumer_offsets_lost", consumer=self.name, topic=tp.topic, partition=tp.partition,
-                        committed=ours, broker_has=theirs)
-            self._committed.pop(tp, None)
-            if theirs is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, theirs)
+            log.warning("consumer_broker_history_lost", consumer=self.name, topic=tp.topic, partition=tp.partition,
+                        handled_offset=newest[tp][0], reading_from=begin[tp])
+            self._handled_marks.pop(tp, None)
+            self._verified_marks.pop(tp, None)
+            self._rewinds[tp] = begin[tp]
             self.reconnects_total += 1
+        if lost:
+            # Seeking this consumer is not enough: its group membership belongs to
+            # the old broker, and kafka-python may never rejoin (seen: no heartbeat
+            # error, no assignment, for minutes). A new consumer joins the new
+            # broker's group; on assignment it seeks to the rewinds.
+            self._rebuild = True
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                reader.close()
+            except Exception as exc:  # a broken client may not close cleanly; it is dropped anyway
+                log.warning("consumer_reader_close_failed", consumer=self.name, error=repr(exc))
 
     def seconds_since_poll(self) -> float:
         """How long the loop has been away from the broker (0 while it polls or connects)."""

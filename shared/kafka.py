@@ -8,6 +8,7 @@ the session timeout, so local runs keep those small.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterable
 
 import structlog
@@ -15,6 +16,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, Field
+
+from shared.events import EVENT_ID_HEADER
 
 log = structlog.get_logger(__name__)
 
@@ -134,6 +137,36 @@ def make_reader(settings: KafkaSettings, *, client_id: str) -> KafkaConsumer:
     )
 
 
+def read_event_ids(reader: KafkaConsumer, starts: dict, *, timeout_s: float, through: bool = False) -> dict:
+    """Event ids the broker holds, per partition and offset, from each start
+    offset: the one record there, or (`through`) every record to the end.
+    All partitions are fetched at once; an offset the broker no longer has
+    reads as nothing."""
+    if not starts:
+        return {}
+    reader.assign(list(starts))
+    for tp, offset in starts.items():
+        reader.seek(tp, offset)
+    found: dict = {tp: {} for tp in starts}
+    deadline = time.monotonic() + timeout_s
+    empty_polls = 0
+    while time.monotonic() < deadline and empty_polls < 2:
+        batch = reader.poll(timeout_ms=250, max_records=500)
+        if not batch:
+            empty_polls += 1
+            continue
+        empty_polls = 0
+        for tp, records in batch.items():
+            for record in records:
+                found[tp][record.offset] = dict(record.headers or []).get(EVENT_ID_HEADER, b"").decode()
+            if not through:
+                reader.pause(tp)  # got the one asked for
+        if not through and all(found[tp] for tp in starts):
+            break
+    reader.assign([])
+    return found
+
+
 def broker_reachable(settings: KafkaSettings, timeout: float = 1.0) -> bool:
     """Cheap readiness probe: can a TCP connection reach any bootstrap address?"""
     for address in settings.bootstrap_list:
@@ -154,4 +187,5 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "make_reader",
+    "read_event_ids",
 ]

@@ -391,6 +391,8 @@ class OutboxRelay(CommitWokenLoop):
         last batch, not the high watermark."""
         from kafka import TopicPartition
 
+        from shared.kafka import read_event_ids
+
         m = self.model
         horizon = utcnow() - self.resend_horizon
         with self.db.session() as session:
@@ -425,7 +427,8 @@ class OutboxRelay(CommitWokenLoop):
         lost: set = set()
         for wanted in (newest_rows, verified_rows):
             wanted = {tp: row for tp, row in wanted.items() if tp not in lost and row[0] >= begin[tp]}
-            held = self._read_back(reader, {tp: offset for tp, (offset, _) in wanted.items()})
+            held = read_event_ids(reader, {tp: offset for tp, (offset, _) in wanted.items()},
+                                  timeout_s=self.kafka.request_timeout_ms / 1000)
             lost |= {tp for tp, (offset, event_id) in wanted.items() if held.get(tp, {}).get(offset) != event_id}
         for tp in tps:
             key = (tp.topic, tp.partition)
@@ -435,39 +438,13 @@ class OutboxRelay(CommitWokenLoop):
                 self._verified[key] = newest[key]
         return self._resend_lost(reader, {tp: begin[tp] for tp in tps if tp in lost}, horizon)
 
-    def _read_back(self, reader: KafkaConsumer, starts: dict, *, through: bool = False) -> dict:
-        """Event ids the broker holds, per partition and offset, from each start
-        offset: the one record there, or (`through`) every record to the end.
-        All partitions are fetched at once."""
-        if not starts:
-            return {}
-        reader.assign(list(starts))
-        for tp, offset in starts.items():
-            reader.seek(tp, offset)
-        found: dict = {tp: {} for tp in starts}
-        deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
-        empty_polls = 0
-        while time.monotonic() < deadline and empty_polls < 2:
-            batch = reader.poll(timeout_ms=250, max_records=500)
-            if not batch:
-                empty_polls += 1
-                continue
-            empty_polls = 0
-            for tp, records in batch.items():
-                for record in records:
-                    found[tp][record.offset] = dict(record.headers or []).get(EVENT_ID_HEADER, b"").decode()
-                if not through:
-                    reader.pause(tp)  # got the one asked for
-            if not through and all(found[tp] for tp in starts):
-                break
-        reader.assign([])
-        return found
-
     def _resend_lost(self, reader: KafkaConsumer, begins: dict, horizon: dt.datetime) -> int:
         """Make pending again what the broker no longer holds in these partitions
         (each read from its first acknowledged row to the end, all at once)."""
         if not begins:
             return 0
+        from shared.kafka import read_event_ids
+
         m = self.model
         sent: dict = {}
         with self.db.session() as session:
@@ -482,7 +459,8 @@ class OutboxRelay(CommitWokenLoop):
                     sent[tp] = rows
         if not sent:
             return 0
-        held = self._read_back(reader, {tp: rows[0].broker_offset for tp, rows in sent.items()}, through=True)
+        held = read_event_ids(reader, {tp: rows[0].broker_offset for tp, rows in sent.items()},
+                              timeout_s=self.kafka.request_timeout_ms / 1000, through=True)
         lost: list[int] = []
         for tp, rows in sent.items():
             gone = [row.id for row in rows if held[tp].get(row.broker_offset) != row.event_id]
