@@ -14,8 +14,8 @@ from services.scoring.satisfaction.endpoints import router as satisfaction_route
 from services.scoring.satisfaction.service import ballot_closed_handler
 from services.scoring.settings import ScoringSettings
 from shared.db import Database
-from shared.events import Topic
-from shared.service import create_service_app
+from shared.messaging.events import Topic
+from shared.ops.service import create_service_app
 
 
 def create_app(settings: ScoringSettings | None = None, db: Database | None = None) -> FastAPI:

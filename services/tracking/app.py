@@ -18,8 +18,8 @@ from services.tracking.models import SECURITY_MODELS, InboxMessage, OutboxMessag
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
 from services.tracking.settings import TrackingSettings
 from shared.db import Database
-from shared.events import Topic
-from shared.service import create_service_app
+from shared.messaging.events import Topic
+from shared.ops.service import create_service_app
 
 
 def create_app(settings: TrackingSettings | None = None, db: Database | None = None) -> FastAPI:

@@ -24,10 +24,10 @@ from services.voting.selection.service import handle_score_computed
 from services.voting.verification.endpoints import router as verification_router
 from services.voting.models import SECURITY_MODELS, Ballot, InboxMessage, OutboxMessage, WEBHOOKS
 from services.voting.settings import VotingSettings
-from shared.caching import ResponseCache
+from shared.web.caching import ResponseCache
 from shared.db import Database
-from shared.events import Topic
-from shared.service import ServiceRuntime, create_service_app
+from shared.messaging.events import Topic
+from shared.ops.service import ServiceRuntime, create_service_app
 
 HANDLERS = {
     Topic.REREPORT_SCHEDULED.value: handle_rereport_scheduled,

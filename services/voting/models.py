@@ -8,15 +8,15 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, U
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import IdColumnType, UTCDateTime, new_id, new_metadata
-from shared.events import utcnow, topics_produced_by
-from shared.audit import AuditMixin
-from shared.auth import ApiKeyMixin
-from shared.idempotency import IdempotencyKeyMixin
-from shared.inbox import InboxMixin
-from shared.outbox import OutboxMixin
-from shared.ratelimit import RateLimitCounterMixin
-from shared.security import SecurityModels
-from shared.webhooks import WebhookDeliveryMixin, WebhookModels, WebhookSubscriptionMixin
+from shared.messaging.events import utcnow, topics_produced_by
+from shared.security.audit import AuditMixin
+from shared.security.credentials import ApiKeyMixin
+from shared.security.idempotency import IdempotencyKeyMixin
+from shared.messaging.inbox import InboxMixin
+from shared.messaging.outbox import OutboxMixin
+from shared.web.ratelimit import RateLimitCounterMixin
+from shared.security.access import SecurityModels
+from shared.messaging.webhooks import WebhookDeliveryMixin, WebhookModels, WebhookSubscriptionMixin
 
 
 class Base(DeclarativeBase):

@@ -12,10 +12,10 @@ from services.scoring.composite.schemas import ComputationOut, SensitivityOut, S
 from services.scoring.domain.composite import SOURCES, choose_slate, composite_ranking, sensitivity, with_slate
 from services.scoring.models import OutboxMessage, ScoreComputation, SourceFigures, YearPlan
 from services.scoring.plans.service import batch_seats, get_plan
-from shared.events import BallotClosed, Envelope, ScoreComputed
-from shared.events import utcnow
-from shared.outbox import publish
-from shared.problems import Problem, not_found
+from shared.messaging.events import BallotClosed, Envelope, ScoreComputed
+from shared.messaging.events import utcnow
+from shared.messaging.outbox import publish
+from shared.web.problems import Problem, not_found
 
 # ballot.closed constituency → composite source
 CONSTITUENCY_SOURCES = {

@@ -12,10 +12,10 @@ from services.scoring.domain.satisfaction import GRADE_LABELS, SatisfactionCount
 from services.scoring.models import OutboxMessage, SatisfactionResult
 from services.scoring.plans.service import plan_for, satisfaction_rule
 from services.scoring.satisfaction.schemas import SatisfactionResultOut
-from shared.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, VoteMarkedUnsatisfied
-from shared.outbox import publish
-from shared.pagination import Page, paginate
-from shared.problems import not_found
+from shared.messaging.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, VoteMarkedUnsatisfied
+from shared.messaging.outbox import publish
+from shared.web.pagination import Page, paginate
+from shared.web.problems import not_found
 
 
 def _unsatisfied_so_far(session: Session, department: str, year: int) -> int:

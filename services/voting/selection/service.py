@@ -11,8 +11,8 @@ from services.voting.domain.selection import CompetitiveRatio
 from services.voting.records.service import keep_grade
 from services.voting.models import Ballot, CandidateSlate, Meeting
 from services.voting.selection.schemas import SelectionBallotCreate, SlateOut
-from shared.events import Envelope, ScoreComputed
-from shared.problems import Problem, not_found
+from shared.messaging.events import Envelope, ScoreComputed
+from shared.web.problems import Problem, not_found
 
 
 def get_slate(session: Session, plan_id: str, batch: int | None) -> CandidateSlate:

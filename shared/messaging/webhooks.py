@@ -37,13 +37,13 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.background import BackgroundLoop
 from shared.db import IdColumnType, UTCDateTime, new_id
-from shared.events import utcnow
-from shared.problems import Problem
+from shared.messaging.events import utcnow
+from shared.web.problems import Problem
 
 if TYPE_CHECKING:
     from shared.db import Database
-    from shared.outbox import OutboxMixin
-    from shared.service import ServiceRuntime
+    from shared.messaging.outbox import OutboxMixin
+    from shared.ops.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from shared.ratelimit import scope_client_address
+from shared.web.ratelimit import scope_client_address
 
 
 def _etag(body: bytes) -> str:

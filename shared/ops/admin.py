@@ -16,19 +16,19 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 
-from shared import audit as audit_chain
-from shared.auth import (
+from shared.security import audit as audit_chain
+from shared.security.credentials import (
     KNOWN_SCOPES,
     READ_SCOPE,
     Principal,
     create_api_key,
     revoke_api_key,
 )
-from shared.pagination import Cursor, Limit, Page, paginate
-from shared.problems import Problem, not_found, problem_responses
-from shared.security import request_audit_context, require, set_audit_context
-from shared.text import DepartmentName, RequestModel, text
-from shared.text import name as name_text
+from shared.web.pagination import Cursor, Limit, Page, paginate
+from shared.web.problems import Problem, not_found, problem_responses
+from shared.security.access import request_audit_context, require, set_audit_context
+from shared.web.text import DepartmentName, RequestModel, text
+from shared.web.text import name as name_text
 
 Scope = Literal[tuple(KNOWN_SCOPES)]  # type: ignore[valid-type]
 
@@ -148,10 +148,10 @@ def admin_router(service: str) -> APIRouter:
         return AuditVerification(intact=check.intact, entries_checked=check.entries, first_broken_id=check.first_broken_id,
                                  reason=check.reason, pending=check.pending)
 
-    from shared.idempotency import (
-        IdempotencyDep,  # they import shared.service, which mounts this router
+    from shared.security.idempotency import (
+        IdempotencyDep,  # they import shared.ops.service, which mounts this router
     )
-    from shared.service import SessionDep
+    from shared.ops.service import SessionDep
 
     def key_model(request: Request):
         return request.app.state.security_models.api_key

@@ -24,14 +24,14 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from shared.background import CommitWokenLoop
 from shared.db import UTCDateTime
-from shared.events import EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER, Envelope, EventPayload, Producer, utcnow
+from shared.messaging.events import EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER, Envelope, EventPayload, Producer, utcnow
 from shared.wakeup import CommitSignal
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer, KafkaProducer
 
     from shared.db import Database
-    from shared.kafka import KafkaSettings
+    from shared.messaging.kafka import KafkaSettings
     from shared.lease import LeaderLease
 
 log = structlog.get_logger(__name__)
@@ -216,14 +216,14 @@ class OutboxRelay(CommitWokenLoop):
 
     def _get_producer(self) -> KafkaProducer:
         if self._producer is None:
-            from shared.kafka import make_producer
+            from shared.messaging.kafka import make_producer
 
             self._producer = make_producer(self.kafka, client_id=f"{self.name}-relay")
         return self._producer
 
     def _get_reader(self) -> KafkaConsumer:
         if self._reader is None:
-            from shared.kafka import make_reader
+            from shared.messaging.kafka import make_reader
 
             self._reader = make_reader(self.kafka, client_id=f"{self.name}-relay-check")
         return self._reader
@@ -241,7 +241,7 @@ class OutboxRelay(CommitWokenLoop):
 
     def _ensure_topics(self) -> None:
         if self._topics and not self._topics_ensured:
-            from shared.kafka import ensure_topics
+            from shared.messaging.kafka import ensure_topics
 
             ensure_topics(self.kafka, self._topics)
             self._topics_ensured = True
@@ -316,7 +316,7 @@ class OutboxRelay(CommitWokenLoop):
         reached, so the batch does not stay queued in the producer (see `_failed`)."""
         from kafka.errors import KafkaTimeoutError
 
-        from shared.kafka import broker_reachable
+        from shared.messaging.kafka import broker_reachable
 
         while True:
             try:
@@ -340,7 +340,7 @@ class OutboxRelay(CommitWokenLoop):
         # Whatever the broker lost while we could not reach it, and its topics, are checked again.
         self._topics_ensured = False
         self._check_due = 0.0
-        from shared.kafka import broker_reachable
+        from shared.messaging.kafka import broker_reachable
 
         # While the broker is away the producer is dropped with what it queued: a
         # restarted Tansu would take a queued batch before our topics are ensured
@@ -368,7 +368,7 @@ class OutboxRelay(CommitWokenLoop):
     def _wait_to_retry(self) -> None:
         """Back off; but while the broker cannot even be reached, try again as
         soon as a probe reaches it (its return is not left waiting on the backoff)."""
-        from shared.kafka import broker_reachable
+        from shared.messaging.kafka import broker_reachable
 
         deadline = time.monotonic() + self.backoff()
         if broker_reachable(self.kafka, timeout=0.2):
@@ -411,7 +411,7 @@ class OutboxRelay(CommitWokenLoop):
         existing = reader.topics()  # fresh metadata: a broker restarted empty has no topics
         missing = {topic for topic, _ in newest} - existing
         if missing:
-            from shared.kafka import ensure_topics
+            from shared.messaging.kafka import ensure_topics
 
             ensure_topics(self.kafka, sorted(missing | set(self._topics)))
             self._topics_ensured = True

@@ -15,26 +15,26 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from shared.asyncapi import asyncapi_document
-from shared.audit import AuditLinker
+from shared.messaging.asyncapi import asyncapi_document
+from shared.security.audit import AuditLinker
 from shared.db import Database
-from shared.events import ALL_TOPICS
-from shared.inbox import EventConsumer, Handler, InboxMixin
-from shared.kafka import broker_reachable
+from shared.messaging.events import ALL_TOPICS
+from shared.messaging.inbox import EventConsumer, Handler, InboxMixin
+from shared.messaging.kafka import broker_reachable
 from shared.lease import LeaderLease
-from shared.caching import PollFastPath
-from shared.http import RequestContextMiddleware, RequestLimits
-from shared.logging import configure_logging
-from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from shared.metrics import ExtraMetrics, ServiceMetrics
-from shared.outbox import OutboxMixin, OutboxRelay
-from shared.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
-from shared.admin import admin_router
-from shared.openapi import install_openapi
-from shared.ratelimit import RateLimiter
-from shared.security import SecurityModels, install_audit, request_audit_context, set_audit_context
-from shared.settings import ServiceSettings
-from shared.webhooks import WebhookDispatcher, WebhookModels, install_fanout, webhook_dispatcher, webhook_metrics
+from shared.web.caching import PollFastPath
+from shared.web.http import RequestContextMiddleware, RequestLimits
+from shared.ops.logging import configure_logging
+from shared.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from shared.ops.metrics import ExtraMetrics, ServiceMetrics
+from shared.messaging.outbox import OutboxMixin, OutboxRelay
+from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from shared.ops.admin import admin_router
+from shared.web.openapi import install_openapi
+from shared.web.ratelimit import RateLimiter
+from shared.security.access import SecurityModels, install_audit, request_audit_context, set_audit_context
+from shared.ops.settings import ServiceSettings
+from shared.messaging.webhooks import WebhookDispatcher, WebhookModels, install_fanout, webhook_dispatcher, webhook_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -275,7 +275,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     if webhooks is not None:
-        from shared.webhook_endpoints import webhooks_router  # it takes SessionDep from this module
+        from shared.ops.webhook_endpoints import webhooks_router  # it takes SessionDep from this module
 
         app.include_router(webhooks_router(name, webhooks))
     app.include_router(admin_router(name))
@@ -287,7 +287,7 @@ def create_service_app(
     @app.get("/asyncapi.json", tags=["events"], summary="AsyncAPI 3 document of the events this service produces",
              description="An integrator reads the contract of the events this service publishes: channels (topics), "
                          "the envelope, message key and headers, each payload's JSON Schema and version, generated "
-                         "from `shared/events.py` (the four topics are in `docs/asyncapi.yaml`). No credential; "
+                         "from `shared/messaging/events.py` (the four topics are in `docs/asyncapi.yaml`). No credential; "
                          "changes nothing.")
     def asyncapi() -> dict:
         return events_contract

@@ -35,9 +35,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.db import UTCDateTime
-from shared.events import utcnow
-from shared.problems import Problem
-from shared.security import OptionalPrincipal
+from shared.messaging.events import utcnow
+from shared.web.problems import Problem
+from shared.security.access import OptionalPrincipal
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

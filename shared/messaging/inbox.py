@@ -18,14 +18,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.background import BackgroundLoop
 from shared.db import UTCDateTime
-from shared.events import REQUEST_ID_HEADER, Envelope, utcnow
-from shared.security import AuditContext, set_audit_context
+from shared.messaging.events import REQUEST_ID_HEADER, Envelope, utcnow
+from shared.security.access import AuditContext, set_audit_context
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer
 
     from shared.db import Database
-    from shared.kafka import KafkaSettings
+    from shared.messaging.kafka import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -245,7 +245,7 @@ class EventConsumer(BackgroundLoop):
         from kafka import OffsetAndMetadata
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
-        from shared.kafka import ensure_topics, make_consumer
+        from shared.messaging.kafka import ensure_topics, make_consumer
 
         consumer_ref = self
 
@@ -399,7 +399,7 @@ class EventConsumer(BackgroundLoop):
         if now - self._unassigned_since < 1.0 or now - self._topics_checked < 2.0:
             return
         self._topics_checked = now
-        from shared.kafka import ensure_topics
+        from shared.messaging.kafka import ensure_topics
 
         try:
             ensure_topics(self.kafka, list(self.handlers))

@@ -1,4 +1,4 @@
-"""The AsyncAPI 3 document of the events, generated from `shared/events.py`.
+"""The AsyncAPI 3 document of the events, generated from `shared/messaging/events.py`.
 
 Channels are the four topics, each message is the `Envelope` with its
 `type`, `version` and `payload` pinned to that event's Pydantic model, the
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from shared.events import (
+from shared.messaging.events import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     MESSAGE_KEYS,

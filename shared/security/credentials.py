@@ -21,8 +21,8 @@ from sqlalchemy import JSON, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.db import UTCDateTime
-from shared.events import utcnow
-from shared.problems import Problem
+from shared.messaging.events import utcnow
+from shared.web.problems import Problem
 
 KEY_PREFIX = "pyk"
 READ_SCOPE = "read"

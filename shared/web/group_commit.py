@@ -31,7 +31,7 @@ from typing import Generic, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """`/v1/webhooks`: an admin registers, lists, pauses, resumes and deletes the
 subscriptions to this service's events, and reads and redelivers their
 deliveries. The same routes on each service, for the events it produces
-(see `shared/webhooks.py` for why each service owns its own)."""
+(see `shared/messaging/webhooks.py` for why each service owns its own)."""
 
 import datetime as dt
 from enum import StrEnum
@@ -12,14 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from shared.auth import Principal
-from shared.events import utcnow
-from shared.idempotency import IdempotencyDep
-from shared.pagination import Cursor, Limit, Page, paginate
-from shared.problems import Problem, not_found, problem_responses
-from shared.security import require
-from shared.service import SessionDep
-from shared.webhooks import ACTIVE, PAUSED, PENDING, UrlPolicy, WebhookModels, new_secret
+from shared.security.credentials import Principal
+from shared.messaging.events import utcnow
+from shared.security.idempotency import IdempotencyDep
+from shared.web.pagination import Cursor, Limit, Page, paginate
+from shared.web.problems import Problem, not_found, problem_responses
+from shared.security.access import require
+from shared.ops.service import SessionDep
+from shared.messaging.webhooks import ACTIVE, PAUSED, PENDING, UrlPolicy, WebhookModels, new_secret
 
 WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
 DeliveryId = Annotated[int, Path(ge=1, le=2**62)]

@@ -37,9 +37,9 @@ from sqlalchemy import BigInteger, Integer, String, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.forwarded import client_host, scope_headers
-from shared.group_commit import GroupCommitWriter, Refusals
-from shared.problems import Problem
+from shared.web.forwarded import client_host, scope_headers
+from shared.web.group_commit import GroupCommitWriter, Refusals
+from shared.web.problems import Problem
 
 log = structlog.get_logger(__name__)
 

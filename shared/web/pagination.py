@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from shared.problems import Problem
-from shared.text import text
+from shared.web.problems import Problem
+from shared.web.text import text
 
 T = TypeVar("T")
 

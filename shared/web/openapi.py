@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from shared.problems import problem_responses
+from shared.web.problems import problem_responses
 
 _METHODS = ("get", "put", "post", "patch", "delete")
 

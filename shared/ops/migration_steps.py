@@ -31,7 +31,7 @@ def drop_outbox_broker_positions() -> None:
 
 
 def create_webhook_tables() -> None:
-    """Webhook subscriptions and their delivery log (shared.webhooks)."""
+    """Webhook subscriptions and their delivery log (shared.messaging.webhooks)."""
     utc = shared.db.UTCDateTime(timezone=True)
     op.create_table(
         "webhook_subscriptions",

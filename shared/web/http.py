@@ -12,8 +12,8 @@ import structlog
 from starlette.routing import Match, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.metrics import ServiceMetrics
-from shared.problems import PROBLEM_MEDIA_TYPE, Problem
+from shared.ops.metrics import ServiceMetrics
+from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")

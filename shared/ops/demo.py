@@ -34,7 +34,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shared.embedded import write_private
+from shared.ops.embedded import write_private
 
 YEAR = 2021
 DEMO_NAMESPACE = uuid.UUID("5f0d7c1e-2021-4e0a-9b7a-70696e677969")
@@ -733,7 +733,7 @@ def run_demo(urls: dict[str, str], key: str, scale: str, console: Console | None
 
 
 def register(app) -> None:
-    """`pingyi demo`: registered on the CLI by shared.cli."""
+    """`pingyi demo`: registered on the CLI by shared.ops.cli."""
     import typer
 
     @app.command()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.forwarded import Network, parse_trusted_proxies
-from shared.kafka import KafkaSettings
+from shared.web.forwarded import Network, parse_trusted_proxies
+from shared.messaging.kafka import KafkaSettings
 
 
 class ServiceSettings(BaseSettings):
@@ -63,7 +63,7 @@ class ServiceSettings(BaseSettings):
     # Behind the one-origin proxy (deploy/proxy): the prefix it serves this service under, e.g. /voting.
     root_path: str = Field("", pattern=r"^(/[A-Za-z0-9._-]+)*$", description="path prefix behind a reverse proxy")
 
-    # Webhooks (shared/webhooks.py): where they may point, and how long a failing delivery is retried.
+    # Webhooks (shared/messaging/webhooks.py): where they may point, and how long a failing delivery is retried.
     run_webhooks: bool = Field(True, description="send this service's webhook deliveries from this process")
     webhook_allowed_hosts: str = Field("", description="comma-separated hosts (or *.domain) webhooks may point at; empty: any public host")
     webhook_allowed_networks: str = Field("", description="comma-separated CIDRs of internal addresses webhooks may point at")
@@ -134,7 +134,7 @@ class ServiceSettings(BaseSettings):
         return value
 
     def rate_limits(self) -> dict[str, str]:
-        """Named limits for `shared.ratelimit.RateLimiter`; services add their own."""
+        """Named limits for `shared.web.ratelimit.RateLimiter`; services add their own."""
         return {"public_read": self.rate_limit_public_read, "credential": self.rate_limit_credential}
 
     def shared_rate_limits(self) -> frozenset[str]:

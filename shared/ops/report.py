@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from shared.documents import html_to_pdf, render_html
+from shared.web.documents import html_to_pdf, render_html
 
 TEMPLATES = Path(__file__).parent / "templates"
 SOURCE_COLOURS = {"net_complaints": "#b8312f", "npc_deputies": "#2c6fbb", "working_committees": "#3d9970",
@@ -119,7 +119,7 @@ def write_report(urls: dict[str, str], key: str, year: int, out: Path) -> Path:
 
 
 def register(app) -> None:
-    """`pingyi report`: registered on the CLI by shared.cli."""
+    """`pingyi report`: registered on the CLI by shared.ops.cli."""
     import typer
 
     @app.command()

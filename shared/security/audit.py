@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.background import CommitWokenLoop
 from shared.db import UTCDateTime
-from shared.events import utcnow
+from shared.messaging.events import utcnow
 
 GENESIS_HASH = "0" * 64
 # Set on a session that appended entries: the linker wakes when it commits.

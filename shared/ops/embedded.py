@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.broker import TansuBroker, die_with_parent, free_port
-from shared.migrations import SERVICES, upgrade
+from shared.messaging.broker import TansuBroker, die_with_parent, free_port
+from shared.ops.migrations import SERVICES, upgrade
 
 DEFAULT_PORTS = {"voting": 8001, "scoring": 8002, "tracking": 8003, "portal": 8000}
 PORTAL = "portal"
@@ -97,7 +97,7 @@ class EmbeddedStack:
         return {"Authorization": f"Bearer {self.operator_key}"}
 
     def member_token(self, member_id: str, meeting_id: str, *, clerk: bool = False) -> str:
-        from shared.auth import issue_member_token, member_scopes
+        from shared.security.credentials import issue_member_token, member_scopes
 
         scopes = member_scopes(clerk=clerk)
         return issue_member_token(self._member_token_secret(), member_id=member_id, meeting_id=meeting_id, scopes=scopes)
@@ -117,7 +117,7 @@ class EmbeddedStack:
         """Store the key in each service's database; reuse it while every database knows it."""
         from sqlalchemy import select
 
-        from shared.auth import KNOWN_SCOPES, hash_key, new_api_key, store_api_key
+        from shared.security.credentials import KNOWN_SCOPES, hash_key, new_api_key, store_api_key
         from shared.db import Database
 
         key = self.operator_key if self.operator_key_path.exists() else None
@@ -197,7 +197,7 @@ class EmbeddedStack:
         for service in PROCESSES:
             log = open(self.var_dir / f"{service}.log", "ab")
             self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "serve", service, "--host", self.host, "--port", str(self.ports[service])],
+                [sys.executable, "-m", "shared.ops.cli", "serve", service, "--host", self.host, "--port", str(self.ports[service])],
                 env=self.portal_env() if service == PORTAL else self.service_env(service),
                 stdout=log,
                 stderr=log,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from shared.migrations import SERVICES
+from shared.ops.migrations import SERVICES
 
 app = typer.Typer(help="Pingyi (评议): special work evaluation of government departments.", no_args_is_help=True)
 
@@ -67,7 +67,7 @@ def serve(
         root_path=settings.root_path,  # links and /docs carry the proxy's prefix
         access_log=False,  # our middleware logs each request with its request id
         # uvicorn believes X-Forwarded-For from 127.0.0.1 by default (and FORWARDED_ALLOW_IPS):
-        # off; the app believes forwarding headers only from <SERVICE>_TRUSTED_PROXIES (shared/forwarded.py).
+        # off; the app believes forwarding headers only from <SERVICE>_TRUSTED_PROXIES (shared/web/forwarded.py).
         proxy_headers=False,
         forwarded_allow_ips="",
         log_config=None,  # keep the JSON logging the app configured
@@ -80,7 +80,7 @@ def migrate(
     revision: str = typer.Option("head", help="Alembic revision to upgrade to"),
 ) -> None:
     """Upgrade a service's database (from <SERVICE>_DATABASE_URL) to the latest schema."""
-    from shared.migrations import upgrade
+    from shared.ops.migrations import upgrade
 
     services = SERVICES if service == "all" else (service,)
     for name in services:
@@ -124,7 +124,7 @@ def events_parked(service: ServiceName) -> None:
 @events_app.command("retry")
 def events_retry(service: ServiceName) -> None:
     """Handle the parked events again (after fixing their cause)."""
-    from shared.inbox import retry_parked
+    from shared.messaging.inbox import retry_parked
 
     db, inbox, handlers = _service_parts(service)
     outcome = retry_parked(db, inbox, handlers)
@@ -144,7 +144,7 @@ def events_resend(
     import datetime as dt
 
     from shared.db import Database
-    from shared.outbox import mark_for_resend
+    from shared.messaging.outbox import mark_for_resend
 
     _check_service(service)
     if (since is None) == (from_id is None):
@@ -175,7 +175,7 @@ keys_app = typer.Typer(help="API keys for integrating systems (stored hashed in 
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
-from shared.auth import KNOWN_SCOPES  # noqa: E402
+from shared.security.credentials import KNOWN_SCOPES  # noqa: E402
 
 
 def _security_parts(service: str):
@@ -201,8 +201,8 @@ def keys_create(
     services: str = typer.Option("all", "--services", help="comma-separated services to store it in, or all"),
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
-    from shared.auth import new_api_key, store_api_key
-    from shared.problems import Problem
+    from shared.security.credentials import new_api_key, store_api_key
+    from shared.web.problems import Problem
 
     scopes = sorted(set(scope or []))
     unknown = [s for s in scopes if s not in KNOWN_SCOPES]
@@ -253,7 +253,7 @@ def keys_list(services: str = typer.Option("all", "--services")) -> None:
 @keys_app.command("revoke")
 def keys_revoke(name: str, services: str = typer.Option("all", "--services")) -> None:
     """Revoke a key by name; it is refused from the next request on."""
-    from shared.auth import revoke_api_key
+    from shared.security.credentials import revoke_api_key
 
     revoked = []
     for svc in _services_option(services):
@@ -283,7 +283,7 @@ def audit_verify(
     Prints each chain's head: keep it elsewhere and pass it back with --anchor."""
     from sqlalchemy import select
 
-    from shared.audit import link_all, verify
+    from shared.security.audit import link_all, verify
 
     anchors = []
     for spec in anchor or []:
@@ -334,7 +334,7 @@ def member_token(
     """Issue a member token (JWT) signed with VOTING_AUTH_TOKEN_SECRET."""
     import datetime as dt
 
-    from shared.auth import issue_member_token, member_scopes
+    from shared.security.credentials import issue_member_token, member_scopes
 
     settings = _settings_for("voting")
     scopes = member_scopes(clerk=clerk)
@@ -353,7 +353,7 @@ def asyncapi(
     service: str = typer.Option("", help="voting, scoring or tracking: only the events it produces; empty: all"),
 ) -> None:
     """Print the AsyncAPI 3 document of the events (docs/asyncapi.yaml is this output)."""
-    from shared.asyncapi import asyncapi_yaml
+    from shared.messaging.asyncapi import asyncapi_yaml
 
     if service:
         _check_service(service)
@@ -363,7 +363,7 @@ def asyncapi(
 @app.command()
 def broker(port: int = typer.Option(9092, help="loopback port for Tansu")) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""
-    from shared.broker import TansuBroker
+    from shared.messaging.broker import TansuBroker
 
     with TansuBroker(port=port) as tansu:
         typer.echo(f"Tansu listening on {tansu.bootstrap}; Ctrl-C stops it")
@@ -381,7 +381,7 @@ def _wait_for_signal() -> None:
 @app.command()
 def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files and logs go")) -> None:
     """Start everything on the embedded default: Tansu, SQLite, the three services and the portal."""
-    from shared.embedded import EmbeddedStack
+    from shared.ops.embedded import EmbeddedStack
 
     stack = EmbeddedStack(var_dir=var_dir)
     typer.echo("starting Tansu, migrating, starting voting, scoring, tracking, portal …")
@@ -411,8 +411,8 @@ def run(var_dir: Path = typer.Option(Path("var"), help="where the SQLite files a
         typer.echo("stopped.")
 
 
-from shared.demo import register as register_demo  # noqa: E402  (pingyi demo)
-from shared.report import register as register_report  # noqa: E402  (pingyi report)
+from shared.ops.demo import register as register_demo  # noqa: E402  (pingyi demo)
+from shared.ops.report import register as register_report  # noqa: E402  (pingyi report)
 
 register_demo(app)
 register_report(app)

@@ -12,7 +12,7 @@ the idempotency dependency (keys are per caller) and the audit hook.
 
 Every write request's commit, and every handled event's transaction, writes
 one audit entry in that same transaction (`install_audit`), so a state change
-is never committed unaudited; `shared.audit.AuditLinker` seals it into the
+is never committed unaudited; `shared.security.audit.AuditLinker` seals it into the
 hash chain just after.
 """
 
@@ -29,9 +29,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from shared import audit as audit_chain
-from shared.audit import AuditMixin
-from shared.auth import (
+from shared.security import audit as audit_chain
+from shared.security.audit import AuditMixin
+from shared.security.credentials import (
     KEY_PREFIX,
     ApiKeyMixin,
     Principal,
@@ -39,12 +39,12 @@ from shared.auth import (
     authenticate_member_token,
     unauthenticated,
 )
-from shared.events import utcnow
-from shared.problems import Problem
-from shared.ratelimit import enforce
+from shared.messaging.events import utcnow
+from shared.web.problems import Problem
+from shared.web.ratelimit import enforce
 
 if TYPE_CHECKING:
-    from shared.idempotency import IdempotencyKeyMixin
+    from shared.security.idempotency import IdempotencyKeyMixin
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +65,7 @@ class SecurityModels:
     api_key: type[ApiKeyMixin]
     idempotency_key: type[IdempotencyKeyMixin]
     audit_entry: type[AuditMixin]
-    # Counts the limits shared through the database (shared.ratelimit), where a service has any.
+    # Counts the limits shared through the database (shared.web.ratelimit), where a service has any.
     rate_limit_counter: type | None = None
 
 

@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from shared.service import ServiceRuntime
+    from shared.ops.service import ServiceRuntime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -32,7 +32,7 @@ class RuntimeCollector(Collector):
         self.extra = list(extra)
 
     def collect(self) -> Iterable[Metric]:
-        from shared.outbox import outbox_backlog
+        from shared.messaging.outbox import outbox_backlog
 
         runtime = self.runtime
         pending, oldest = outbox_backlog(runtime.db, runtime.outbox_model)
