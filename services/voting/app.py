@@ -27,7 +27,8 @@ from services.voting.settings import VotingSettings
 from shared.web.caching import ResponseCache
 from shared.db import Database
 from shared.messaging.events import Topic
-from shared.ops.service import ServiceRuntime, create_service_app
+from shared.ops.runtime import ServiceRuntime
+from shared.ops.service import create_service_app
 
 HANDLERS = {
     Topic.REREPORT_SCHEDULED.value: handle_rereport_scheduled,

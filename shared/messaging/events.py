@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.db import utcnow  # noqa: F401  (the services' models and handlers take it from here too)
+
 
 class Topic(StrEnum):
     BALLOT_CLOSED = "ballot.closed"
@@ -30,10 +32,6 @@ Producer = Literal["voting", "scoring", "tracking"]
 EVENT_ID_HEADER = "event_id"
 EVENT_TYPE_HEADER = "event_type"
 REQUEST_ID_HEADER = "request_id"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Envelope(BaseModel):

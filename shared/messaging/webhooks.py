@@ -23,14 +23,12 @@ import datetime as dt
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, object_session
 from standardwebhooks.webhooks import Webhook
@@ -43,7 +41,6 @@ from shared.web.problems import Problem
 if TYPE_CHECKING:
     from shared.db import Database
     from shared.messaging.outbox import OutboxMixin
-    from shared.ops.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -395,37 +392,3 @@ class WebhookDispatcher(BackgroundLoop):
         self.stop()
         event.remove(self.db.sessionmaker, "after_commit", self._after_commit)
         self._client.close()
-
-
-def webhook_dispatcher(runtime: ServiceRuntime) -> WebhookDispatcher:
-    settings = runtime.settings
-    policy = RetryPolicy(base_seconds=settings.webhook_retry_base_seconds,
-                         max_interval_seconds=settings.webhook_retry_max_interval_seconds,
-                         window_seconds=settings.webhook_retry_window_seconds,
-                         timeout_seconds=settings.webhook_timeout_seconds)
-    return WebhookDispatcher(runtime.db, runtime.webhooks, name=runtime.name, policy=policy,
-                             urls=UrlPolicy.parse(settings.webhook_allowed_hosts, settings.webhook_allowed_networks),
-                             poll_interval=settings.webhook_poll_interval)
-
-
-def webhook_metrics(runtime: ServiceRuntime) -> Iterable[Metric]:
-    """Subscriptions by state (a disabled one needs a person) and deliveries waiting."""
-    models: WebhookModels | None = getattr(runtime, "webhooks", None)
-    if models is None:
-        return
-    s, d = models.subscription, models.delivery
-    with runtime.db.read_sessionmaker() as session:
-        by_status = dict(session.execute(select(s.status, func.count(s.id)).group_by(s.status)).all())
-        pending = session.execute(select(func.count(d.id)).where(d.status == PENDING)).scalar_one()
-        failed = session.execute(select(func.count(d.id)).where(d.status == FAILED)).scalar_one()
-    subscriptions = GaugeMetricFamily("pingyi_webhook_subscriptions", "Webhook subscriptions by state", labels=["status"])
-    for status in (ACTIVE, PAUSED, DISABLED):
-        subscriptions.add_metric([status], by_status.get(status, 0))
-    yield subscriptions
-    yield GaugeMetricFamily("pingyi_webhook_deliveries_pending", "Webhook deliveries not yet acknowledged", value=pending)
-    yield GaugeMetricFamily("pingyi_webhook_deliveries_failed", "Webhook deliveries given up after the retry window",
-                            value=failed)
-    dispatcher = getattr(runtime, "webhook_dispatcher", None)
-    if dispatcher is not None:
-        yield CounterMetricFamily("pingyi_webhook_attempts_failed", "Failed delivery attempts by this process",
-                                  value=dispatcher.failed_attempts_total)

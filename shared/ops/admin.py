@@ -26,7 +26,9 @@ from shared.security.credentials import (
 )
 from shared.web.pagination import Cursor, Limit, Page, paginate
 from shared.web.problems import Problem, not_found, problem_responses
+from shared.ops.runtime import SessionDep
 from shared.security.access import request_audit_context, require, set_audit_context
+from shared.security.idempotency import IdempotencyDep
 from shared.web.text import DepartmentName, RequestModel, text
 from shared.web.text import name as name_text
 
@@ -147,11 +149,6 @@ def admin_router(service: str) -> APIRouter:
             check = audit_chain.verify(session, model)
         return AuditVerification(intact=check.intact, entries_checked=check.entries, first_broken_id=check.first_broken_id,
                                  reason=check.reason, pending=check.pending)
-
-    from shared.security.idempotency import (
-        IdempotencyDep,  # they import shared.ops.service, which mounts this router
-    )
-    from shared.ops.service import SessionDep
 
     def key_model(request: Request):
         return request.app.state.security_models.api_key

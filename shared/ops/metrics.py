@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from shared.messaging.outbox import outbox_backlog
+from shared.messaging.webhooks import ACTIVE, DISABLED, FAILED, PAUSED, PENDING, WebhookModels
 
 if TYPE_CHECKING:
-    from shared.ops.service import ServiceRuntime
+    from shared.ops.runtime import ServiceRuntime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -32,8 +36,6 @@ class RuntimeCollector(Collector):
         self.extra = list(extra)
 
     def collect(self) -> Iterable[Metric]:
-        from shared.messaging.outbox import outbox_backlog
-
         runtime = self.runtime
         pending, oldest = outbox_backlog(runtime.db, runtime.outbox_model)
         yield GaugeMetricFamily("pingyi_outbox_pending", "Outbox rows not yet acknowledged by the broker", value=pending)
@@ -112,3 +114,26 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def webhook_metrics(runtime: ServiceRuntime) -> Iterable[Metric]:
+    """Subscriptions by state (a disabled one needs a person) and deliveries waiting."""
+    models: WebhookModels | None = getattr(runtime, "webhooks", None)
+    if models is None:
+        return
+    s, d = models.subscription, models.delivery
+    with runtime.db.read_sessionmaker() as session:
+        by_status = dict(session.execute(select(s.status, func.count(s.id)).group_by(s.status)).all())
+        pending = session.execute(select(func.count(d.id)).where(d.status == PENDING)).scalar_one()
+        failed = session.execute(select(func.count(d.id)).where(d.status == FAILED)).scalar_one()
+    subscriptions = GaugeMetricFamily("pingyi_webhook_subscriptions", "Webhook subscriptions by state", labels=["status"])
+    for status in (ACTIVE, PAUSED, DISABLED):
+        subscriptions.add_metric([status], by_status.get(status, 0))
+    yield subscriptions
+    yield GaugeMetricFamily("pingyi_webhook_deliveries_pending", "Webhook deliveries not yet acknowledged", value=pending)
+    yield GaugeMetricFamily("pingyi_webhook_deliveries_failed", "Webhook deliveries given up after the retry window",
+                            value=failed)
+    dispatcher = getattr(runtime, "webhook_dispatcher", None)
+    if dispatcher is not None:
+        yield CounterMetricFamily("pingyi_webhook_attempts_failed", "Failed delivery attempts by this process",
+                                  value=dispatcher.failed_attempts_total)

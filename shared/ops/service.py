@@ -1,183 +1,38 @@
-"""What every service process is made of: the app, its database, its outbox
-relay and its event consumer, started and stopped together.
+"""A service's FastAPI app: its runtime (shared.ops.runtime), middleware, problem
+handlers, rate limiter, audit hook, the admin, webhook and health routes, the
+AsyncAPI document and /metrics.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 
-from shared.messaging.asyncapi import asyncapi_document
-from shared.security.audit import AuditLinker
 from shared.db import Database
-from shared.messaging.events import ALL_TOPICS
-from shared.messaging.inbox import EventConsumer, Handler, InboxMixin
-from shared.messaging.kafka import broker_reachable
-from shared.lease import LeaderLease
-from shared.web.caching import PollFastPath
-from shared.web.http import RequestContextMiddleware, RequestLimits
+from shared.messaging.asyncapi import asyncapi_document
+from shared.messaging.inbox import Handler, InboxMixin
+from shared.messaging.outbox import OutboxMixin
+from shared.messaging.webhooks import WebhookModels, install_fanout
+from shared.ops.admin import admin_router
 from shared.ops.logging import configure_logging
 from shared.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from shared.ops.metrics import ExtraMetrics, ServiceMetrics
-from shared.messaging.outbox import OutboxMixin, OutboxRelay
-from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
-from shared.ops.admin import admin_router
-from shared.web.openapi import install_openapi
-from shared.web.ratelimit import RateLimiter
-from shared.security.access import SecurityModels, install_audit, request_audit_context, set_audit_context
+from shared.ops.metrics import ExtraMetrics, ServiceMetrics, webhook_metrics
+from shared.ops.runtime import ServiceRuntime, get_runtime
 from shared.ops.settings import ServiceSettings
-from shared.messaging.webhooks import WebhookDispatcher, WebhookModels, install_fanout, webhook_dispatcher, webhook_metrics
+from shared.ops.webhook_endpoints import webhooks_router
+from shared.security.access import install_audit
+from shared.security.tables import SecurityModels
+from shared.web.caching import PollFastPath
+from shared.web.http import RequestContextMiddleware, RequestLimits
+from shared.web.openapi import install_openapi
+from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from shared.web.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class ServiceRuntime:
-    """The background parts of one service process."""
-
-    name: str
-    settings: ServiceSettings
-    db: Database
-    outbox_model: type[OutboxMixin]
-    inbox_model: type[InboxMixin]
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
-    relay: OutboxRelay | None = None
-    consumer: EventConsumer | None = None
-    audit_model: type | None = None
-    audit_linker: AuditLinker | None = None
-    webhooks: WebhookModels | None = None
-    webhook_dispatcher: WebhookDispatcher | None = None
-
-    def _lease(self, loop: str) -> LeaderLease:
-        """One replica per service runs each single-writer loop (Postgres; SQLite is one process)."""
-        return LeaderLease(self.db, f"pingyi.{self.name}.{loop}", retry_interval=self.settings.lease_retry_interval)
-
-    def start(self) -> None:
-        kafka = self.settings.kafka
-        settings = self.settings
-        if settings.run_audit_linker and self.audit_model is not None:
-            self.audit_linker = AuditLinker(self.db, self.audit_model, name=self.name,
-                                            interval=settings.audit_link_interval,
-                                            idle_interval=settings.audit_link_idle_interval, lease=self._lease("audit-linker"))
-            self.audit_linker.start()
-        if settings.run_relay:
-            self.relay = OutboxRelay(
-                self.db,
-                self.outbox_model,
-                kafka,
-                name=self.name,
-                poll_interval=settings.relay_poll_interval,
-                retry_interval=settings.relay_retry_interval,
-                topics=ALL_TOPICS,
-                backoff_max=settings.relay_backoff_max,
-                rebuild_after=settings.relay_rebuild_after,
-                loss_check_interval=settings.relay_loss_check_interval,
-                resend_horizon=dt.timedelta(hours=settings.relay_resend_horizon_hours),
-                lease=self._lease("outbox-relay"),
-            )
-            self.relay.start()
-        if self.settings.run_consumer and self.handlers:
-            self.consumer = EventConsumer(
-                self.db,
-                self.inbox_model,
-                self.handlers,
-                kafka,
-                name=self.name,
-                group_id=f"pingyi-{self.name}",
-                max_attempts=settings.consumer_max_attempts,
-                idle_after=settings.consumer_idle_after,
-            )
-            self.consumer.start()
-        if self.settings.run_webhooks and self.webhooks is not None:
-            self.webhook_dispatcher = webhook_dispatcher(self)
-            self.webhook_dispatcher.start()
-
-    def stop(self) -> None:
-        # Stop taking events first, then flush what is left in the outbox.
-        if self.consumer is not None:
-            self.consumer.stop()
-        if self.relay is not None:
-            self.relay.close()
-        if self.webhook_dispatcher is not None:
-            self.webhook_dispatcher.close()
-        if self.audit_linker is not None:
-            self.audit_linker.stop()  # links what the last requests wrote
-
-    def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        try:
-            self.db.ping()
-            checks["database"] = "ok"
-        except Exception as exc:  # report, never raise, from a probe
-            checks["database"] = f"down: {exc.__class__.__name__}"
-        if self.settings.run_relay or self.settings.run_consumer:
-            checks["broker"] = "ok" if broker_reachable(self.settings.kafka) else "down: unreachable"
-        if self.relay is not None:
-            checks["outbox_relay"] = self._relay_state()
-        if self.consumer is not None:
-            checks["event_consumer"] = self._consumer_state()
-        if self.webhook_dispatcher is not None:
-            checks["webhook_dispatcher"] = "ok" if self.webhook_dispatcher.alive else "down: stopped"
-        return checks
-
-    def _relay_state(self) -> str:
-        relay, settings = self.relay, self.settings
-        if not relay.alive:
-            return "down: stopped"
-        if relay.failures_in_row >= settings.relay_failing_after:
-            return f"down: {relay.failures_in_row} publish passes failed in a row ({relay.last_error})"
-        try:
-            _, oldest = relay.backlog()
-        except Exception as exc:  # the database check reports it
-            return f"unknown: {exc.__class__.__name__}"
-        waited = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
-        if waited > settings.relay_stuck_after:
-            # Standbys report it too: the events wait whichever replica leads.
-            return f"down: oldest pending event waits {waited:.0f}s (limit {settings.relay_stuck_after:.0f}s)"
-        return "ok"
-
-    def _consumer_state(self) -> str:
-        consumer = self.consumer
-        if not consumer.alive:
-            return "down: stopped"
-        silent = consumer.seconds_since_poll()
-        limit = self.settings.kafka_max_poll_interval_ms / 1000
-        if silent > limit:
-            return f"down: {consumer.name} has not polled for {silent:.0f}s (max poll interval {limit:.0f}s)"
-        return "ok"
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; endpoints commit explicitly, the rest rolls back.
-
-    Reads get the database's reader (on SQLite: no write lock taken)."""
-    db = request.app.state.runtime.db
-    if request.method in _READ_METHODS:
-        with db.read_sessionmaker() as session:
-            yield session
-        return
-    with db.sessionmaker() as session:
-        # Whatever this request commits is appended to the audit chain with it.
-        set_audit_context(session, lambda: request_audit_context(request), pending=True)
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def health_router() -> APIRouter:
@@ -275,8 +130,6 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     if webhooks is not None:
-        from shared.ops.webhook_endpoints import webhooks_router  # it takes SessionDep from this module
-
         app.include_router(webhooks_router(name, webhooks))
     app.include_router(admin_router(name))
     app.include_router(health_router())

@@ -18,7 +18,7 @@ from shared.security.idempotency import IdempotencyDep
 from shared.web.pagination import Cursor, Limit, Page, paginate
 from shared.web.problems import Problem, not_found, problem_responses
 from shared.security.access import require
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 from shared.messaging.webhooks import ACTIVE, PAUSED, PENDING, UrlPolicy, WebhookModels, new_secret
 
 WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]

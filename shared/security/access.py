@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Request, Response, Security
@@ -39,12 +39,9 @@ from shared.security.credentials import (
     authenticate_member_token,
     unauthenticated,
 )
-from shared.messaging.events import utcnow
+from shared.db import utcnow
 from shared.web.problems import Problem
 from shared.web.ratelimit import enforce
-
-if TYPE_CHECKING:
-    from shared.security.idempotency import IdempotencyKeyMixin
 
 log = structlog.get_logger(__name__)
 
@@ -58,17 +55,6 @@ bearer = HTTPBearer(
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class SecurityModels:
-    """A service's credential, idempotency and audit tables."""
-
-    api_key: type[ApiKeyMixin]
-    idempotency_key: type[IdempotencyKeyMixin]
-    audit_entry: type[AuditMixin]
-    # Counts the limits shared through the database (shared.web.ratelimit), where a service has any.
-    rate_limit_counter: type | None = None
-
-
 def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> Principal | None:
@@ -80,7 +66,7 @@ def current_principal(
     token = credentials.credentials
     state = request.app.state
     if token.startswith(KEY_PREFIX + "_"):
-        models: SecurityModels = state.security_models
+        models = state.security_models  # shared.security.tables.SecurityModels
         db = state.runtime.db
         with db.read_sessionmaker() as session:
             principal = authenticate_api_key(session, models.api_key, token)

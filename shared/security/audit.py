@@ -26,8 +26,8 @@ from sqlalchemy import BigInteger, Integer, String, Text, func, select, text, up
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.background import CommitWokenLoop
-from shared.db import UTCDateTime
-from shared.messaging.events import utcnow
+from shared.db import UTCDateTime, utcnow
+from shared.wakeup import CommitSignal
 
 GENESIS_HASH = "0" * 64
 # Set on a session that appended entries: the linker wakes when it commits.
@@ -167,8 +167,6 @@ class AuditLinker(CommitWokenLoop):
             self.lease.release()
 
     def _commit_signal(self):
-        from shared.wakeup import CommitSignal
-
         return CommitSignal(self.db, flag=AUDIT_PENDING_FLAG, channel=f"pingyi_{self.name}_audit")
 
 

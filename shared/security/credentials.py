@@ -20,8 +20,7 @@ import jwt
 from sqlalchemy import JSON, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.db import UTCDateTime
-from shared.messaging.events import utcnow
+from shared.db import UTCDateTime, utcnow
 from shared.web.problems import Problem
 
 KEY_PREFIX = "pyk"

@@ -34,8 +34,7 @@ from sqlalchemy import Integer, String, Text, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.db import UTCDateTime
-from shared.messaging.events import utcnow
+from shared.db import UTCDateTime, utcnow
 from shared.web.problems import Problem
 from shared.security.access import OptionalPrincipal
 

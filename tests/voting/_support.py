@@ -21,7 +21,7 @@ from shared.security.credentials import create_api_key, issue_member_token, memb
 from shared.db import Database
 from shared.ops.migrations import upgrade
 from shared.web.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
-from shared.ops.service import get_session
+from shared.ops.runtime import get_session
 
 try:  # the root conftest, as pytest imported it
     from conftest import create_app_for, settings_for

@@ -17,7 +17,7 @@ from shared.web.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json
 from shared.web.pagination import Cursor, Limit, Page, paginate
 from shared.web.problems import problem_responses
 from shared.security.access import require, require_department
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1/year-plans/{plan_id}/batches/{batch}", tags=["composite scores"])
 

@@ -25,7 +25,7 @@ from shared.security.idempotency import IdempotencyDep
 from shared.web.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, paginate
 from shared.web.problems import Problem, problem_responses
 from shared.security.access import require, require_department
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 from shared.web.text import DepartmentName
 
 router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])

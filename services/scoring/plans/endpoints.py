@@ -14,7 +14,7 @@ from shared.security.idempotency import IdempotencyDep
 from shared.web.pagination import Cursor, Limit, Page, paginate
 from shared.web.problems import problem_responses
 from shared.security.access import require
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1/year-plans", tags=["year plans"])
 

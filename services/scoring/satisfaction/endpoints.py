@@ -7,7 +7,7 @@ from services.scoring.satisfaction.schemas import SatisfactionResultOut
 from shared.web.pagination import Cursor, Limit, Page
 from shared.web.problems import problem_responses
 from shared.security.access import require
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 from shared.web.text import DepartmentName
 
 router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dependencies=[Depends(require("scoring:read"))])

@@ -20,7 +20,7 @@ from services.tracking.writes import create_once
 from shared.security.idempotency import IdempotencyDep
 from shared.web.pagination import Cursor, Limit, Page
 from shared.web.problems import problem_responses
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 from shared.web.text import text
 
 router = APIRouter(prefix="/v1", tags=["commitments"])

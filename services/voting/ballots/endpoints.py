@@ -33,7 +33,7 @@ from shared.security.idempotency import Idempotency, IdempotencyDep
 from shared.web.group_commit import close_app_writer
 from shared.web.problems import Problem, problem_responses
 from shared.security.access import request_audit_context, require_meeting, set_audit_context
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 
 _frozen = False

@@ -22,7 +22,7 @@ from shared.security.idempotency import IdempotencyDep
 from shared.web.pagination import Cursor, Limit, Page
 from shared.web.problems import problem_responses
 from shared.security.access import AuditContext, require_meeting, set_audit_context
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
 

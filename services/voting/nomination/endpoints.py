@@ -9,7 +9,7 @@ from services.voting.nomination import service
 from services.voting.nomination.schemas import NominationPollCreate
 from shared.security.idempotency import IdempotencyDep
 from shared.web.problems import problem_responses
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["nomination polls"])
 

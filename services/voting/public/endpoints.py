@@ -48,7 +48,7 @@ from shared.web.group_commit import close_app_writer
 from shared.web.problems import Problem, not_found, problem_responses
 from shared.web.ratelimit import Verdict, client_address, enforce_async, rate_limit
 from shared.security.access import require
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from shared.web.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_cond
 from shared.web.pagination import Cursor, Limit, Page
 from shared.web.problems import problem_responses
 from shared.web.ratelimit import rate_limit
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 from shared.web.text import text
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])

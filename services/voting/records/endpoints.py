@@ -12,7 +12,7 @@ from services.voting.records.schemas import MeetingRecord
 from shared.web.documents import html_to_pdf, render_html
 from shared.web.problems import problem_responses
 from shared.security.access import require_meeting
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["meeting records"])
 TEMPLATES = Path(__file__).parent / "templates"

@@ -10,7 +10,7 @@ from services.voting.selection import service
 from services.voting.selection.schemas import SelectionBallotCreate, SlateOut
 from shared.security.idempotency import IdempotencyDep
 from shared.web.problems import problem_responses
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["competitive selection"])
 

@@ -20,7 +20,7 @@ from services.voting.verification.schemas import CodeRequest, CodeRequested, Ver
 from shared.messaging.events import utcnow
 from shared.web.problems import Problem, problem_responses
 from shared.web.ratelimit import client_address, enforce
-from shared.ops.service import SessionDep
+from shared.ops.runtime import SessionDep
 
 
 @asynccontextmanager
