@@ -17,7 +17,7 @@ from services.scoring.domain.satisfaction import SatisfactionRule
 from services.scoring.models import InboxMessage as ScoringInbox
 from services.scoring.models import OutboxMessage as ScoringOutbox
 from services.scoring.models import SatisfactionResult
-from services.scoring.satisfaction.service import ballot_closed_handler
+from services.scoring.handlers import ballot_closed_handler
 from services.tracking.cases.service import vote_marked_unsatisfied_handler
 from services.tracking.models import InboxMessage as TrackingInbox
 from services.tracking.models import Investigation, UnsatisfiedRound

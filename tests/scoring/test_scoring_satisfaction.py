@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from services.scoring.domain.satisfaction import SatisfactionRule
-from services.scoring.satisfaction.service import ballot_closed_handler
+from services.scoring.handlers import ballot_closed_handler
 from shared.messaging.events import (
     BallotClosed,
     BallotSubject,

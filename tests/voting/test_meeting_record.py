@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.voting.selection.service import handle_score_computed
+from services.voting.handlers import handle_score_computed
 from shared.messaging.events import SatisfactionScore, ScoreComputed
 from shared.messaging.inbox import handle_once
 

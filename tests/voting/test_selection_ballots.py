@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.voting.domain.selection import FollowUpRound, count_marks, decide
-from services.voting.selection.service import handle_score_computed
+from services.voting.handlers import handle_score_computed
 from shared.messaging.events import BallotClosed, Envelope, ScoreComputed
 from shared.messaging.inbox import handle_once
 
