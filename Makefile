@@ -48,7 +48,7 @@ run: $(STAMP)
 # Plays the 2021 year at city scale against the embedded stack, starting it (in the
 # background, logs in var/run.log) when nothing answers on voting's port; the stack
 # stays up afterwards. The public vote comes from one address: its per-address limits (SMS codes,
-# verifications, votes) are raised, as shared.demo.DEMO_RATE_LIMITS says.
+# verifications, votes) are raised, as shared.ops.demo.DEMO_RATE_LIMITS says.
 DEMO_SCALE ?= city
 demo: $(STAMP) tools
 	@mkdir -p var

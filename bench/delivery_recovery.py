@@ -29,8 +29,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import cpu_seconds, free_port  # noqa: E402
-from shared.broker import TansuBroker, die_with_parent  # noqa: E402
-from shared.embedded import EmbeddedStack, free_ports  # noqa: E402
+from shared.messaging.broker import TansuBroker, die_with_parent  # noqa: E402
+from shared.ops.embedded import EmbeddedStack, free_ports  # noqa: E402
 
 SERVICES = ("voting", "scoring", "tracking")
 MEMBERS = [{"member_id": f"m{i:02d}", "name": f"委员{i:02d}"} for i in range(1, 8)]
@@ -70,7 +70,7 @@ def idle_cpu(stack: EmbeddedStack, seconds: float) -> dict[str, float]:
     log = open(stack.var_dir / "voting-bare.log", "ab")
     env = {**stack.service_env("voting"), "VOTING_RUN_RELAY": "false", "VOTING_RUN_CONSUMER": "false",
            "VOTING_RUN_AUDIT_LINKER": "false"}
-    bare = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "voting", "--host", stack.host,
+    bare = subprocess.Popen([sys.executable, "-m", "shared.ops.cli", "serve", "voting", "--host", stack.host,
                              "--port", str(bare_port)], env=env, stdout=log, stderr=log, preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 60

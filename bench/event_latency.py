@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.embedded import EmbeddedStack  # noqa: E402
+from shared.ops.embedded import EmbeddedStack  # noqa: E402
 
 MEMBERS = [{"member_id": f"m{i:02d}", "name": f"委员{i:02d}"} for i in range(1, 16)]
 

@@ -38,13 +38,13 @@ def child(args) -> None:
     import httpx
 
     from bench.delivery_recovery import MEMBERS, close_unsatisfied, wait_rereports
-    from shared.embedded import EmbeddedStack
+    from shared.ops.embedded import EmbeddedStack
 
     env = dict(item.split("=", 1) for item in filter(None, args.env.split(",")))
     with tempfile.TemporaryDirectory() as tmp:
         stack = EmbeddedStack(var_dir=Path(tmp), ports={}, extra_env=env)
         # Not the default ports: several stacks run side by side.
-        from shared.broker import free_port
+        from shared.messaging.broker import free_port
 
         stack.ports = {name: free_port() for name in (*SERVICES, "portal")}
         stack.start(ready_timeout=180)
@@ -97,7 +97,7 @@ def main() -> None:
     children = {}
     for name, tree, env in stacks:
         # The checkout's own code: its directory first on the path, and the working directory
-        # of the services it starts (python -m shared.cli).
+        # of the services it starts (python -m shared.ops.cli).
         child_env = {**os.environ, "PYTHONPATH": str(tree)}
         children[name] = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--child", "--env", env], cwd=tree, env=child_env,

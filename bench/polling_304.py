@@ -26,9 +26,9 @@ from bench.harness import uvicorn_server, wrk  # noqa: E402
 from services.tracking.models import EvaluationCase, InboxMessage  # noqa: E402
 from services.tracking.settings import TrackingSettings  # noqa: E402
 from shared.db import Database  # noqa: E402
-from shared.events import VoteMarkedUnsatisfied  # noqa: E402
-from shared.inbox import handle_once  # noqa: E402
-from shared.migrations import upgrade  # noqa: E402
+from shared.messaging.events import VoteMarkedUnsatisfied  # noqa: E402
+from shared.messaging.inbox import handle_once  # noqa: E402
+from shared.ops.migrations import upgrade  # noqa: E402
 
 
 def seed_case(url: str) -> str:

@@ -27,7 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import free_port, wrk  # noqa: E402
-from shared.embedded import EmbeddedStack  # noqa: E402
+from shared.ops.embedded import EmbeddedStack  # noqa: E402
 
 DEPARTMENT = "淄博市教育局"
 MEMBERS = [{"member_id": f"m{i:02d}", "name": f"委员{i:02d}"} for i in range(1, 61)]

@@ -38,7 +38,7 @@ from bench.scoring_workorders import COLUMNS, DEPARTMENTS, write  # noqa: E402
 from services.scoring.hotline.service import net_complaints  # noqa: E402
 from services.scoring.models import DepartmentAlias  # noqa: E402
 from shared.db import Database  # noqa: E402
-from shared.migrations import upgrade  # noqa: E402
+from shared.ops.migrations import upgrade  # noqa: E402
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import uvicorn_server  # noqa: E402
-from shared.migrations import upgrade  # noqa: E402
+from shared.ops.migrations import upgrade  # noqa: E402
 
 ADMIN_URL = os.environ.get("PINGYI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -61,7 +61,7 @@ def operator_key(database_url: str, scopes: tuple[str, ...] = ("voting:admin", "
     import uuid as _uuid
 
     from services.voting.models import SECURITY_MODELS
-    from shared.auth import create_api_key
+    from shared.security.credentials import create_api_key
     from shared.db import Database
 
     upgrade("voting", database_url)

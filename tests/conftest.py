@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from shared.broker import TansuBroker
+from shared.messaging.broker import TansuBroker
 from shared.db import Database
-from shared.migrations import SERVICES, upgrade
+from shared.ops.migrations import SERVICES, upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get("PINGYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -120,7 +120,7 @@ class ServiceHarness:
 
     def api_key(self, *scopes: str, department: str | None = None, name: str | None = None) -> dict[str, str]:
         """Headers carrying a new API key with these scopes (stored in this test's database)."""
-        from shared.auth import create_api_key
+        from shared.security.credentials import create_api_key
 
         with self.db.session() as session:
             key = create_api_key(session, self.models.SECURITY_MODELS.api_key, name=name or f"test-{uuid.uuid4().hex[:8]}",
@@ -129,7 +129,7 @@ class ServiceHarness:
 
     def member_token(self, member_id: str, meeting_id: str, *, clerk: bool = False) -> dict[str, str]:
         """Headers carrying a member token (a clerk's also runs votes)."""
-        from shared.auth import issue_member_token, member_scopes
+        from shared.security.credentials import issue_member_token, member_scopes
 
         scopes = member_scopes(clerk=clerk)
         token = issue_member_token(self.app.state.settings.auth_token_secret, member_id=member_id,

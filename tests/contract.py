@@ -19,8 +19,8 @@ from schemathesis import checks
 from schemathesis.checks import CheckContext
 from schemathesis.core.failures import Failure
 
-from shared.problems import PROBLEM_TYPE_BASE
-from shared.text import DATE_MAX, DATE_MIN
+from shared.web.problems import PROBLEM_TYPE_BASE
+from shared.web.text import DATE_MAX, DATE_MIN
 
 MALFORMED = {PROBLEM_TYPE_BASE + "validation-error", PROBLEM_TYPE_BASE + "malformed-json"}
 
@@ -37,7 +37,7 @@ CONTRACT_SETTINGS = settings(
 )
 
 
-# The API's dates and times lie in DATE_MIN..DATE_MAX (shared.text; the schema's
+# The API's dates and times lie in DATE_MIN..DATE_MAX (shared.web.text; the schema's
 # `pattern` says so). Generated from that range, its edges and leap days first,
 # rather than from all of 0001..9999 and then filtered by the pattern.
 _EDGE_DATES = [DATE_MIN, DATE_MAX, dt.date(2000, 2, 29), dt.date(2100, 2, 28), dt.date(1949, 12, 31)]

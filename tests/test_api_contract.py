@@ -84,7 +84,7 @@ def test_the_contract_check_catches_a_route_that_ignores_its_credential():
     from fastapi import Depends, FastAPI
     from schemathesis.core.failures import FailureGroup
 
-    from shared.security import bearer
+    from shared.security.access import bearer
 
     app = FastAPI()
 

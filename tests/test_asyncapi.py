@@ -1,4 +1,4 @@
-"""The AsyncAPI document: committed as generated from shared/events.py, valid by
+"""The AsyncAPI document: committed as generated from shared/messaging/events.py, valid by
 the AsyncAPI Initiative's own parser, describing the envelopes the services
 really send, and served in parts by the services that produce them."""
 
@@ -20,8 +20,8 @@ from referencing.jsonschema import DRAFT202012
 
 from fastapi.testclient import TestClient
 
-from shared.asyncapi import asyncapi_document, asyncapi_yaml
-from shared.events import (
+from shared.messaging.asyncapi import asyncapi_document, asyncapi_yaml
+from shared.messaging.events import (
     PAYLOADS,
     BallotClosed,
     BallotSubject,
@@ -59,7 +59,7 @@ EXAMPLES = [
 
 def test_the_committed_document_is_what_the_models_generate():
     assert COMMITTED.read_text(encoding="utf-8") == asyncapi_yaml(), (
-        "docs/asyncapi.yaml no longer matches shared/events.py: run `pingyi asyncapi > docs/asyncapi.yaml`")
+        "docs/asyncapi.yaml no longer matches shared/messaging/events.py: run `pingyi asyncapi > docs/asyncapi.yaml`")
 
 
 def test_the_document_covers_every_topic_with_its_envelope_key_headers_and_version():

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.audit import GENESIS_HASH, AuditMixin, append, canonical_json, entry_hash, link_all, link_pending, verify
+from shared.security.audit import GENESIS_HASH, AuditMixin, append, canonical_json, entry_hash, link_all, link_pending, verify
 from shared.db import Database, new_metadata
 
 
@@ -95,7 +95,7 @@ def test_entries_wait_unlinked_until_linked_in_order(audit_db):
 def test_the_linker_seals_new_entries_by_itself_and_on_stop(audit_db):
     import time
 
-    from shared.audit import AuditLinker
+    from shared.security.audit import AuditLinker
 
     linker = AuditLinker(audit_db, AuditEntry, name="test", interval=0.05)
     linker.start()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.auth import (
+from shared.security.credentials import (
     ApiKeyMixin,
     authenticate_api_key,
     authenticate_member_token,
@@ -18,7 +18,7 @@ from shared.auth import (
     revoke_api_key,
 )
 from shared.db import Database, new_metadata
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 
 class Base(DeclarativeBase):

@@ -17,15 +17,15 @@ from services.scoring.domain.satisfaction import SatisfactionRule
 from services.scoring.models import InboxMessage as ScoringInbox
 from services.scoring.models import OutboxMessage as ScoringOutbox
 from services.scoring.models import SatisfactionResult
-from services.scoring.satisfaction.service import ballot_closed_handler
+from services.scoring.handlers import ballot_closed_handler
 from services.tracking.cases.service import vote_marked_unsatisfied_handler
 from services.tracking.models import InboxMessage as TrackingInbox
 from services.tracking.models import Investigation, UnsatisfiedRound
 from services.tracking.models import OutboxMessage as TrackingOutbox
 from services.voting.models import OutboxMessage as VotingOutbox
-from shared.broker import TansuBroker, free_port
+from shared.messaging.broker import TansuBroker, free_port
 from shared.db import Database
-from shared.events import (
+from shared.messaging.events import (
     BallotClosed,
     BallotSubject,
     Tally,
@@ -33,10 +33,10 @@ from shared.events import (
     VoteMarkedUnsatisfied,
     utcnow,
 )
-from shared.inbox import EventConsumer
-from shared.kafka import KafkaSettings
-from shared.migrations import upgrade
-from shared.outbox import OutboxRelay, enqueue
+from shared.messaging.inbox import EventConsumer
+from shared.messaging.kafka import KafkaSettings
+from shared.ops.migrations import upgrade
+from shared.messaging.outbox import OutboxRelay, enqueue
 from tests.conftest import FAST_KAFKA
 from tests.conftest import _postgres_url as postgres_url
 from tests.waiting import wait_for as wait_until
@@ -195,7 +195,7 @@ def test_relay_killed_between_publish_and_mark_sent_causes_no_double_effect(back
 
 def _operator_headers(url: str) -> dict[str, str]:
     from services.voting.models import SECURITY_MODELS
-    from shared.auth import create_api_key
+    from shared.security.credentials import create_api_key
 
     db = Database(url)
     try:
@@ -229,7 +229,7 @@ def test_service_keeps_serving_http_while_broker_is_down(backend, fresh_database
 
 
 def test_an_event_failing_every_attempt_is_parked_and_the_partition_moves_on(backend, broker, fresh_database_url, started):
-    from shared.inbox import retry_parked
+    from shared.messaging.inbox import retry_parked
 
     scoring_db = migrated("scoring", backend, fresh_database_url)
     poison, healthy = ballot_closed("淄博市教育局"), ballot_closed("淄博市教育局")
@@ -304,7 +304,7 @@ def test_operator_resends_from_an_outbox_id_and_the_broker_gets_those_events_aga
         backend, broker, fresh_database_url, monkeypatch):
     from typer.testing import CliRunner
 
-    from shared.cli import app as cli
+    from shared.ops.cli import app as cli
 
     url = fresh_database_url(backend, "voting")
     upgrade("voting", url)

@@ -20,10 +20,10 @@ import pytest
 from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
-from shared.broker import TansuBroker, die_with_parent, free_port
+from shared.messaging.broker import TansuBroker, die_with_parent, free_port
 from shared.db import Database
-from shared.embedded import EmbeddedStack, free_ports
-from shared.events import ALL_TOPICS, EVENT_ID_HEADER
+from shared.ops.embedded import EmbeddedStack, free_ports
+from shared.messaging.events import ALL_TOPICS, EVENT_ID_HEADER
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker
@@ -256,7 +256,7 @@ def start_service(stack: EmbeddedStack, service: str, port: int, env: dict[str, 
                   log_name: str | None = None) -> subprocess.Popen:
     log = open(stack.var_dir / f"{log_name or service}.log", "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", service, "--host", stack.host, "--port", str(port)],
+        [sys.executable, "-m", "shared.ops.cli", "serve", service, "--host", stack.host, "--port", str(port)],
         env={**stack.service_env(service), **(env or {})}, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
     )
@@ -351,7 +351,7 @@ def test_a_relay_whose_producer_keeps_failing_turns_readiness_red_then_green(bac
 
     from services.voting.app import create_app
     from services.voting.settings import VotingSettings
-    from shared.migrations import upgrade
+    from shared.ops.migrations import upgrade
     from tests.conftest import FAST_KAFKA
     from tests.test_delivery import _operator_headers
 
@@ -422,7 +422,7 @@ class _StackTokens:
         self.secret = settings.auth_token_secret
 
     def member_token(self, member_id: str, meeting_id: str) -> str:
-        from shared.auth import issue_member_token, member_scopes
+        from shared.security.credentials import issue_member_token, member_scopes
 
         return issue_member_token(self.secret, member_id=member_id, meeting_id=meeting_id, scopes=member_scopes(clerk=False))
 
@@ -436,10 +436,10 @@ def test_a_consumer_resumes_within_seconds_of_the_broker_returning(tmp_path, fre
     from services.tracking.cases.service import vote_marked_unsatisfied_handler
     from services.tracking.models import InboxMessage as TrackingInbox
     from services.tracking.models import UnsatisfiedRound
-    from shared.events import Topic, VoteMarkedUnsatisfied
-    from shared.inbox import EventConsumer
-    from shared.kafka import ensure_topics
-    from shared.migrations import upgrade
+    from shared.messaging.events import Topic, VoteMarkedUnsatisfied
+    from shared.messaging.inbox import EventConsumer
+    from shared.messaging.kafka import ensure_topics
+    from shared.ops.migrations import upgrade
     from tests.test_delivery import kafka_settings
 
     url = fresh_database_url("sqlite", "tracking")
@@ -488,7 +488,7 @@ def test_a_consumer_resumes_within_seconds_of_the_broker_returning(tmp_path, fre
 
 
 def audit_chain(stack: EmbeddedStack, service: str):
-    from shared.audit import verify
+    from shared.security.audit import verify
 
     models = __import__(f"services.{service}.models", fromlist=["SECURITY_MODELS"])
     db = Database(stack.database_url(service))

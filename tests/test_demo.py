@@ -12,9 +12,9 @@ import httpx
 import pytest
 from rich.console import Console
 
-from shared.demo import DEMO_RATE_LIMITS, YEAR, run_demo
-from shared.embedded import SERVICES, EmbeddedStack, free_ports
-from shared.report import write_report
+from shared.ops.demo import DEMO_RATE_LIMITS, YEAR, run_demo
+from shared.ops.embedded import SERVICES, EmbeddedStack, free_ports
+from shared.ops.report import write_report
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 

@@ -242,7 +242,7 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     }
     env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb")
     return subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args],
+        [sys.executable, "-c", "from shared.ops.cli import main; main()", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.embedded import EmbeddedStack, free_ports
+from shared.ops.embedded import EmbeddedStack, free_ports
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.embedded import EmbeddedStack, free_ports
+from shared.ops.embedded import EmbeddedStack, free_ports
 from tests.test_webhooks import Receiver, free_port
 from tests.waiting import wait_for
 

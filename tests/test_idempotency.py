@@ -13,8 +13,8 @@ from sqlalchemy import String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shared.db import Database, new_metadata
-from shared.idempotency import IdempotencyDep, IdempotencyKeyMixin
-from shared.problems import Problem, install_problem_handlers
+from shared.security.idempotency import IdempotencyDep, IdempotencyKeyMixin
+from shared.web.problems import Problem, install_problem_handlers
 
 
 class Base(DeclarativeBase):

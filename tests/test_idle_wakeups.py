@@ -16,12 +16,12 @@ from services.tracking.cases.service import vote_marked_unsatisfied_handler
 from services.tracking.models import InboxMessage as TrackingInbox
 from services.tracking.models import Investigation
 from services.voting.models import OutboxMessage as VotingOutbox
-from shared.audit import AuditLinker, append
+from shared.security.audit import AuditLinker, append
 from shared.db import Database
-from shared.events import Topic, VoteMarkedUnsatisfied
-from shared.inbox import EventConsumer
+from shared.messaging.events import Topic, VoteMarkedUnsatisfied
+from shared.messaging.inbox import EventConsumer
 from shared.lease import LeaderLease
-from shared.outbox import OutboxRelay, enqueue
+from shared.messaging.outbox import OutboxRelay, enqueue
 from tests.test_audit import AuditEntry, audit_db  # noqa: F401 (fixture)
 from tests.test_delivery import ballot_closed, count, kafka_settings, migrated, started  # noqa: F401
 from tests.waiting import wait_for as wait_until
@@ -59,7 +59,7 @@ def test_a_committed_event_is_published_without_waiting_for_the_fallback(backend
 
 
 def test_a_commit_on_a_standby_replica_wakes_the_leading_relay(broker, fresh_database_url, started):
-    from shared.migrations import upgrade
+    from shared.ops.migrations import upgrade
 
     url = fresh_database_url("postgres", "voting")
     upgrade("voting", url)

@@ -45,7 +45,7 @@ def alive(pid: int) -> bool:
 
 def test_run_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "run", "--var-dir", str(tmp_path / "var")],
+        [sys.executable, "-m", "shared.ops.cli", "run", "--var-dir", str(tmp_path / "var")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -90,7 +90,7 @@ def test_run_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
 
 def test_a_killed_launcher_leaves_no_service_behind(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "run", "--var-dir", str(tmp_path / "var")],
+        [sys.executable, "-m", "shared.ops.cli", "run", "--var-dir", str(tmp_path / "var")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from shared.db import make_engine
-from shared.migrations import SERVICES, alembic_config, downgrade, upgrade, version_table
+from shared.ops.migrations import SERVICES, alembic_config, downgrade, upgrade, version_table
 
 
 def table_names(url: str) -> set[str]:

@@ -15,11 +15,11 @@ import pytest
 from kafka import KafkaConsumer
 
 from services.voting.models import OutboxMessage
-from shared.broker import free_port
+from shared.messaging.broker import free_port
 from shared.db import Database
-from shared.events import Topic
-from shared.migrations import upgrade
-from shared.outbox import enqueue, outbox_backlog
+from shared.messaging.events import Topic
+from shared.ops.migrations import upgrade
+from shared.messaging.outbox import enqueue, outbox_backlog
 from tests.conftest import FAST_KAFKA
 from tests.test_delivery import ballot_closed
 
@@ -78,7 +78,7 @@ def test_request_id_is_echoed_or_generated(voting):
 
 def serve(service: str, port: int, env: dict[str, str], stderr) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", service, "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "shared.ops.cli", "serve", service, "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL,
     )
 
@@ -100,7 +100,7 @@ def test_bad_configuration_stops_the_process_naming_the_variable(variable, value
 
 def _reader_key(url: str) -> str:
     from services.voting.models import SECURITY_MODELS
-    from shared.auth import create_api_key
+    from shared.security.credentials import create_api_key
 
     db = Database(url)
     try:
@@ -174,7 +174,7 @@ def test_stop_signal_flushes_the_outbox_and_logs_are_json(broker, tmp_path):
 
 def test_events_cli_lists_and_retries_parked_events(tmp_path):
     from services.scoring.models import InboxMessage
-    from shared.inbox import park
+    from shared.messaging.inbox import park
 
     url = f"sqlite:///{tmp_path}/scoring.db"
     upgrade("scoring", url)
@@ -183,12 +183,12 @@ def test_events_cli_lists_and_retries_parked_events(tmp_path):
     park(db, InboxMessage, envelope, "RuntimeError('plan unknown')", 5)
     env = {**os.environ, "SCORING_DATABASE_URL": url, "SCORING_LOG_JSON": "false"}
 
-    listed = subprocess.run([sys.executable, "-m", "shared.cli", "events", "parked", "scoring"], env=env,
+    listed = subprocess.run([sys.executable, "-m", "shared.ops.cli", "events", "parked", "scoring"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert str(envelope.event_id) in listed.stdout and "1 parked" in listed.stdout
 
-    retried = subprocess.run([sys.executable, "-m", "shared.cli", "events", "retry", "scoring"], env=env,
+    retried = subprocess.run([sys.executable, "-m", "shared.ops.cli", "events", "retry", "scoring"], env=env,
                              capture_output=True, text=True, timeout=60)
     assert retried.returncode == 0, retried.stderr
     assert "handled 1, still failing 0" in retried.stdout

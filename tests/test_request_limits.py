@@ -242,7 +242,7 @@ def test_the_cast_fast_path_is_behind_the_same_cap(voting):
 def test_a_database_that_is_down_is_503_with_retry_after():
     from fastapi.testclient import TestClient
 
-    from shared.auth import issue_member_token, member_scopes
+    from shared.security.credentials import issue_member_token, member_scopes
     from shared.db import Database
 
     url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
@@ -257,7 +257,7 @@ def test_a_database_that_is_down_is_503_with_retry_after():
 
 
 def test_a_member_token_issued_before_voting_read_still_reads_its_meeting(voting):
-    from shared.auth import issue_member_token
+    from shared.security.credentials import issue_member_token
 
     meeting = voting.client.post("/v1/meetings", json=_meeting()).json()
     old = issue_member_token(voting.app.state.settings.auth_token_secret, member_id="m01", meeting_id=meeting["id"],

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.audit import AuditMixin, verify
+from shared.security.audit import AuditMixin, verify
 from shared.db import Database, new_metadata
-from shared.inbox import InboxMixin, handle_once
-from shared.migrations import upgrade
-from shared.security import install_audit
+from shared.messaging.inbox import InboxMixin, handle_once
+from shared.ops.migrations import upgrade
+from shared.security.access import install_audit
 from tests.conftest import create_app_for, settings_for
 from tests.test_delivery import ballot_closed
 
@@ -62,7 +62,7 @@ def test_an_unknown_credential_is_401_not_anonymous(voting, credential):
 
 
 def test_a_member_token_signed_with_another_secret_is_refused(voting):
-    from shared.auth import issue_member_token
+    from shared.security.credentials import issue_member_token
 
     forged = issue_member_token("someone-elses-secret-0123456789abcdefgh", member_id="m01", meeting_id="x", scopes=["voting:admin"])
     response = voting.client.get("/v1/admin/audit-log", headers={"Authorization": f"Bearer {forged}"})
@@ -72,7 +72,7 @@ def test_a_member_token_signed_with_another_secret_is_refused(voting):
 def test_each_credential_has_its_own_rate_limit(rolled_back_db):
     db = rolled_back_db("voting", "sqlite")
     app = create_app_for("voting", settings_for("voting", db.url, rate_limit_credential="3/minute"), db)
-    from shared.auth import create_api_key
+    from shared.security.credentials import create_api_key
     from services.voting.models import SECURITY_MODELS
 
     with db.session() as session:
@@ -139,7 +139,7 @@ def test_an_edited_audit_row_is_named_by_the_admin_endpoint(voting):
 
 
 def pingyi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env={**os.environ, **env},
+    return subprocess.run([sys.executable, "-m", "shared.ops.cli", *args], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=120)
 
 
@@ -189,7 +189,7 @@ def test_audit_verify_command_names_the_first_broken_row(voting_database):
     db = Database(voting_database)
     try:
         app = create_app_for("voting", settings_for("voting", voting_database), db)
-        from shared.auth import create_api_key
+        from shared.security.credentials import create_api_key
         from services.voting.models import SECURITY_MODELS
 
         with db.session() as session:
@@ -211,7 +211,7 @@ def test_audit_verify_command_names_the_first_broken_row(voting_database):
 
         # Rewriting history from that entry on, every hash recomputed, holds as a chain,
         # but not against the head an earlier run printed and someone kept elsewhere.
-        from shared.audit import GENESIS_HASH, entry_hash
+        from shared.security.audit import GENESIS_HASH, entry_hash
 
         head = intact.stdout.strip().rsplit("head ", 1)[1]
         with db.session() as session:
@@ -274,7 +274,7 @@ def test_a_handled_event_is_audited_once_even_when_delivered_twice(backend, fres
 
 def test_replicas_share_rate_limit_counts_through_redis():
     """Two processes' limiters on the same Redis count together (compose runs it)."""
-    from shared.ratelimit import RateLimiter
+    from shared.web.ratelimit import RateLimiter
 
     uri = os.environ.get("PINGYI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     name = f"public_read_{uuid.uuid4().hex[:8]}"
@@ -294,8 +294,8 @@ def test_a_department_scope_needs_a_department(voting_database):
 
 
 def test_requests_go_through_uncounted_when_the_shared_store_is_down():
-    from shared.broker import free_port
-    from shared.ratelimit import RateLimiter
+    from shared.messaging.broker import free_port
+    from shared.web.ratelimit import RateLimiter
 
     limiter = RateLimiter(f"redis://127.0.0.1:{free_port()}/0", {"public_read": "1/minute"})
     verdicts = [limiter.hit("public_read", "203.0.113.7") for _ in range(3)]

@@ -17,12 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from shared.auth import create_api_key
+from shared.security.credentials import create_api_key
 from shared.db import Database
-from shared.events import Envelope
-from shared.migrations import upgrade
-from shared.problems import Problem
-from shared.webhooks import RetryPolicy, UrlPolicy, new_secret
+from shared.messaging.events import Envelope
+from shared.ops.migrations import upgrade
+from shared.web.problems import Problem
+from shared.messaging.webhooks import RetryPolicy, UrlPolicy, new_secret
 from tests.conftest import create_app_for, settings_for
 from tests.voting._support import assert_problem
 from tests.waiting import wait_for
@@ -346,7 +346,7 @@ def test_url_policy_reads_literal_addresses_without_dns():
 
 
 def test_the_signature_is_the_standard_webhooks_one():
-    from shared.webhooks import signed_headers
+    from shared.messaging.webhooks import signed_headers
 
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks spec's example key
     at = dt.datetime.fromtimestamp(1614265330, dt.UTC)

@@ -17,7 +17,7 @@ from services.portal.settings import PortalSettings
 from services.portal.site.endpoints import router as site_router
 from services.portal.upstream import UpstreamProblem, UpstreamUnavailable, Upstreams
 from services.portal.web import HERE, page
-from shared.logging import configure_logging
+from shared.ops.logging import configure_logging
 
 ROUTERS = [site_router, board_router, member_vote_router, public_vote_router]
 

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from shared.caching import body_etag, conditional_body
+from shared.web.caching import body_etag, conditional_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HERE = Path(__file__).parent

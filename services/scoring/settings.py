@@ -3,7 +3,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.ops.settings import ServiceSettings
 
 
 class ScoringSettings(ServiceSettings):

@@ -45,9 +45,9 @@ from services.tracking.models import (
     InterpellationMotion,
     ProgressUpdate,
 )
-from shared.auth import Principal
-from shared.problems import not_found
-from shared.security import require, require_department
+from shared.security.credentials import Principal
+from shared.web.problems import not_found
+from shared.security.access import require, require_department
 
 Reader = Annotated[Principal, Depends(require("tracking:read"))]
 Staff = Annotated[Principal, Depends(require("tracking:admin"))]

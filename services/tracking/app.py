@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.tracking.audits.endpoints import router as audits_router
 from services.tracking.cases.endpoints import router as cases_router
-from services.tracking.cases.service import ballot_closed_handler, record_grade, vote_marked_unsatisfied_handler
+from services.tracking.handlers import handlers
 from services.tracking.commitments.endpoints import router as commitments_router
 from services.tracking.escalation.endpoints import router as escalation_router
 from services.tracking.motions.endpoints import router as motions_router
@@ -18,8 +18,7 @@ from services.tracking.models import SECURITY_MODELS, InboxMessage, OutboxMessag
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
 from services.tracking.settings import TrackingSettings
 from shared.db import Database
-from shared.events import Topic
-from shared.service import create_service_app
+from shared.ops.service import create_service_app
 
 
 def create_app(settings: TrackingSettings | None = None, db: Database | None = None) -> FastAPI:
@@ -41,13 +40,7 @@ def create_app(settings: TrackingSettings | None = None, db: Database | None = N
         poll_fast_paths=[
             (r"/v1/public/cases/(?P<case_id>[^/]+)/status", "/v1/public/cases/{case_id}/status", STATUS_CACHE, status_key, 30),
         ],
-        handlers={
-            Topic.VOTE_MARKED_UNSATISFIED.value: vote_marked_unsatisfied_handler(
-                settings.investigation_days, settings.research_group, settings.escalation_policy
-            ),
-            Topic.SCORE_COMPUTED.value: record_grade,
-            Topic.BALLOT_CLOSED.value: ballot_closed_handler,
-        },
+        handlers=handlers(settings),
         db=db,
         body_limits={"/v1/commitments/{commitment_id}/progress": settings.progress_body_max_bytes},
     )

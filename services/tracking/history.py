@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.events import utcnow
+from shared.messaging.events import utcnow
 
 
 def append_history(row, kind: str, summary: str, source: str) -> None:

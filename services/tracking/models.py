@@ -8,14 +8,11 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import IdColumnType, UTCDateTime, new_id, new_metadata
-from shared.events import utcnow, topics_produced_by
-from shared.audit import AuditMixin
-from shared.auth import ApiKeyMixin
-from shared.idempotency import IdempotencyKeyMixin
-from shared.inbox import InboxMixin
-from shared.outbox import OutboxMixin
-from shared.security import SecurityModels
-from shared.webhooks import WebhookDeliveryMixin, WebhookModels, WebhookSubscriptionMixin
+from shared.messaging.events import utcnow, topics_produced_by
+from shared.messaging.inbox import InboxMixin
+from shared.messaging.outbox import OutboxMixin
+from shared.security.tables import ApiKeyMixin, AuditMixin, IdempotencyKeyMixin, SecurityModels
+from shared.messaging.webhooks import WebhookDeliveryMixin, WebhookModels, WebhookSubscriptionMixin
 
 
 class Base(DeclarativeBase):
@@ -330,35 +327,18 @@ class PlanTerms(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class OutboxMessage(OutboxMixin, Base):
-    pass
-
-
-class InboxMessage(InboxMixin, Base):
-    pass
-
-
-class ApiKey(ApiKeyMixin, Base):
-    pass
-
-
-class IdempotencyKey(IdempotencyKeyMixin, Base):
-    pass
-
-
-class AuditEntry(AuditMixin, Base):
-    pass
-
+# Tables declared by shared mixins, one line each.
+class OutboxMessage(OutboxMixin, Base): pass
+class InboxMessage(InboxMixin, Base): pass
+class ApiKey(ApiKeyMixin, Base): pass
+class IdempotencyKey(IdempotencyKeyMixin, Base): pass
+class AuditEntry(AuditMixin, Base): pass
 
 SECURITY_MODELS = SecurityModels(api_key=ApiKey, idempotency_key=IdempotencyKey, audit_entry=AuditEntry)
 
 
-class WebhookSubscription(WebhookSubscriptionMixin, Base):
-    pass
-
-
-class WebhookDelivery(WebhookDeliveryMixin, Base):
-    pass
-
+# Tables declared by shared mixins, one line each.
+class WebhookSubscription(WebhookSubscriptionMixin, Base): pass
+class WebhookDelivery(WebhookDeliveryMixin, Base): pass
 
 WEBHOOKS = WebhookModels(subscription=WebhookSubscription, delivery=WebhookDelivery, topics=topics_produced_by("tracking"))

@@ -4,7 +4,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.tracking.domain.escalation import EscalationMeasure
-from shared.settings import ServiceSettings
+from shared.ops.settings import ServiceSettings
 
 
 class TrackingSettings(ServiceSettings):

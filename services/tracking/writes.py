@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from shared.idempotency import Idempotency
+from shared.security.idempotency import Idempotency
 
 T = TypeVar("T")
 Out = TypeVar("Out", bound=BaseModel)

@@ -9,7 +9,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.middleware import Middleware
 from sqlalchemy import func, select
 
-from services.voting.agenda.service import handle_rereport_scheduled
 from services.voting.ballots.endpoints import CAST_WAIT_SECONDS, cast_writer
 from services.voting.ballots.endpoints import router as ballots_router
 from services.voting.ballots.fastpath import CastFastPath
@@ -20,20 +19,14 @@ from services.voting.publication.endpoints import BOARD_CACHE_TTL
 from services.voting.publication.endpoints import router as publication_router
 from services.voting.records.endpoints import router as records_router
 from services.voting.selection.endpoints import router as selection_router
-from services.voting.selection.service import handle_score_computed
 from services.voting.verification.endpoints import router as verification_router
+from services.voting.handlers import HANDLERS
 from services.voting.models import SECURITY_MODELS, Ballot, InboxMessage, OutboxMessage, WEBHOOKS
 from services.voting.settings import VotingSettings
-from shared.caching import ResponseCache
+from shared.web.caching import ResponseCache
 from shared.db import Database
-from shared.events import Topic
-from shared.service import ServiceRuntime, create_service_app
-
-HANDLERS = {
-    Topic.REREPORT_SCHEDULED.value: handle_rereport_scheduled,
-    Topic.SCORE_COMPUTED.value: handle_score_computed,
-}
-
+from shared.ops.runtime import ServiceRuntime
+from shared.ops.service import create_service_app
 
 def open_ballots_metric(runtime: ServiceRuntime) -> Iterable[Metric]:
     with runtime.db.session() as session:

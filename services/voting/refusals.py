@@ -4,7 +4,7 @@ with Retry-After: nothing was recorded, a retry is safe."""
 
 from __future__ import annotations
 
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 RETRY_AFTER = {"Retry-After": "1"}
 

@@ -3,7 +3,7 @@ import os
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.ops.settings import ServiceSettings
 
 # Settings renamed with issue 6; a deployment still setting them is told the new name instead of being ignored.
 RENAMED = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.embedded import EmbeddedStack, free_ports
+from shared.ops.embedded import EmbeddedStack, free_ports
 from tests.waiting import wait_for  # noqa: F401  (the page tests import it from here)
 
 CHROMIUM = os.environ.get("PINGYI_CHROMIUM", "/usr/bin/chromium")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.events import Topic
+from shared.messaging.events import Topic
 from tests.conftest import BACKENDS, ServiceHarness, create_app_for, settings_for
 from tests.scoring.test_scoring_composite import CIV, EDU, HOUSE, PLAN, YEAR, create_plan, poll_closed
 from tests.scoring.test_scoring_composite import deliver as deliver_poll

@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from services.scoring.domain.satisfaction import SatisfactionRule
-from services.scoring.satisfaction.service import ballot_closed_handler
-from shared.events import BallotClosed, BallotSubject, Envelope, ScoreComputed, Tally, Topic
-from shared.inbox import HandleOutcome, handle_once
+from services.scoring.handlers import ballot_closed_handler
+from shared.messaging.events import BallotClosed, BallotSubject, Envelope, ScoreComputed, Tally, Topic
+from shared.messaging.inbox import HandleOutcome, handle_once
 
 EDU, CIV, PLAN, HOUSE = "淄博市教育局", "淄博市民政局", "淄博市自然资源和规划局", "淄博市住房和城乡建设局"
 HEALTH, MARKET = "淄博市卫生健康委", "淄博市市场监管局"

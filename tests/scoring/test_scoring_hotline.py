@@ -158,7 +158,7 @@ def test_synthetic_orders_have_realistic_shares():
 
 def test_cli_imports_a_generated_file(tmp_path, backend, fresh_database_url):
     from bench.scoring_workorders import write
-    from shared.migrations import upgrade
+    from shared.ops.migrations import upgrade
 
     url = fresh_database_url(backend, "hotline")
     upgrade("scoring", url)

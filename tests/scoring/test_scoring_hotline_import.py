@@ -20,7 +20,7 @@ from services.scoring.domain.complaints import net_complaints as count_one_by_on
 from services.scoring.hotline import parsing, service
 from services.scoring.hotline.parsing import read_rows
 from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCount
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 EDU, CIV = "淄博市教育局", "淄博市民政局"
 
@@ -225,7 +225,7 @@ def test_the_parser_process_imports_exactly_what_this_process_imports(scoring, s
 
 def test_the_migration_fills_the_day_counts_from_orders_already_stored(backend, fresh_database_url):
     from shared.db import Database
-    from shared.migrations import upgrade
+    from shared.ops.migrations import upgrade
 
     url = fresh_database_url(backend, "daycounts")
     upgrade("scoring", url, "0004")

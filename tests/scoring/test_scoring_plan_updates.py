@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from shared.events import Envelope, ScoreComputed, Topic
+from shared.messaging.events import Envelope, ScoreComputed, Topic
 from tests.scoring.test_scoring_composite import CIV, EDU, HOUSE, PLAN, YEAR, create_plan
 
 FIGURES = {"figures": {EDU: 100, CIV: 50, PLAN: 0, HOUSE: 25}, "submitted_by": "12345平台"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from shared.events import BallotClosed, Tally, utcnow
+from shared.messaging.events import BallotClosed, Tally, utcnow
 
 from .test_scoring_composite import CIV, EDU, HOUSE, PLAN, YEAR, create_plan, deliver, satisfaction_closed
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from services.scoring.domain.satisfaction import SatisfactionRule
-from services.scoring.satisfaction.service import ballot_closed_handler
-from shared.events import (
+from services.scoring.handlers import ballot_closed_handler
+from shared.messaging.events import (
     BallotClosed,
     BallotSubject,
     Envelope,
@@ -19,7 +19,7 @@ from shared.events import (
     Topic,
     VoteMarkedUnsatisfied,
 )
-from shared.inbox import HandleOutcome, handle_once
+from shared.messaging.inbox import HandleOutcome, handle_once
 
 DEPT = "淄博市生态环境局"
 YEAR = 2021

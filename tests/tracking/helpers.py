@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from shared.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, Tally, VoteMarkedUnsatisfied
+from shared.messaging.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, Tally, VoteMarkedUnsatisfied
 
 YEAR = 2021
 SELECTION_DATE = dt.date(2021, 2, 26)

@@ -6,8 +6,8 @@ is delivered twice; each has one effect. SQLite and Postgres."""
 from __future__ import annotations
 
 from services.tracking.cases.service import ballot_closed_handler, record_grade
-from shared.events import Envelope, RereportScheduled, ScoreComputed, Topic
-from shared.inbox import HandleOutcome, handle_once
+from shared.messaging.events import Envelope, RereportScheduled, ScoreComputed, Topic
+from shared.messaging.inbox import HandleOutcome, handle_once
 from tests.tracking.helpers import commitment_body, graded, marked_unsatisfied, redelivered, selection_closed
 
 DEPT = "淄博市生态环境局"

@@ -9,7 +9,7 @@ import datetime as dt
 
 from services.tracking.app import create_app
 from services.tracking.cases.service import ESCALATION_POLICY_DECIDER, record_grade, vote_marked_unsatisfied_handler
-from shared.inbox import handle_once
+from shared.messaging.inbox import handle_once
 from tests.conftest import settings_for
 from tests.tracking.helpers import YEAR, commitment_body, graded, marked_unsatisfied, redelivered
 
@@ -250,7 +250,7 @@ def test_a_second_unsatisfied_applies_the_policy_as_a_recorded_step(tracking) ->
 
 def test_the_year_plans_policy_outranks_the_setting(tracking) -> None:
     """scoring's composite ranking carries the plan's escalation policy; tracking applies it."""
-    from shared.events import ScoreComputed
+    from shared.messaging.events import ScoreComputed
 
     case = open_case(tracking)
     ranking = ScoreComputed(computation_id="c-1", kind="composite_ranking", plan_id="plan-2021", evaluation_year=2021,

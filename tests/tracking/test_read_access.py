@@ -10,7 +10,7 @@ import base64
 import pytest
 
 from services.tracking.cases.service import vote_marked_unsatisfied_handler
-from shared.inbox import handle_once
+from shared.messaging.inbox import handle_once
 from tests.tracking.helpers import marked_unsatisfied, redelivered
 from tests.tracking.test_tracking_security import ENV, HOUSING, SCOPES, department_world, ok
 

@@ -11,7 +11,7 @@ import hashlib
 import pytest
 
 from services.tracking.cases.service import ballot_closed_handler, vote_marked_unsatisfied_handler
-from shared.inbox import HandleOutcome, handle_once
+from shared.messaging.inbox import HandleOutcome, handle_once
 from tests.tracking.helpers import SELECTION_DATE, WINNERS, YEAR, commitment_body, marked_unsatisfied, redelivered, selection_closed
 
 
@@ -48,7 +48,7 @@ def milestones(case: dict) -> dict[str, dict]:
 
 def test_the_year_plans_review_month_dates_the_review_milestone_until_the_meeting_is_set(tracking) -> None:
     from services.tracking.cases.service import record_grade
-    from shared.events import ScoreComputed
+    from shared.messaging.events import ScoreComputed
 
     plan = ScoreComputed(computation_id="c-1", kind="composite_ranking", plan_id="plan-2021", evaluation_year=YEAR, batch=1,
                          seats=len(WINNERS), ranking=[], slate=list(WINNERS), escalation_policy="admonition_talk", review_month=8)

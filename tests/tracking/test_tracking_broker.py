@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from services.tracking.app import create_app
 from services.tracking.models import EvaluationCase, Milestone
 from shared.db import Database
-from shared.events import Topic
-from shared.inbox import EventConsumer
-from shared.migrations import upgrade
+from shared.messaging.events import Topic
+from shared.messaging.inbox import EventConsumer
+from shared.ops.migrations import upgrade
 from tests.conftest import settings_for
 from tests.test_delivery import kafka_settings, wait_until
 from tests.tracking.helpers import WINNERS, selection_closed

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.tracking.cases.service import record_grade, vote_marked_unsatisfied_handler
-from shared.events import (
+from shared.messaging.events import (
     Envelope,
     RereportScheduled,
     SatisfactionScore,
@@ -19,7 +19,7 @@ from shared.events import (
     Topic,
     VoteMarkedUnsatisfied,
 )
-from shared.inbox import HandleOutcome, handle_once
+from shared.messaging.inbox import HandleOutcome, handle_once
 
 DEPT = "淄博市生态环境局"
 YEAR = 2021

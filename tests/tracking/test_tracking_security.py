@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from services.tracking.cases.service import vote_marked_unsatisfied_handler
-from shared.inbox import handle_once
+from shared.messaging.inbox import handle_once
 from tests.conftest import create_app_for, settings_for
 from tests.tracking.helpers import YEAR, commitment_body, marked_unsatisfied, redelivered
 

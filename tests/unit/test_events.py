@@ -1,4 +1,4 @@
-"""The event envelope and payload contract (shared/events.py)."""
+"""The event envelope and payload contract (shared/messaging/events.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from shared.events import (
+from shared.messaging.events import (
     ALL_TOPICS,
     PAYLOADS,
     BallotClosed,

@@ -6,7 +6,7 @@ import time
 
 from limits import parse
 
-from shared.ratelimit import LocalMovingWindow, RateLimiter
+from shared.web.ratelimit import LocalMovingWindow, RateLimiter
 
 
 def test_a_limit_allows_exactly_its_amount_per_key():

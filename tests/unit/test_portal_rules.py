@@ -52,7 +52,7 @@ def test_the_seat_card_opens_the_sign_in_with_the_token_in_the_fragment(tmp_path
     svg = seat_card_svg(link, title="m01 表决登录")
     assert svg.startswith(b"<?xml") and b"<svg" in svg and "m01 表决登录".encode() in svg
     card = tmp_path / "card.svg"
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "member-token", "m01", "meeting-1", "--seat-card", str(card)],
+    done = subprocess.run([sys.executable, "-m", "shared.ops.cli", "member-token", "m01", "meeting-1", "--seat-card", str(card)],
                           capture_output=True, text=True, timeout=300)  # a busy machine starts Python slowly
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().count(".") == 2  # the JWT

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uvicorn
 from typer.testing import CliRunner
 
-from shared.cli import app
+from shared.ops.cli import app
 
 
 def test_serve_turns_uvicorns_proxy_headers_off(monkeypatch, tmp_path):

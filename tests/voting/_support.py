@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
-from shared.auth import create_api_key, issue_member_token, member_scopes
+from shared.security.credentials import create_api_key, issue_member_token, member_scopes
 from shared.db import Database
-from shared.migrations import upgrade
-from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
-from shared.service import get_session
+from shared.ops.migrations import upgrade
+from shared.web.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from shared.ops.runtime import get_session
 
 try:  # the root conftest, as pytest imported it
     from conftest import create_app_for, settings_for

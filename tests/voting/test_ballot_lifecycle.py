@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from shared.events import Envelope
+from shared.messaging.events import Envelope
 
 from ._support import (
     assert_problem,

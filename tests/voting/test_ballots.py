@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from services.voting.models import BallotParticipation, BallotVote, OutboxMessage
-from shared.events import BallotClosed, Envelope
+from shared.messaging.events import BallotClosed, Envelope
 
 from ._support import (
     Background,

@@ -11,7 +11,7 @@ import pytest
 from services.voting.ballots.casting import CastIn, CastWriter
 from services.voting.ballots.schemas import VoteCast
 from shared.db import Database
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 
 def casts(n: int) -> list[CastIn]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.voting.selection.service import handle_score_computed
-from shared.events import SatisfactionScore, ScoreComputed
-from shared.inbox import handle_once
+from services.voting.handlers import handle_score_computed
+from shared.messaging.events import SatisfactionScore, ScoreComputed
+from shared.messaging.inbox import handle_once
 
 from ._support import assert_problem, cast, check_in, create_ballot, create_meeting, member_ids, open_ballot, roster
 from ._support import mark as mark_as_member

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.events import BallotClosed, Envelope
+from shared.messaging.events import BallotClosed, Envelope
 
 from ._support import assert_problem, count_rows, create_meeting, get_ballot, mark
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.voting.domain.phones import NotAMainlandMobile, mask_phone, normalise_mainland_mobile
-from shared.forwarded import client_host, parse_trusted_proxies
+from shared.web.forwarded import client_host, parse_trusted_proxies
 
 FULL_WIDTH = str.maketrans("0123456789+", "０１２３４５６７８９＋")
 

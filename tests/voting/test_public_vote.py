@@ -30,9 +30,9 @@ from services.voting.models import (
 from services.voting.public.service import VoteIn, record_votes
 from services.voting.public.writer import VoteWriter
 from services.voting.verification.service import verification
-from shared.audit import verify
-from shared.events import BallotClosed, Envelope
-from shared.problems import Problem
+from shared.security.audit import verify
+from shared.messaging.events import BallotClosed, Envelope
+from shared.web.problems import Problem
 from tests.waiting import wait_for as wait_until
 
 from ._support import Background, assert_problem, committed, count_rows, create_meeting

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from services.voting.agenda.service import REREPORT_KIND, handle_rereport_scheduled
 from services.voting.models import InboxMessage
-from shared.events import Envelope, RereportScheduled
-from shared.inbox import HandleOutcome, handle_once
+from shared.messaging.events import Envelope, RereportScheduled
+from shared.messaging.inbox import HandleOutcome, handle_once
 
 from ._support import (
     Background,

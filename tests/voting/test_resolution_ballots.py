@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.events import BallotClosed, Envelope
+from shared.messaging.events import BallotClosed, Envelope
 
 from ._support import assert_problem, check_in, create_meeting, get_ballot, member_ids, open_ballot, vote
 

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.voting.domain.selection import FollowUpRound, count_marks, decide
-from services.voting.selection.service import handle_score_computed
-from shared.events import BallotClosed, Envelope, ScoreComputed
-from shared.inbox import handle_once
+from services.voting.handlers import handle_score_computed
+from shared.messaging.events import BallotClosed, Envelope, ScoreComputed
+from shared.messaging.inbox import handle_once
 
 from ._support import assert_problem, cast, check_in, create_meeting, get_ballot, member_ids, open_ballot
 from ._support import mark as mark_as_member

@@ -15,7 +15,7 @@ from services.voting.domain.selection import (
     decide,
     decide_list_runoff,
 )
-from shared.events import BallotClosed, Envelope
+from shared.messaging.events import BallotClosed, Envelope
 
 from ._support import get_ballot
 from .test_selection_ballots import run_round, selection

@@ -406,7 +406,7 @@ def test_a_draft_opened_elsewhere_is_seen_at_once(voting):
 def test_expired_or_forged_member_tokens_cannot_cast(voting):
     import datetime as dt
 
-    from shared.auth import issue_member_token
+    from shared.security.credentials import issue_member_token
 
     meeting, ballot = open_meeting_ballot(voting.client, members=4)
     secret = voting.app.state.settings.auth_token_secret
@@ -421,7 +421,7 @@ def test_expired_or_forged_member_tokens_cannot_cast(voting):
         assert_problem(resp, 401, "unauthenticated")
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     # A token without the cast scope (a reader's) is refused too.
-    from shared.auth import issue_member_token as issue
+    from shared.security.credentials import issue_member_token as issue
 
     reader = issue(secret, member_id="m01", meeting_id=meeting["id"], scopes=["read"])
     body = assert_problem(cast(voting.client, ballot["id"], "m01", "satisfied", headers={"Authorization": f"Bearer {reader}"}),

@@ -12,12 +12,12 @@ from services.scoring.composite.schemas import ComputationOut, SensitivityOut, S
 from services.scoring.domain.composite import Source
 from services.scoring.models import ScoreComputation, YearPlan
 from services.scoring.plans.service import get_plan
-from shared.auth import Principal
-from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json
-from shared.pagination import Cursor, Limit, Page, paginate
-from shared.problems import problem_responses
-from shared.security import require, require_department
-from shared.service import SessionDep
+from shared.security.credentials import Principal
+from shared.web.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json
+from shared.web.pagination import Cursor, Limit, Page, paginate
+from shared.web.problems import problem_responses
+from shared.security.access import require, require_department
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1/year-plans/{plan_id}/batches/{batch}", tags=["composite scores"])
 

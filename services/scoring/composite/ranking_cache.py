@@ -1,10 +1,10 @@
 """The in-process cache of each batch's latest ranking, as dashboards poll it
-(see shared.caching.ResponseCache). Every recomputation forgets its batch's
+(see shared.web.caching.ResponseCache). Every recomputation forgets its batch's
 entry once it commits."""
 
 from __future__ import annotations
 
-from shared.caching import ResponseCache
+from shared.web.caching import ResponseCache
 
 RANKING_CACHE = ResponseCache(ttl=1.0)
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.text import RequestModel, mapping, name
+from shared.web.text import RequestModel, mapping, name
 
 
 class SourceFiguresSubmit(RequestModel):

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 
 from services.scoring.composite.ranking_cache import RANKING_CACHE, ranking_key
 from services.scoring.composite.schemas import ComputationOut, SensitivityOut, SourceFiguresOut, WeightSensitivityOut
+from services.scoring.hotline.service import department_names, net_complaints
 from services.scoring.domain.composite import SOURCES, choose_slate, composite_ranking, sensitivity, with_slate
 from services.scoring.models import OutboxMessage, ScoreComputation, SourceFigures, YearPlan
 from services.scoring.plans.service import batch_seats, get_plan
-from shared.events import BallotClosed, Envelope, ScoreComputed
-from shared.events import utcnow
-from shared.outbox import publish
-from shared.problems import Problem, not_found
+from shared.messaging.events import BallotClosed, Envelope, ScoreComputed
+from shared.messaging.events import utcnow
+from shared.messaging.outbox import publish
+from shared.web.problems import Problem, not_found
 
 # ballot.closed constituency → composite source
 CONSTITUENCY_SOURCES = {
@@ -145,8 +146,6 @@ def record_poll(session: Session, envelope: Envelope) -> ScoreComputation | None
     batch = event.batch or 1
     # Names go through the alias table; names still off the candidate list are
     # kept in the inputs for a person to map, never guessed.
-    from services.scoring.hotline.service import department_names
-
     aliases, _ = department_names(session)
     figures: dict[str, float] = {}
     for name, votes in event.tally.counts.items():
@@ -205,8 +204,6 @@ def sensitivity_of(session: Session, plan_id: str, batch: int) -> SensitivityOut
 
 def figures_from_hotline(session: Session, plan_id: str, batch: int, start, end) -> ScoreComputation | None:
     """The net-complaint source taken from imported work orders over a period."""
-    from services.scoring.hotline.service import net_complaints
-
     plan = get_plan(session, plan_id)
     batch_seats(plan, batch)
     counts, _ = net_complaints(session, start, end)

@@ -56,7 +56,7 @@ def import_file(
         from services.scoring.hotline.endpoints import summary_out
         from services.scoring.hotline.service import import_work_orders
         from shared.db import Database
-        from shared.problems import Problem
+        from shared.web.problems import Problem
 
         task = bar.add_task("import", total=size, rows=0)
         rows = 0

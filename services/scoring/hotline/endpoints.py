@@ -20,13 +20,13 @@ from services.scoring.hotline.schemas import (
     UnmatchedNameOut,
 )
 from services.scoring.models import DepartmentAlias
-from shared.auth import Principal
-from shared.idempotency import IdempotencyDep
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, paginate
-from shared.problems import Problem, problem_responses
-from shared.security import require, require_department
-from shared.service import SessionDep
-from shared.text import DepartmentName
+from shared.security.credentials import Principal
+from shared.security.idempotency import IdempotencyDep
+from shared.web.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, paginate
+from shared.web.problems import Problem, problem_responses
+from shared.security.access import require, require_department
+from shared.ops.runtime import SessionDep
+from shared.web.text import DepartmentName
 
 router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 

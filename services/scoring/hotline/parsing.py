@@ -86,7 +86,7 @@ class FileRefused(Exception):
         self.status, self.slug, self.title, self.detail, self.extensions = status, slug, title, detail, extensions
 
     def problem(self):
-        from shared.problems import Problem  # imported here: the parser process needs no web framework
+        from shared.web.problems import Problem  # imported here: the parser process needs no web framework
 
         return Problem(self.status, self.slug, self.title, self.detail, **self.extensions)
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.text import DepartmentName, RequestModel
+from shared.web.text import DepartmentName, RequestModel
 
 
 class RejectedRowOut(BaseModel):

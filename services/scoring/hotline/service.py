@@ -40,7 +40,7 @@ from services.scoring.hotline.parsing import (
     record_values,
 )
 from services.scoring.models import DepartmentAlias, WorkOrder, WorkOrderDayCount, YearPlan
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 BATCH = 2000  # SQLite rows per INSERT/UPDATE
 ANALYZE_ORDERS_FROM = 10_000  # orders written by one import

@@ -1,6 +1,6 @@
 from alembic import context
 
 from services.scoring.models import Base
-from shared.migrations import run_env
+from shared.ops.migrations import run_env
 
 run_env(context, Base.metadata, "scoring")

@@ -9,12 +9,12 @@ from services.scoring.composite.service import recompute_ranked_batches
 from services.scoring.models import YearPlan
 from services.scoring.plans import service
 from services.scoring.plans.schemas import YearPlanCreate, YearPlanOut, YearPlanUpdate
-from shared.auth import Principal
-from shared.idempotency import IdempotencyDep
-from shared.pagination import Cursor, Limit, Page, paginate
-from shared.problems import problem_responses
-from shared.security import require
-from shared.service import SessionDep
+from shared.security.credentials import Principal
+from shared.security.idempotency import IdempotencyDep
+from shared.web.pagination import Cursor, Limit, Page, paginate
+from shared.web.problems import problem_responses
+from shared.security.access import require
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1/year-plans", tags=["year plans"])
 

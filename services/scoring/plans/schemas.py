@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.domain.composite import DEFAULT_WEIGHTS, Normalisation, Source
-from shared.text import DepartmentName, RequestModel, name, text
+from shared.web.text import DepartmentName, RequestModel, name, text
 
 # A source's weight in percentage points; the plan's weights sum to 100.
 Weight = Annotated[float, Field(ge=0, le=100)]

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from services.scoring.domain.satisfaction import SatisfactionRule
 from services.scoring.models import YearPlan
 from services.scoring.plans.schemas import YearPlanCreate, YearPlanOut, YearPlanUpdate
-from shared.problems import Problem, not_found
+from shared.web.problems import Problem, not_found
 
 
 # What a plan's ranking and its score.computed announcement depend on: changing

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.scoring.publication import service
 from services.scoring.publication.schemas import PublicRanking, PublicSatisfactionResult, PublicYearPlan
-from shared.caching import NOT_MODIFIED_RESPONSE, conditional_json
-from shared.pagination import Cursor, Limit, Page
-from shared.problems import problem_responses
-from shared.ratelimit import rate_limit
-from shared.service import SessionDep
-from shared.text import DepartmentName
+from shared.web.caching import NOT_MODIFIED_RESPONSE, conditional_json
+from shared.web.pagination import Cursor, Limit, Page
+from shared.web.problems import problem_responses
+from shared.web.ratelimit import rate_limit
+from shared.ops.runtime import SessionDep
+from shared.web.text import DepartmentName
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 

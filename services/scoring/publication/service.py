@@ -13,9 +13,9 @@ from services.scoring.models import PublishedRanking, ScoreComputation, YearPlan
 from services.scoring.plans.service import get_plan
 from services.scoring.publication.schemas import PublicRanking, PublicSatisfactionResult, PublicWeight, PublicYearPlan
 from services.scoring.satisfaction.service import get_result_by_ballot, list_results, result_out
-from shared.events import BallotClosed, Envelope
-from shared.pagination import Page, paginate
-from shared.problems import Problem
+from shared.messaging.events import BallotClosed, Envelope
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem
 
 
 def weights_out(weights: dict[str, float]) -> list[PublicWeight]:

@@ -4,11 +4,11 @@ from fastapi import APIRouter, Depends, Query
 
 from services.scoring.satisfaction import service
 from services.scoring.satisfaction.schemas import SatisfactionResultOut
-from shared.pagination import Cursor, Limit, Page
-from shared.problems import problem_responses
-from shared.security import require
-from shared.service import SessionDep
-from shared.text import DepartmentName
+from shared.web.pagination import Cursor, Limit, Page
+from shared.web.problems import problem_responses
+from shared.security.access import require
+from shared.ops.runtime import SessionDep
+from shared.web.text import DepartmentName
 
 router = APIRouter(prefix="/v1/satisfaction-results", tags=["satisfaction"], dependencies=[Depends(require("scoring:read"))])
 

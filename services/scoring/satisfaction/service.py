@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.scoring.composite.service import record_poll
 from services.scoring.domain.satisfaction import GRADE_LABELS, SatisfactionCount, SatisfactionRule, grade_satisfaction
 from services.scoring.models import OutboxMessage, SatisfactionResult
 from services.scoring.plans.service import plan_for, satisfaction_rule
 from services.scoring.satisfaction.schemas import SatisfactionResultOut
-from shared.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, VoteMarkedUnsatisfied
-from shared.outbox import publish
-from shared.pagination import Page, paginate
-from shared.problems import not_found
+from shared.messaging.events import BallotClosed, Envelope, SatisfactionScore, ScoreComputed, VoteMarkedUnsatisfied
+from shared.messaging.outbox import publish
+from shared.web.pagination import Page, paginate
+from shared.web.problems import not_found
 
 
 def _unsatisfied_so_far(session: Session, department: str, year: int) -> int:
@@ -124,18 +121,6 @@ def rule_for_ballot(session: Session, event: BallotClosed, default: Satisfaction
         # Parked in the inbox (pingyi events parked scoring) until the plan exists.
         raise LookupError(f"ballot {event.ballot_id} names unknown year plan {event.plan_id}")
     return satisfaction_rule(plan) if plan is not None else default
-
-
-def ballot_closed_handler(rule: SatisfactionRule) -> Callable[[Session, Envelope], None]:
-    # publication reads satisfaction results too: imported here, not at module level.
-    from services.scoring.publication.service import record_selection_held
-
-    def handle(session: Session, envelope: Envelope) -> None:
-        grade_closed_ballot(session, envelope, rule)
-        record_poll(session, envelope)
-        record_selection_held(session, envelope)
-
-    return handle
 
 
 def result_out(result: SatisfactionResult) -> SatisfactionResultOut:

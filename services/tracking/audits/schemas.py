@@ -5,7 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.tracking.motions.schemas import HistoryEntry
-from shared.text import Date, DepartmentName, RequestModel, name, prose
+from shared.web.text import Date, DepartmentName, RequestModel, name, prose
 
 
 class AuditCaseCreate(RequestModel):

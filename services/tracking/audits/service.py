@@ -19,8 +19,8 @@ from services.tracking.domain.supervision import audit_report_due
 from services.tracking.history import append_history
 from services.tracking.models import AuditCase, AuditFinding
 from services.tracking.sources import today
-from shared.pagination import Page, paginate
-from shared.problems import Problem, not_found
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem, not_found
 
 
 def create_audit_case(session: Session, body: AuditCaseCreate, source: str) -> AuditCase:

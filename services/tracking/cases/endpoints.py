@@ -17,11 +17,11 @@ from services.tracking.cases.schemas import (
 )
 from services.tracking.sources import http_source
 from services.tracking.writes import create_once
-from shared.idempotency import IdempotencyDep
-from shared.pagination import Cursor, Limit, Page
-from shared.problems import problem_responses
-from shared.service import SessionDep
-from shared.text import DepartmentName, text
+from shared.security.idempotency import IdempotencyDep
+from shared.web.pagination import Cursor, Limit, Page
+from shared.web.problems import problem_responses
+from shared.ops.runtime import SessionDep
+from shared.web.text import DepartmentName, text
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.text import Date, DepartmentName, RequestModel, Url, name, prose
+from shared.web.text import Date, DepartmentName, RequestModel, Url, name, prose
 
 
 class UnsatisfiedRoundOut(BaseModel):

@@ -41,10 +41,10 @@ from services.tracking.models import (
 )
 from services.tracking.sources import event_source, today
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
-from shared.events import BallotClosed, Envelope, RereportScheduled, ScoreComputed, VoteMarkedUnsatisfied, utcnow
-from shared.outbox import publish
-from shared.pagination import Page, paginate
-from shared.problems import Problem, not_found
+from shared.messaging.events import BallotClosed, Envelope, RereportScheduled, ScoreComputed, VoteMarkedUnsatisfied, utcnow
+from shared.messaging.outbox import publish
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem, not_found
 
 # Who decided an escalation applied from the plan rather than by a person.
 ESCALATION_POLICY_DECIDER = "默认评议规则（TRACKING_ESCALATION_POLICY，未收到年度评议工作方案）"

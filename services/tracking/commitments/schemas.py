@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose, text
+from shared.web.text import Date, DepartmentName, PersonName, RequestModel, name, prose, text
 
 
 EvidenceKind = Literal["hotline_category", "investigation_finding", "inquiry_question", "other"]

@@ -29,9 +29,9 @@ from services.tracking.commitments.schemas import (
 from services.tracking.domain.milestones import FINISHED_COMMITMENT_STATUSES, OPEN_COMMITMENT_STATUSES, is_overdue
 from services.tracking.models import Attachment, Commitment, EvaluationCase, InquiryQuestion, Investigation, ProgressUpdate
 from services.tracking.sources import today
-from shared.events import utcnow
-from shared.pagination import Page, paginate
-from shared.problems import Problem, not_found
+from shared.messaging.events import utcnow
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem, not_found
 
 COMMITMENT_STATUS_LABELS = {"open": "未开始", "in_progress": "整改中", "done": "已完成", "closed": "已销号"}
 

@@ -31,7 +31,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
     """The same day `months` later, clamped to the month's end (Nov 30 + 3 → Feb 28/29).
 
     Past the calendar's end it stays at `date.max`: the API takes dates up to 2100
-    only (shared.text), so this guards an event carrying an odd date, never a request."""
+    only (shared.web.text), so this guards an event carrying an odd date, never a request."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
     if year > dt.MAXYEAR:

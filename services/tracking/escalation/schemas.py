@@ -5,7 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.tracking.domain.escalation import EscalationMeasure
-from shared.text import Date, DateTime, PersonName, RequestModel, name, prose
+from shared.web.text import Date, DateTime, PersonName, RequestModel, name, prose
 
 
 class EscalationStepCreate(RequestModel):

@@ -15,9 +15,9 @@ from services.tracking.escalation.schemas import (
     InterpellationMotionOut,
 )
 from services.tracking.models import EscalationStep, InterpellationMotion, UnsatisfiedRound
-from shared.events import utcnow
-from shared.pagination import Page, paginate
-from shared.problems import Problem, not_found
+from shared.messaging.events import utcnow
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem, not_found
 
 
 def _latest_unsatisfied_round(session: Session, case_id: str) -> int:

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.text import Date, DepartmentName, PersonName, RequestModel, name, prose
+from shared.web.text import Date, DepartmentName, PersonName, RequestModel, name, prose
 
 ResultCode = Literal["A", "B", "C", "D"]
 Feedback = Literal["satisfied", "basically_satisfied", "unsatisfied"]

@@ -18,8 +18,8 @@ from services.tracking.history import append_history
 from services.tracking.models import DeputyMotion
 from services.tracking.motions.schemas import MotionCreate, MotionExtension, MotionFeedback, MotionOut, MotionReply
 from services.tracking.sources import today
-from shared.pagination import Page, paginate
-from shared.problems import Problem, not_found
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem, not_found
 
 
 def create_motion(session: Session, body: MotionCreate, source: str) -> DeputyMotion:

@@ -11,12 +11,12 @@ from services.tracking.commitments.service import attachment_file
 from services.tracking.public import service
 from services.tracking.public.schemas import CaseStatus, PublicCase, PublicCaseDetail, PublicTimelineEntry
 from services.tracking.public.status_cache import STATUS_CACHE, status_key
-from shared.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json, conditional_json
-from shared.pagination import Cursor, Limit, Page
-from shared.problems import problem_responses
-from shared.ratelimit import rate_limit
-from shared.service import SessionDep
-from shared.text import DepartmentName
+from shared.web.caching import NOT_MODIFIED_RESPONSE, cached_conditional_json, conditional_json
+from shared.web.pagination import Cursor, Limit, Page
+from shared.web.problems import problem_responses
+from shared.web.ratelimit import rate_limit
+from shared.ops.runtime import SessionDep
+from shared.web.text import DepartmentName
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 

@@ -44,7 +44,7 @@ from services.tracking.public.schemas import (
 )
 from services.tracking.review.schemas import ASKER_TYPE_LABELS
 from services.tracking.sources import today
-from shared.pagination import Page, paginate
+from shared.web.pagination import Page, paginate
 
 
 REREPORT_MODE_LABELS = {"inquiry_or_interpellation": "再次报告，接受询问或质询，再次满意度测评"}

@@ -1,6 +1,6 @@
-"""The in-process cache of each case's polled status (see shared.caching.ResponseCache)."""
+"""The in-process cache of each case's polled status (see shared.web.caching.ResponseCache)."""
 
-from shared.caching import ResponseCache
+from shared.web.caching import ResponseCache
 
 STATUS_CACHE = ResponseCache(ttl=1.0)
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.text import Date, DepartmentName, PersonName, RequestModel, Url, name, prose
+from shared.web.text import Date, DepartmentName, PersonName, RequestModel, Url, name, prose
 
 AskerType = Literal["committee_member", "npc_deputy", "citizen_representative"]
 ASKER_TYPE_LABELS = {"committee_member": "常委会组成人员", "npc_deputy": "人大代表", "citizen_representative": "市民代表"}

@@ -16,8 +16,8 @@ from services.tracking.review.schemas import (
     WorkReportCreate,
     WorkReportOut,
 )
-from shared.pagination import Page, paginate
-from shared.problems import Problem
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem
 
 
 def _not_before_selection(case, day, field: str) -> None:

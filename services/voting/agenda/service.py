@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from services.voting.models import AgendaItem, Meeting, PendingRereport
-from shared.events import Envelope, RereportScheduled
+from shared.messaging.events import Envelope, RereportScheduled
 
 REREPORT_KIND = "rereport_revote"
 MODE_LABELS = {

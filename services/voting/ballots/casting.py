@@ -46,13 +46,13 @@ from services.voting.ballots.service import (
     not_present,
 )
 from services.voting.models import AuditEntry, Ballot, BallotParticipation, BallotVote, PollVoter, RosterMember
-from shared import audit as audit_chain
+from shared.security import audit as audit_chain
 from shared.db import Database, new_id
-from shared.group_commit import GroupCommitWriter, Refusals, Write
-from shared.events import utcnow
+from shared.web.group_commit import GroupCommitWriter, Refusals, Write
+from shared.messaging.events import utcnow
 from services.voting.refusals import RETRY_AFTER, queue_full, writer_stopped
-from shared.problems import Problem, not_found
-from shared.security import require_member
+from shared.web.problems import Problem, not_found
+from shared.security.access import require_member
 
 log = structlog.get_logger(__name__)
 

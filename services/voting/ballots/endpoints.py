@@ -27,13 +27,13 @@ from services.voting.ballots.schemas import (
 from services.voting.meetings.access import Admin, Caster, Reader, Runner, require_own_token
 from services.voting.meetings.service import get_meeting
 from services.voting.models import Ballot
-from shared.auth import Principal
-from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
-from shared.idempotency import Idempotency, IdempotencyDep
-from shared.group_commit import close_app_writer
-from shared.problems import Problem, problem_responses
-from shared.security import request_audit_context, require_meeting, set_audit_context
-from shared.service import SessionDep
+from shared.security.credentials import Principal
+from shared.web.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
+from shared.security.idempotency import Idempotency, IdempotencyDep
+from shared.web.group_commit import close_app_writer
+from shared.web.problems import Problem, problem_responses
+from shared.security.access import request_audit_context, require_meeting, set_audit_context
+from shared.ops.runtime import SessionDep
 
 
 _frozen = False

@@ -35,9 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.voting.ballots.casting import CastIn
 from services.voting.ballots.schemas import VoteCast
-from shared.auth import KEY_PREFIX, Principal, authenticate_member_token
-from shared.problems import PROBLEM_MEDIA_TYPE, Problem
-from shared.ratelimit import enforce
+from shared.security.credentials import KEY_PREFIX, Principal, authenticate_member_token
+from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem
+from shared.web.ratelimit import enforce
 
 ROUTE = "/v1/ballots/{ballot_id}/votes"
 _PATH = re.compile(r"/v1/ballots/(?P<ballot_id>[^/]{1,100})/votes")
@@ -106,7 +106,7 @@ class CastFastPath:
             size += len(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks), True
-            if size > MAX_BODY:  # not an ordinary cast: replayed to the route (shared.http.RequestLimits caps it)
+            if size > MAX_BODY:  # not an ordinary cast: replayed to the route (shared.web.http.RequestLimits caps it)
                 return b"".join(chunks), False
 
     async def _cast(self, scope: Scope, send: Send, ballot_id: str, token: str, body: bytes) -> bool:

@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.text import DepartmentName, Identifier, RequestModel, mapping, name, prose
+from shared.web.text import DepartmentName, Identifier, RequestModel, mapping, name, prose
 
 
-from shared.events import RoundKind
+from shared.messaging.events import RoundKind
 
 SatisfactionChoice = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 YesNoAbstain = Literal["yes", "no", "abstain"]

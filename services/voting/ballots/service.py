@@ -46,10 +46,10 @@ from services.voting.models import (
     RosterMember,
 )
 from shared.db import new_id
-from shared.events import BallotClosed, BallotOption, BallotSubject, QuestionTally, Tally, utcnow
-from shared.idempotency import REPLAYED_HEADER, Idempotency
-from shared.outbox import publish
-from shared.problems import Problem, not_found
+from shared.messaging.events import BallotClosed, BallotOption, BallotSubject, QuestionTally, Tally, utcnow
+from shared.security.idempotency import REPLAYED_HEADER, Idempotency
+from shared.messaging.outbox import publish
+from shared.web.problems import Problem, not_found
 
 SATISFACTION_KIND = "satisfaction"
 RESOLUTION_KIND = "resolution"

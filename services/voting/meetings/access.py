@@ -27,9 +27,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.auth import Principal
-from shared.problems import Problem
-from shared.security import require, require_member
+from shared.security.credentials import Principal
+from shared.web.problems import Problem
+from shared.security.access import require, require_member
 
 Reader = Annotated[Principal, Depends(require("voting:read"))]
 

@@ -18,11 +18,11 @@ from services.voting.meetings.schemas import (
     MemberTokenOut,
     NonVotingAttendance,
 )
-from shared.idempotency import IdempotencyDep
-from shared.pagination import Cursor, Limit, Page
-from shared.problems import problem_responses
-from shared.security import AuditContext, require_meeting, set_audit_context
-from shared.service import SessionDep
+from shared.security.idempotency import IdempotencyDep
+from shared.web.pagination import Cursor, Limit, Page
+from shared.web.problems import problem_responses
+from shared.security.access import AuditContext, require_meeting, set_audit_context
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.text import Date, DepartmentName, Identifier, PersonName, RequestModel, name, text
+from shared.web.text import Date, DepartmentName, Identifier, PersonName, RequestModel, name, text
 
 
 MemberId = Identifier

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from services.voting.agenda.service import attach_waiting_rereports
 from services.voting.domain.tally import has_quorum
-from shared.auth import member_scopes
+from shared.security.credentials import member_scopes
 from services.voting.meetings.schemas import (
     AgendaItemOut,
     MeetingCreate,
@@ -24,10 +24,10 @@ from services.voting.meetings.schemas import (
     RosterMemberOut,
 )
 from services.voting.models import AgendaItem, Ballot, Meeting, NonVotingAttendee, PollVoter, RosterMember
-from shared.auth import issue_member_token
-from shared.events import utcnow
-from shared.pagination import Page, paginate
-from shared.problems import Problem, not_found
+from shared.security.credentials import issue_member_token
+from shared.messaging.events import utcnow
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem, not_found
 
 
 def get_meeting(session: Session, meeting_id: str) -> Meeting:

@@ -7,9 +7,9 @@ from services.voting.ballots.service import ballot_out
 from services.voting.meetings.access import Admin
 from services.voting.nomination import service
 from services.voting.nomination.schemas import NominationPollCreate
-from shared.idempotency import IdempotencyDep
-from shared.problems import problem_responses
-from shared.service import SessionDep
+from shared.security.idempotency import IdempotencyDep
+from shared.web.problems import problem_responses
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["nomination polls"])
 

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from services.voting.ballots.schemas import UNIQUE_ITEMS, distinct
-from shared.text import DepartmentName, Identifier, PersonName, RequestModel, name
+from shared.web.text import DepartmentName, Identifier, PersonName, RequestModel, name
 
 # The four constituencies whose polls feed the composite score; the public votes online.
 PollConstituency = Literal["npc_deputies", "working_committees", "districts_and_enterprises"]

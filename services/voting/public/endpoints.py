@@ -40,15 +40,15 @@ from services.voting.public.schemas import (
 from services.voting.public.writer import VoteWriter
 from services.voting.verification.passes import PassRefused, verification_required
 from services.voting.verification.service import verification
-from shared.auth import Principal
-from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
-from shared.events import utcnow
-from shared.idempotency import IdempotencyDep
-from shared.group_commit import close_app_writer
-from shared.problems import Problem, not_found, problem_responses
-from shared.ratelimit import Verdict, client_address, enforce_async, rate_limit
-from shared.security import require
-from shared.service import SessionDep
+from shared.security.credentials import Principal
+from shared.web.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
+from shared.messaging.events import utcnow
+from shared.security.idempotency import IdempotencyDep
+from shared.web.group_commit import close_app_writer
+from shared.web.problems import Problem, not_found, problem_responses
+from shared.web.ratelimit import Verdict, client_address, enforce_async, rate_limit
+from shared.security.access import require
+from shared.ops.runtime import SessionDep
 
 
 @asynccontextmanager
@@ -216,7 +216,7 @@ async def get_turnout(poll_id: str, request: Request) -> Response:
         with db.read_sessionmaker() as session:
             return service.turnout(session, service.get_poll(session, poll_id), utcnow())
 
-    # The rate-limit headers ride along (shared.caching adds what the limit dependency counted).
+    # The rate-limit headers ride along (shared.web.caching adds what the limit dependency counted).
     return await cached_conditional_json(request, turnout_cache(request.app), poll_id, compute, max_age=2)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.voting.ballots.schemas import OptionCount
-from shared.text import DateTime, DepartmentName, Identifier, RequestModel, name
+from shared.web.text import DateTime, DepartmentName, Identifier, RequestModel, name
 
 
 class StrictModel(BaseModel):

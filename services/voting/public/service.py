@@ -23,11 +23,11 @@ from services.voting.domain.selection import count_marks
 from services.voting.meetings.service import get_meeting
 from services.voting.models import AuditEntry, OutboxMessage, PublicPoll, PublicVote, PublicVoter
 from services.voting.public.schemas import BallotPaper, PublicPollCreate, PublicPollOut, PublicPollSchedule, Turnout
-from shared import audit
+from shared.security import audit
 from shared.db import new_id
-from shared.events import BallotClosed, BallotOption, Tally, utcnow
-from shared.outbox import publish
-from shared.problems import Problem, not_found
+from shared.messaging.events import BallotClosed, BallotOption, Tally, utcnow
+from shared.messaging.outbox import publish
+from shared.web.problems import Problem, not_found
 
 PUBLIC_KIND = "public_vote"
 VOTE_ROUTE = "POST /v1/public-polls/{poll_id}/votes"

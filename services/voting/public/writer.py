@@ -1,4 +1,4 @@
-"""Group commit for the public vote (`shared.group_commit`): requests put checked
+"""Group commit for the public vote (`shared.web.group_commit`): requests put checked
 votes on an in-process queue; one writer thread takes whatever is waiting (up to
 `max_batch`), writes it in one transaction (`service.record_votes`) and only after
 the commit resolves each request's future: the vote recorded, or the refusal it gets.
@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 from services.voting.public.service import VoteIn, record_votes
 from shared.db import Database
-from shared.group_commit import GroupCommitWriter, Refusals, Write
+from shared.web.group_commit import GroupCommitWriter, Refusals, Write
 from services.voting.refusals import RETRY_AFTER, queue_full, writer_stopped
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 def not_recorded() -> Problem:
     return Problem(503, "vote-not-recorded", "Vote not recorded 投票未记录，请重试",

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.voting.publication import service
 from services.voting.publication.schemas import MeetingBoard, PublicBallot, PublicMeeting
-from shared.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json, conditional_json
-from shared.pagination import Cursor, Limit, Page
-from shared.problems import problem_responses
-from shared.ratelimit import rate_limit
-from shared.service import SessionDep
-from shared.text import text
+from shared.web.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json, conditional_json
+from shared.web.pagination import Cursor, Limit, Page
+from shared.web.problems import problem_responses
+from shared.web.ratelimit import rate_limit
+from shared.ops.runtime import SessionDep
+from shared.web.text import text
 
 router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(rate_limit("public_read"))])
 

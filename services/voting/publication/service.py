@@ -13,8 +13,8 @@ from services.voting.domain.tally import has_quorum
 from services.voting.meetings.service import get_meeting, present_count
 from services.voting.models import Ballot, Meeting
 from services.voting.publication.schemas import MeetingBoard, PublicBallot, PublicMeeting
-from shared.pagination import Page, paginate
-from shared.problems import Problem
+from shared.web.pagination import Page, paginate
+from shared.web.problems import Problem
 
 # Nomination polls are constituency polls run outside the chamber: not on its board.
 BOARD_STATUSES = ("open", *FINISHED)

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, Response
 from services.voting.meetings.access import Reader
 from services.voting.records import service
 from services.voting.records.schemas import MeetingRecord
-from shared.documents import html_to_pdf, render_html
-from shared.problems import problem_responses
-from shared.security import require_meeting
-from shared.service import SessionDep
+from shared.web.documents import html_to_pdf, render_html
+from shared.web.problems import problem_responses
+from shared.security.access import require_meeting
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["meeting records"])
 TEMPLATES = Path(__file__).parent / "templates"

@@ -22,7 +22,7 @@ from services.voting.domain.tally import PASS_BASES, has_quorum, pass_base
 from services.voting.meetings.service import get_meeting
 from services.voting.models import Ballot
 from services.voting.records.schemas import AttendeeRecord, BallotRecord, MeetingRecord, QuestionRecord
-from shared.events import SatisfactionScore
+from shared.messaging.events import SatisfactionScore
 
 KIND_LABELS = {
     SATISFACTION_KIND: "满意度测评", RESOLUTION_KIND: "表决（赞成/反对/弃权）",

@@ -8,9 +8,9 @@ from services.voting.meetings.access import Admin, Reader, refuse_member_token
 from services.voting.meetings.service import get_meeting
 from services.voting.selection import service
 from services.voting.selection.schemas import SelectionBallotCreate, SlateOut
-from shared.idempotency import IdempotencyDep
-from shared.problems import problem_responses
-from shared.service import SessionDep
+from shared.security.idempotency import IdempotencyDep
+from shared.web.problems import problem_responses
+from shared.ops.runtime import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["competitive selection"])
 

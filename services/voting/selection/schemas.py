@@ -5,7 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.voting.ballots.schemas import UNIQUE_ITEMS, FloorRule, distinct
-from shared.text import DepartmentName, Identifier, RequestModel, name
+from shared.web.text import DepartmentName, Identifier, RequestModel, name
 
 
 class SlateRef(RequestModel):

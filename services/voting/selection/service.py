@@ -8,11 +8,10 @@ from sqlalchemy.orm import Session
 
 from services.voting.ballots.service import SELECTION_KIND, agenda_item_of
 from services.voting.domain.selection import CompetitiveRatio
-from services.voting.records.service import keep_grade
 from services.voting.models import Ballot, CandidateSlate, Meeting
 from services.voting.selection.schemas import SelectionBallotCreate, SlateOut
-from shared.events import Envelope, ScoreComputed
-from shared.problems import Problem, not_found
+from shared.messaging.events import Envelope, ScoreComputed
+from shared.web.problems import Problem, not_found
 
 
 def get_slate(session: Session, plan_id: str, batch: int | None) -> CandidateSlate:
@@ -70,13 +69,10 @@ def create_selection_ballot(session: Session, meeting: Meeting, data: SelectionB
     return ballot
 
 
-def handle_score_computed(session: Session, envelope: Envelope) -> None:
-    """Keep the latest composite-ranking slate per plan and batch. Idempotent: the
-    same computation (or an older one) announced again changes nothing."""
+def keep_slate(session: Session, envelope: Envelope) -> None:
+    """score.computed (composite ranking): keep the latest slate per plan and batch.
+    Idempotent: the same computation (or an older one) announced again changes nothing."""
     event = ScoreComputed.from_envelope(envelope)
-    if event.kind == "satisfaction" and event.satisfaction is not None:
-        keep_grade(session, event.satisfaction)
-        return
     if event.kind != "composite_ranking" or not event.slate or not event.plan_id:
         return
     batch_key = event.batch or 0

@@ -17,10 +17,10 @@ from fastapi import APIRouter, FastAPI, Request, Response, status
 from services.voting.verification import service
 from services.voting.verification.oidc import IdentityPlatformUnavailable, IdTokenRefused
 from services.voting.verification.schemas import CodeRequest, CodeRequested, VerificationIn, VotingPassOut
-from shared.events import utcnow
-from shared.problems import Problem, problem_responses
-from shared.ratelimit import client_address, enforce
-from shared.service import SessionDep
+from shared.messaging.events import utcnow
+from shared.web.problems import Problem, problem_responses
+from shared.web.ratelimit import client_address, enforce
+from shared.ops.runtime import SessionDep
 
 
 @asynccontextmanager

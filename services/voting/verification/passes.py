@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.problems import Problem
+from shared.web.problems import Problem
 
 _PREFIX = "vp1."
 _AAD = b"pingyi public-vote pass v1"

@@ -30,7 +30,7 @@ from services.voting.verification.oidc import OidcVerifier, VerifiedIdToken
 from services.voting.verification.passes import PassSealer
 from services.voting.verification.sms import SmsGateway, SmsUnavailable, code_message, gateway_from
 from shared.db import new_id
-from shared.problems import Problem, not_found
+from shared.web.problems import Problem, not_found
 
 log = structlog.get_logger(__name__)
 

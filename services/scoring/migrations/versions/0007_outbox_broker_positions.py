@@ -6,7 +6,7 @@ Revises: 0006
 
 from collections.abc import Sequence
 
-from shared import migration_steps
+from shared.ops import migration_steps
 
 
 revision: str = '0007_outbox_broker_positions'

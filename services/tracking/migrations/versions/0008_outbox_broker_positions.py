@@ -6,7 +6,7 @@ Revises: 0007
 
 from collections.abc import Sequence
 
-from shared import migration_steps
+from shared.ops import migration_steps
 
 
 revision: str = '0008_outbox_broker_positions'

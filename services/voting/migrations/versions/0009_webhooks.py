@@ -7,7 +7,7 @@ Create Date: 2026-12-01 22:06:26.242280
 
 from collections.abc import Sequence
 
-from shared import migration_steps
+from shared.ops import migration_steps
 
 
 revision: str = '0009_webhooks'
