@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -362,7 +363,7 @@ def in_process(database_url: str, rounds: int, *, top: int = 0) -> None:
         profiler.create_stats()
         if profiler.stats:
             print(f"==== {name}")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+            pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(top)
 
 
 def main() -> None:
