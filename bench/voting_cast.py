@@ -329,6 +329,7 @@ def in_process(database_url: str, rounds: int, *, top: int = 0) -> None:
                 meeting_id, tokens = await setup(client)
                 cpu: dict[str, float] = {}
                 sql = 0
+                round_ms: list[float] = []
                 for r in range(rounds + 1):
                     ballot_id = await new_open_ballot(client, meeting_id, f"部门{r:03d}")
                     await asyncio.sleep(0.3)  # the audit linker's pass for the open is done
@@ -350,8 +351,10 @@ def in_process(database_url: str, rounds: int, *, top: int = 0) -> None:
                         for name, seconds in used["cpu_seconds_by_thread"].items():
                             cpu[name] = cpu.get(name, 0.0) + seconds
                         sql += sum(used["sql_statements_by_thread"].values())
+                        round_ms.append(elapsed)
                         print(f"round {r:2d}: 60 casts in {elapsed:6.1f} ms, full collections {len(full_collections) - before}")
                 casts = rounds * MEMBERS
+                print(f"rounds of 60 casts: median {statistics.median(round_ms):.1f} ms, max {max(round_ms):.1f} ms")
                 print(f"process CPU per cast (the casts and the audit linker's pass after them): "
                       f"{sum(cpu.values()) / casts * 1000:.3f} ms; by thread: "
                       + ", ".join(f"{name} {seconds / casts * 1000:.3f} ms" for name, seconds in
