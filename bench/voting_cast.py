@@ -419,7 +419,8 @@ def print_probe(figures: dict, *, requests: int, casts: int, note: str = "") -> 
               f"p50 {write.get('p50', 0)} p99 {write.get('p99', 0)} ms; commit p50 {commit.get('p50', 0)} "
               f"p99 {commit.get('p99', 0)} max {commit.get('max', 0)} ms")
     pool = figures["pool"]
-    print(f"  connection pool: {pool['checkouts']} checkouts, {pool['waited']} waited over 1 ms "
+    print(f"  connection pool: {pool['checkouts']} checkouts, {pool['connects']} connections opened, "
+          f"{pool['waited']} waited over 1 ms "
           f"(total {pool['wait_ms']} ms, longest {pool['max_wait_ms']} ms)")
     sql = figures["sql_statements_by_thread"]
     print(f"  SQL statements: {sum(sql.values())} ({sum(sql.values()) / casts:.2f} per cast; by thread {sql})")

@@ -11,9 +11,10 @@ limit counters) by wrapping `shared.group_commit.GroupCommitWriter`:
 - the batch: its size, the time its statements took and its commit (the
   WAL flush on Postgres);
 
-for the engine's connection pool (`QueuePool`): checkouts, and how many found
-no idle connection and how long they waited for one (a checkout taking over
-1 ms);
+for the engine's connection pool (`QueuePool`): checkouts, new connections
+opened (beyond the pool's size each is closed again when returned to a full
+pool), and how many checkouts found no idle connection and how long they waited
+for one (a checkout taking over 1 ms: queued, or opening a connection);
 
 for SQL: statements and round trips, by the thread that sent them;
 
@@ -47,7 +48,7 @@ def _reset() -> None:
         _figures.clear()
         _figures.update(
             writers=defaultdict(lambda: {"batches": 0, "items": 0, "wait_ms": [], "write_ms": [], "commit_ms": []}),
-            pool={"checkouts": 0, "waited": 0, "wait_ms": 0.0, "max_wait_ms": 0.0},
+            pool={"checkouts": 0, "waited": 0, "wait_ms": 0.0, "max_wait_ms": 0.0, "connects": 0},
             sql=defaultdict(int),
             cpu_start=_thread_cpu(),
             started=time.monotonic(),
@@ -154,6 +155,11 @@ def _probe_engine(engine) -> None:
                     p["max_wait_ms"] = max(p["max_wait_ms"], waited)
 
     pool._do_get = _do_get
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection, record):
+        with _lock:
+            _figures["pool"]["connects"] += 1
 
     @event.listens_for(engine, "after_cursor_execute")
     def _counted(conn, cursor, statement, parameters, context, executemany):
