@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -153,10 +154,12 @@ async def sequential(client: httpx.AsyncClient, caster: Caster, meeting_id: str,
     return casts, live
 
 
-async def run(url: str, key: str, rounds: int, raw: bool = True) -> tuple[list[float], list[float], list[float], float]:
-    """Latencies of the casts at once, of the casts alone, of the probes alone, and the
+async def run(url: str, key: str, rounds: int, raw: bool = True,
+              probe: bool = False) -> tuple[list[float], list[float], list[float], float, dict | None]:
+    """Latencies of the casts at once, of the casts alone, of the probes alone, the
     server's CPU time per request during the rounds (casts, plus each round's create,
-    open and close: 63 requests a round)."""
+    open and close: 63 requests a round) and, with `probe`, the server's own figures
+    for the rounds (bench/voting_probe.py)."""
     limits = httpx.Limits(max_connections=MEMBERS, max_keepalive_connections=MEMBERS)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
         meeting_id, tokens = await setup(client)
@@ -166,15 +169,18 @@ async def run(url: str, key: str, rounds: int, raw: bool = True) -> tuple[list[f
             await one_round(client, caster, meeting_id, tokens, "预热部门")  # warm-up: connections, pools, caches
             casts_alone, live = await sequential(client, caster, meeting_id, tokens)
             pids = server_processes(url)
+            if probe:
+                assert (await client.post("/bench/probe/reset")).status_code == 200
             cpu_before = cpu_seconds(pids)
             timings: list[float] = []
             for r in range(rounds):
                 timings += await one_round(client, caster, meeting_id, tokens, f"部门{r:03d}")
             cpu_per_request = (cpu_seconds(pids) - cpu_before) / (rounds * (MEMBERS + 3))
+            figures = (await client.get("/bench/probe")).json() if probe else None
         finally:
             for connection in (connections or {}).values():
                 connection.close()
-        return timings, casts_alone, live, cpu_per_request
+        return timings, casts_alone, live, cpu_per_request, figures
 
 
 def summary(label: str, seconds: list[float]) -> str:
@@ -258,10 +264,18 @@ def profile(database_url: str, casts: int, top: int) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
-def in_process(database_url: str, rounds: int) -> None:
+def in_process(database_url: str, rounds: int, *, top: int = 0) -> None:
     """The server's share alone: each round's 60 casts are ASGI calls on the app in
-    this process (no sockets, no load generator), with the full-GC pauses counted."""
+    this process (no sockets, no load generator), with the full-GC pauses counted,
+    and the process's CPU time per cast during the rounds' casts, by thread (a figure
+    of work done, not of waiting: it moves little with the machine's load). With
+    `top`, a cProfile of each thread during the casts, `top` lines each."""
+    import cProfile
     import gc
+    import pstats
+    import threading
+
+    from bench.voting_probe import figures, probed
 
     from services.voting.app import create_app
     from services.voting.settings import VotingSettings
@@ -269,7 +283,25 @@ def in_process(database_url: str, rounds: int) -> None:
     full_collections = []
     gc.callbacks.append(lambda phase, info: full_collections.append(1) if phase == "start" and info["generation"] == 2 else None)
     key = operator_key(database_url)
-    app = create_app(VotingSettings(database_url=database_url, run_relay=False, run_consumer=False, log_level="WARNING"))
+    app = probed(create_app(VotingSettings(database_url=database_url, run_relay=False, run_consumer=False,
+                                           log_level="WARNING")))
+    profiles: dict[str, cProfile.Profile] = {}
+    profiling = threading.Event()
+    if top:
+        # The writer and the linker run in threads started before the rounds: profile their passes.
+        import shared.security.audit
+        from shared.web.group_commit import GroupCommitWriter
+
+        def profiled(name: str, function):
+            def run(*args, **kwargs):
+                if not profiling.is_set():
+                    return function(*args, **kwargs)
+                return profiles.setdefault(name, cProfile.Profile()).runcall(function, *args, **kwargs)
+            return run
+
+        write_batch = GroupCommitWriter._write_batch
+        GroupCommitWriter._write_batch = lambda self, batch: profiled(self.name, write_batch)(self, batch)
+        shared.security.audit.link_all = profiled("audit linker", shared.security.audit.link_all)
 
     async def call(ballot_id: str, member_id: str, n: int, headers: dict) -> None:
         request = vote_request(ballot_id, member_id, n, headers)
@@ -295,17 +327,46 @@ def in_process(database_url: str, rounds: int) -> None:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {key}"}) as client:
                 meeting_id, tokens = await setup(client)
+                cpu: dict[str, float] = {}
+                sql = 0
+                round_ms: list[float] = []
                 for r in range(rounds + 1):
                     ballot_id = await new_open_ballot(client, meeting_id, f"部门{r:03d}")
+                    await asyncio.sleep(0.3)  # the audit linker's pass for the open is done
                     before = len(full_collections)
+                    await (await client.post("/bench/probe/reset")).aread()
+                    if r and top:
+                        profiling.set()
+                        profiles.setdefault("event loop", cProfile.Profile()).enable()
                     started = time.perf_counter()
                     await asyncio.gather(*[call(ballot_id, m, n, tokens[m]) for n, m in enumerate(MEMBER_IDS)])
                     elapsed = (time.perf_counter() - started) * 1000
+                    await asyncio.sleep(0.3)  # the linker seals the round's entries: its share belongs to the casts
+                    if r and top:
+                        profiling.clear()
+                        profiles["event loop"].disable()
+                    used = figures()
                     await close_and_check(client, ballot_id)
                     if r:  # the first is the warm-up
+                        for name, seconds in used["cpu_seconds_by_thread"].items():
+                            cpu[name] = cpu.get(name, 0.0) + seconds
+                        sql += sum(used["sql_statements_by_thread"].values())
+                        round_ms.append(elapsed)
                         print(f"round {r:2d}: 60 casts in {elapsed:6.1f} ms, full collections {len(full_collections) - before}")
+                casts = rounds * MEMBERS
+                print(f"rounds of 60 casts: median {statistics.median(round_ms):.1f} ms, max {max(round_ms):.1f} ms")
+                print(f"process CPU per cast (the casts and the audit linker's pass after them): "
+                      f"{sum(cpu.values()) / casts * 1000:.3f} ms; by thread: "
+                      + ", ".join(f"{name} {seconds / casts * 1000:.3f} ms" for name, seconds in
+                                  sorted(cpu.items(), key=lambda kv: -kv[1])))
+                print(f"SQL statements per cast: {sql / casts:.2f}")
 
     asyncio.run(main())
+    for name, profiler in sorted(profiles.items()):
+        profiler.create_stats()
+        if profiler.stats:
+            print(f"==== {name}")
+            pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(top)
 
 
 def main() -> None:
@@ -317,10 +378,13 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="CASTS", help="profile this many casts in process instead")
     parser.add_argument("--top", type=int, default=40, help="lines of the profile to print")
     parser.add_argument("--in-process", type=int, default=0, metavar="ROUNDS", help="the server alone, as ASGI calls")
+    parser.add_argument("--profile-threads", action="store_true", help="with --in-process: cProfile of each thread")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="serve services.voting.app itself, without bench/voting_probe.py's figures")
     args = parser.parse_args()
     if args.in_process:
         with postgres_database("pingyi_bench_cast_asgi") as database_url:
-            in_process(database_url, args.in_process)
+            in_process(database_url, args.in_process, top=args.top if args.profile_threads else 0)
         return
     if args.profile:
         with postgres_database("pingyi_bench_cast_profile") as database_url:
@@ -328,14 +392,38 @@ def main() -> None:
         return
     with postgres_database("pingyi_bench_cast") as database_url:
         key = operator_key(database_url)
-        with voting_server(database_url, workers=args.workers, pool_size=args.pool_size) as url:
-            timings, casts_alone, live, cpu = asyncio.run(run(url, key, args.rounds, raw=args.client == "raw"))
+        app = "services.voting.app:create_app" if args.no_probe else "bench.voting_probe:create_app"
+        with voting_server(database_url, workers=args.workers, pool_size=args.pool_size, app=app) as url:
+            timings, casts_alone, live, cpu, figures = asyncio.run(run(url, key, args.rounds, raw=args.client == "raw",
+                                                                       probe=not args.no_probe))
     print(f"vote requests: {len(timings)} ({args.rounds} rounds x {MEMBERS} members at once), "
           f"uvicorn workers={args.workers}, pool={args.pool_size}, client={args.client}")
     print(summary("60 at once          ", timings))
     print(summary("baseline: cast alone", casts_alone))
     print(summary("baseline: GET /healthz/live alone", live))
     print(f"server CPU (uvicorn processes) during the rounds: {cpu * 1000:.2f} ms per request")
+    if figures is not None:
+        print_probe(figures, requests=args.rounds * (MEMBERS + 3), casts=args.rounds * MEMBERS,
+                    note=" (one worker's)" if args.workers > 1 else "")
+
+
+def print_probe(figures: dict, *, requests: int, casts: int, note: str = "") -> None:
+    """The server's own figures for the rounds (bench/voting_probe.py)."""
+    cpu = figures["cpu_seconds_by_thread"]
+    print(f"server probe{note}, during the rounds: CPU per request by thread: "
+          + ", ".join(f"{name} {seconds / requests * 1000:.2f} ms" for name, seconds in cpu.items()))
+    for name, w in figures["writers"].items():
+        wait, write, commit = w["wait_ms"], w["write_ms"], w["commit_ms"]
+        print(f"  writer {name}: {w['batches']} batches, {w['items_per_batch']} items per batch; group-commit wait "
+              f"p50 {wait.get('p50', 0)} p99 {wait.get('p99', 0)} max {wait.get('max', 0)} ms; batch statements "
+              f"p50 {write.get('p50', 0)} p99 {write.get('p99', 0)} ms; commit p50 {commit.get('p50', 0)} "
+              f"p99 {commit.get('p99', 0)} max {commit.get('max', 0)} ms")
+    pool = figures["pool"]
+    print(f"  connection pool: {pool['checkouts']} checkouts, {pool['connects']} connections opened, "
+          f"{pool['waited']} waited over 1 ms "
+          f"(total {pool['wait_ms']} ms, longest {pool['max_wait_ms']} ms)")
+    sql = figures["sql_statements_by_thread"]
+    print(f"  SQL statements: {sum(sql.values())} ({sum(sql.values()) / casts:.2f} per cast; by thread {sql})")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def postgres_database(prefix: str):
 
 
 @contextmanager
-def voting_server(database_url: str, *, workers: int = 1, pool_size: int = 20, extra_env: dict[str, str] | None = None):
+def voting_server(database_url: str, *, workers: int = 1, pool_size: int = 20, extra_env: dict[str, str] | None = None,
+                  app: str = "services.voting.app:create_app"):
+    """`app`: the factory uvicorn serves (bench.voting_probe:create_app adds the probes)."""
     upgrade("voting", database_url)
     env = {
         "VOTING_DATABASE_URL": database_url,
@@ -46,7 +48,7 @@ def voting_server(database_url: str, *, workers: int = 1, pool_size: int = 20, e
         **(extra_env or {}),
     }
     # Idle kept-alive connections stay open between phases (uvicorn closes them after 5 s by default).
-    args = ["services.voting.app:create_app", "--factory", "--workers", str(workers), "--timeout-keep-alive", "120"]
+    args = [app, "--factory", "--workers", str(workers), "--timeout-keep-alive", "120"]
     with uvicorn_server(args, env=env) as url:
         yield url
 

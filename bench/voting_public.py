@@ -304,6 +304,128 @@ def run_flows(url: str, database_url: str, args, *, run: str, outbox: Path) -> d
     return result | {"elapsed": elapsed, "cpu": cpu_used, "before": before, "after": after}
 
 
+def profile_flows(database_url: str, flows: int, top: int, concurrency: int, pool_size: int) -> None:
+    """Complete flows in process (ASGI calls on the app, no sockets, no load generator's
+    CPU): SQL statements per flow by statement, the process's CPU per flow by thread
+    (each thread's own CPU clock: a figure of work, which moves little with the machine's
+    load), and with `top` a cProfile of the event loop and of the threads' requests."""
+    import collections
+    import cProfile
+    import pstats
+    import threading
+
+    from sqlalchemy import event
+
+    from bench.voting_probe import figures, probed
+    from services.voting.app import create_app
+    from services.voting.settings import VotingSettings
+
+    outbox_dir = tempfile.mkdtemp(prefix="pingyi_bench_sms")
+    outbox = Path(outbox_dir) / "sms-outbox.jsonl"
+    settings = VotingSettings(database_url=database_url, run_relay=False, run_consumer=False, log_level="WARNING",
+                              identity_hash_key=BENCH_HASH_KEY, sms_gateway=f"file:{outbox}",
+                              trusted_proxies="127.0.0.1", db_pool_size=pool_size)
+    from shared.ops.migrations import upgrade
+    upgrade("voting", database_url)
+    app = probed(create_app(settings))
+    statements: collections.Counter = collections.Counter()
+    counting = threading.Event()
+
+    @event.listens_for(app.state.runtime.db.engine, "after_cursor_execute")
+    def _count(conn, cursor, statement, parameters, context, executemany):
+        if counting.is_set():
+            statements[" ".join(statement.split()[:5])[:70]] += 1
+
+    profiles: dict[str, cProfile.Profile] = {}
+    if top:
+        import starlette.concurrency
+        from anyio import to_thread
+
+        run_sync = to_thread.run_sync
+
+        async def profiled_run_sync(func, *args, **kwargs):
+            def run(*a):
+                if not counting.is_set():
+                    return func(*a)
+                profiler = profiles.setdefault(f"thread {threading.get_ident()}", cProfile.Profile())
+                return profiler.runcall(func, *a)
+            return await run_sync(run, *args, **kwargs)
+
+        to_thread.run_sync = profiled_run_sync
+        starlette.concurrency.anyio.to_thread.run_sync = profiled_run_sync
+
+    async def main() -> dict:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+            key = operator_key(database_url)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                         headers={"Authorization": f"Bearer {key}"}) as admin:
+                meeting = await admin.post("/v1/meetings", json={"number": "剖析会议", "held_on": "2022-02-26",
+                                                                 "members": [{"member_id": "m01", "name": "委员01"}]})
+                now = dt.datetime.now(dt.UTC)
+                poll = (await admin.post("/v1/public-polls", json={
+                    "meeting_id": meeting.json()["id"], "evaluation_year": 2022, "options": OPTIONS, "max_choices": 2,
+                    "opens_at": (now - dt.timedelta(minutes=1)).isoformat(),
+                    "closes_at": (now + dt.timedelta(hours=1)).isoformat()})).json()
+            reader = CodeReader(outbox)
+            numbers = iter(phones(5, 10_000_000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                async def run(n: int, label: str) -> dict[str, int]:
+                    outcomes: dict[str, int] = {}
+
+                    async def one(i: int) -> None:
+                        outcome = await one_flow(client, poll["id"], next(numbers), f"10.9.{i // 256 % 256}.{i % 256}",
+                                                 reader)
+                        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+                    for start in range(0, n, concurrency):
+                        await asyncio.gather(*(one(hash((label, i)) % 60000) for i in range(start, min(n, start + concurrency))))
+                    return outcomes
+
+                await run(50, "warm")
+                await (await client.post("/bench/probe/reset")).aread()
+                counting.set()
+                loop_profile = cProfile.Profile() if top else None
+                if loop_profile:
+                    profiles["event loop"] = loop_profile
+                    loop_profile.enable()
+                started = time.perf_counter()
+                outcomes = await run(flows, "measured")
+                elapsed = time.perf_counter() - started
+                await asyncio.sleep(0.3)  # the audit linker's pass for these flows
+                if loop_profile:
+                    loop_profile.disable()
+                counting.clear()
+                return {"outcomes": outcomes, "elapsed": elapsed, "figures": figures()}
+
+    result = asyncio.run(main())
+    shutil.rmtree(outbox_dir, ignore_errors=True)
+    voted = result["outcomes"].get("voted", 0)
+    cpu = result["figures"]["cpu_seconds_by_thread"]
+    print(f"{flows} complete flows in process, {concurrency} at once: outcomes {result['outcomes']}, "
+          f"{flows / result['elapsed']:.0f} flows/s in process (this process does nothing else)")
+    print(f"process CPU per flow: {sum(cpu.values()) / max(voted, 1) * 1000:.2f} ms; by thread: "
+          + ", ".join(f"{name} {seconds / max(voted, 1) * 1000:.2f} ms" for name, seconds in cpu.items()))
+    print(f"SQL per flow: {sum(statements.values()) / max(voted, 1):.1f} statements")
+    for words, count in statements.most_common():
+        print(f"  {count / max(voted, 1):5.2f}  {words}")
+    for name, w in result["figures"]["writers"].items():
+        print(f"  writer {name}: {w['batches']} batches, {w['items_per_batch']} items per batch, "
+              f"wait p50 {w['wait_ms'].get('p50', 0)} ms, commit p50 {w['commit_ms'].get('p50', 0)} ms")
+    pool = result["figures"]["pool"]
+    print(f"  connection pool: {pool['checkouts']} checkouts ({pool['checkouts'] / max(voted, 1):.1f} per flow), "
+          f"{pool['connects']} connections opened, {pool['waited']} waited over 1 ms (total {pool['wait_ms']} ms)")
+    if top:
+        threads = [p for name, p in profiles.items() if name != "event loop"]
+        for label, group in (("event loop", [profiles["event loop"]]), ("thread pool (sync endpoints)", threads)):
+            for profiler in group:
+                profiler.create_stats()
+            group = [p for p in group if p.stats]
+            if group:
+                print(f"==== {label}")
+                pstats.Stats(*group).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -319,7 +441,14 @@ def main() -> None:
     parser.add_argument("--flow-seconds", type=int, default=10, help="phase 2: complete flows for this long")
     parser.add_argument("--flow-clients", type=int, default=50, help="phase 2: flows at once")
     parser.add_argument("--skip-flows", action="store_true", help="phase 1 only")
+    parser.add_argument("--profile-flows", type=int, default=0, metavar="FLOWS",
+                        help="instead: this many complete flows in process, SQL and CPU per flow")
+    parser.add_argument("--top", type=int, default=0, help="with --profile-flows: cProfile lines to print")
     args = parser.parse_args()
+    if args.profile_flows:
+        with postgres_database("pingyi_bench_public_profile") as database_url:
+            profile_flows(database_url, args.profile_flows, args.top, args.flow_clients, args.pool_size)
+        return
 
     with uvicorn_server(["bench.bare_app:app", "--workers", str(args.workers)], ready_path="/bare") as bare_url:
         wrk(bare_url + "/bare", seconds=2, connections=args.connections, threads=args.threads)  # warm-up

@@ -107,7 +107,11 @@ def make_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> En
         # Readers take no write lock: in WAL mode they run beside the writer.
         _configure_sqlite(engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE")
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    # Up to 3x `pool_size` connections, as before, but every one opened is kept: with
+    # `max_overflow` those beyond `pool_size` were closed on return and opened again at
+    # the next burst (a Postgres backend started per request under load: about a third
+    # of a public-vote flow's CPU, docs/benchmarks-voting.md).
+    return create_engine(url, pool_size=pool_size * 3, max_overflow=0, pool_pre_ping=True)
 
 
 class Database:

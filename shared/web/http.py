@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
-import uuid
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -25,6 +25,14 @@ class RequestMetrics(Protocol):
     """Where each request's route, status and latency go (the service's `ServiceMetrics`)."""
 
     def observe_request(self, method: str, route: str, status: int, started: float) -> None: ...
+
+
+def _new_request_id() -> str:
+    """32 hex digits, as uuid4().hex was. Not a secret (a client may send its own): drawn
+    from `random`, reseeded after fork, without the getrandom() call of uuid4, which lets
+    go of the GIL on every request and waits to take it back from whatever thread (a
+    group-commit writer) took it meanwhile (docs/benchmarks-voting.md)."""
+    return "%032x" % random.getrandbits(128)
 
 
 class RequestContextMiddleware:
@@ -50,7 +58,7 @@ class RequestContextMiddleware:
                 if _VALID_REQUEST_ID.match(candidate):
                     request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status_holder = {"status": 500}
 

@@ -24,12 +24,13 @@ are one flush.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -80,6 +81,37 @@ def _insert(session: Session):
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
+# On Postgres every statement of a batch has one fixed text over one JSON parameter,
+# whatever the batch's size: psycopg prepares each once per connection (a multi-row
+# VALUES or an IN list of a new length is a new statement to render, parse and plan),
+# and one json.dumps replaces the quoting of every element of text arrays.
+_PG_ROSTER = text(
+    "SELECT r.meeting_id, r.member_id, r.present FROM roster_members AS r "
+    "JOIN json_to_recordset(CAST(:wanted AS json)) AS w(meeting_id varchar, member_id varchar) "
+    "ON r.meeting_id = w.meeting_id AND r.member_id = w.member_id")
+_PG_PARTICIPATIONS = text(
+    "INSERT INTO ballot_participations (id, ballot_id, member_id, voted_at) "
+    "SELECT id, ballot_id, member_id, voted_at FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS p(id varchar, ballot_id varchar, member_id varchar, voted_at timestamptz) "
+    "ON CONFLICT (ballot_id, member_id) DO NOTHING RETURNING ballot_id, member_id")
+_PG_VOTES = text(
+    "INSERT INTO ballot_votes (id, ballot_id, sealed, receipt_hash) "
+    "SELECT id, ballot_id, sealed, receipt_hash FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(id varchar, ballot_id varchar, sealed text, receipt_hash varchar)")
+_PG_AUDIT = text(
+    "INSERT INTO audit_log (at, actor, action, subject, detail) "
+    "SELECT at, actor, action, subject, detail FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS a(at timestamptz, actor varchar, action varchar, subject varchar, detail text)")
+
+
+def _json_rows(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def record_casts(session: Session, casts: Sequence[CastIn], *, seal_secret: str) -> list[Problem | None]:
     """Write a batch of casts in the session's transaction; per cast None (recorded,
     its `receipt_code` set) or the refusal it gets. The caller commits."""
@@ -97,7 +129,10 @@ def record_casts(session: Session, casts: Sequence[CastIn], *, seal_secret: str)
                        if b is not None and b.kind != POLL_KIND}
     poll_members = {(b.id, c.data.member_id) for _, c, b in wanted if b is not None and b.kind == POLL_KIND}
     present: dict[tuple[str, str], bool] = {}
-    if meeting_members:
+    if meeting_members and _postgres(session):
+        present = {(m, member): p for m, member, p in session.execute(_PG_ROSTER, {"wanted": _json_rows(
+            [{"meeting_id": m, "member_id": member} for m, member in sorted(meeting_members)])})}
+    elif meeting_members:
         present = {(r.meeting_id, r.member_id): r.present for r in session.execute(
             select(RosterMember.meeting_id, RosterMember.member_id, RosterMember.present)
             .where(tuple_(RosterMember.meeting_id, RosterMember.member_id).in_(sorted(meeting_members))))}
@@ -137,13 +172,19 @@ def record_casts(session: Session, casts: Sequence[CastIn], *, seal_secret: str)
     # Core statements on the session's connection: no ORM bookkeeping for rows nobody loads.
     connection = session.connection()
     now = utcnow()
-    participations = BallotParticipation.__table__
-    # Many parameter sets to one cached statement (SQLAlchemy sends them as one multi-row INSERT).
-    inserted = set(connection.execute(
-        _insert(session)(participations)
-        .on_conflict_do_nothing(index_elements=["ballot_id", "member_id"])
-        .returning(participations.c.ballot_id, participations.c.member_id),
-        [{"id": new_id(), "ballot_id": b, "member_id": m, "voted_at": now} for b, m in first]).all())
+    postgres = _postgres(session)
+    if postgres:
+        voted_at = now.isoformat()
+        inserted = set(connection.execute(_PG_PARTICIPATIONS, {"rows": _json_rows(
+            [{"id": new_id(), "ballot_id": b, "member_id": m, "voted_at": voted_at} for b, m in first])}).all())
+    else:
+        participations = BallotParticipation.__table__
+        # Many parameter sets to one cached statement (SQLAlchemy sends them as one multi-row INSERT).
+        inserted = set(connection.execute(
+            _insert(session)(participations)
+            .on_conflict_do_nothing(index_elements=["ballot_id", "member_id"])
+            .returning(participations.c.ballot_id, participations.c.member_id),
+            [{"id": new_id(), "ballot_id": b, "member_id": m, "voted_at": now} for b, m in first]).all())
     accepted = []
     for key, i in first.items():
         if key in inserted:
@@ -164,7 +205,10 @@ def record_casts(session: Session, casts: Sequence[CastIn], *, seal_secret: str)
                      "receipt_hash": _receipt_hash(cast.receipt_code)})
     # The sealed rows in an order unrelated to the participations' (and the audit's).
     secrets.SystemRandom().shuffle(rows)
-    connection.execute(BallotVote.__table__.insert(), rows)
+    if postgres:
+        connection.execute(_PG_VOTES, {"rows": _json_rows(rows)})
+    else:
+        connection.execute(BallotVote.__table__.insert(), rows)
     _audit(session, [casts[i] for i in accepted])
     return outcomes
 
@@ -193,7 +237,10 @@ def _audit(session: Session, casts: Sequence[CastIn]) -> None:
     for cast in casts:
         fields = _audit_fields(cast)
         rows.append({"at": utcnow(), **fields, "detail": audit_chain.canonical_json(fields["detail"])})
-    session.connection().execute(AuditEntry.__table__.insert(), rows)
+    if _postgres(session):
+        session.connection().execute(_PG_AUDIT, {"rows": _json_rows([{**r, "at": r["at"].isoformat()} for r in rows])})
+    else:
+        session.connection().execute(AuditEntry.__table__.insert(), rows)
 
 
 def _audit_fields(cast: CastIn) -> dict:
