@@ -188,6 +188,8 @@ class EventConsumer(BackgroundLoop):
         # a rejoin restores the broker's committed offset, which may be a stale one we committed.
         self._rewinds: dict = {}
         self._rebuild = False
+        self._first_stuck_after = max(10.0, 3 * kafka.session_timeout_ms / 1000)
+        self._stuck_after = self._first_stuck_after
         # Messages behind the end of each assigned partition, refreshed after polls.
         self.lag: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
@@ -302,6 +304,7 @@ class EventConsumer(BackgroundLoop):
         from kafka import OffsetAndMetadata
 
         self._rebuild = False
+        self._unassigned_since = None
         while not self._stop.is_set() and not self._rebuild:
             self._polling = True
             try:
@@ -455,9 +458,24 @@ class EventConsumer(BackgroundLoop):
         now = time.monotonic()
         if consumer.assignment():
             self._unassigned_since = None
+            self._stuck_after = self._first_stuck_after
             return
         if self._unassigned_since is None:
             self._unassigned_since = now
+        if now - self._unassigned_since > self._stuck_after:
+            # A consumer left without partitions (seen after Tansu restarted empty: no
+            # assignment and no error, for minutes) heals only with a new client. A
+            # member of a group larger than its partitions is also unassigned, so the
+            # wait doubles each time (to 5 min): there a rare rebalance is the cost.
+            from kafka.coordinator.base import MemberState
+
+            state = getattr(getattr(consumer, "_coordinator", None), "state", None)
+            log.warning("consumer_unassigned_rebuilt", consumer=self.name, joined=state == MemberState.STABLE,
+                        unassigned_for=round(now - self._unassigned_since, 1),
+                        partitions={t: len(consumer.partitions_for_topic(t) or ()) for t in self.handlers})
+            self._stuck_after = min(self._stuck_after * 2, 300.0)
+            self._rebuild = True
+            return
         if now - self._unassigned_since < 1.0 or now - self._topics_checked < 2.0:
             return
         self._topics_checked = now
