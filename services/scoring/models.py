@@ -125,8 +125,8 @@ class WorkOrder(Base):
     duplicate_of: Mapped[str | None] = mapped_column(String(64))
     unfounded: Mapped[bool] = mapped_column(default=False)
     satisfaction: Mapped[str | None] = mapped_column(String(20))
-    # Digest of the fields above: a re-import with the same digest changes nothing.
-    row_digest: Mapped[str] = mapped_column(String(32))
+    # No digest column: a re-import compares these columns themselves (an order
+    # with the same values changes nothing).
 
 
 class WorkOrderDayCount(Base):

@@ -53,7 +53,8 @@ def import_file(
                 parsed = chunks_in_worker(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED)
             except OSError:
                 pass  # the service parses in this process
-        from services.scoring.hotline.endpoints import summary_out
+        # Not the endpoints module: the CLI has no use for the web stack it loads (a third of a second).
+        from services.scoring.hotline.schemas import summary_out
         from services.scoring.hotline.service import import_work_orders
         from shared.db import Database
         from shared.web.problems import Problem

@@ -20,7 +20,6 @@ from __future__ import annotations
 import array
 import csv
 import datetime as dt
-import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,6 +92,18 @@ class Chunk:
         return csv_for_copy(self.table) if self.rows else b""
 
 
+# What the importer reads of a chunk's table beside its COPY data: the order
+# ids (to find stored orders) and the facts of the day counts.
+IMPORTER_COLUMNS = ("order_id", *DAY_KEY)
+
+
+def for_importer(chunk: Chunk) -> Chunk:
+    """The chunk as the parser process sends it: its table cut to IMPORTER_COLUMNS
+    (half the bytes to pickle, move and hold; the stored columns travel as COPY data)."""
+    chunk.table = chunk.table.select(list(IMPORTER_COLUMNS))
+    return chunk
+
+
 def records_table(records: list[Record]) -> pa.Table:
     columns = list(zip(*records, strict=True)) if records else [()] * len(STORED)
     arrays = {name: list(values) for name, values in zip(STORED, columns, strict=True)}
@@ -144,14 +155,6 @@ def plain_rows(pick: dict[str, pa.Array]) -> tuple[pa.Array, pa.Table]:
         "unfounded": _flags(p["unfounded"], False),
         "satisfaction": _null_if_empty(pc.utf8_slice_codeunits(p["satisfaction"], 0, 20)),
     }
-    # The row digest as `parsing._digest` computes it: str() of each value joined by \x1f.
-    as_text = {
-        name: pc.if_else(values, "True", "False") if name in ("valid", "unfounded") else pc.fill_null(values, "None")
-        for name, values in out.items()
-    }
-    sources = pc.cast(pc.binary_join_element_wise(*(as_text[f] for f in FIELDS), "\x1f"), pa.binary()).to_pylist()
-    md5 = hashlib.md5
-    out["row_digest"] = pa.array([md5(s, usedforsecurity=False).hexdigest() for s in sources], pa.string())
     out["day"] = pc.cast(utc, pa.date32())
     out["duplicate"] = pc.is_valid(out["duplicate_of"])
     return ok, pa.table(out, schema=SCHEMA)

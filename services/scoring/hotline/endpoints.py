@@ -16,8 +16,8 @@ from services.scoring.hotline.schemas import (
     ImportSummaryOut,
     NetComplaintsOut,
     NetComplaintsReport,
-    RejectedRowOut,
     UnmatchedNameOut,
+    summary_out,
 )
 from services.scoring.models import DepartmentAlias
 from shared.security.credentials import Principal
@@ -34,17 +34,6 @@ SPOOL_BYTES = 8 << 20
 READ = [Depends(require("scoring:read"))]
 # Aliases decide whose complaints an order counts for: a person's call, not the importer's.
 Writer = Annotated[Principal, Depends(require("scoring:write"))]
-
-
-def summary_out(summary: service.ImportSummary) -> ImportSummaryOut:
-    return ImportSummaryOut(
-        accepted=summary.accepted,
-        updated=summary.updated,
-        unchanged=summary.unchanged,
-        rejected=summary.rejected,
-        rejections=[RejectedRowOut(line=r.line, order_id=r.order_id, reason=r.reason) for r in summary.rejections],
-        unmatched_departments=summary.unmatched_departments,
-    )
 
 
 @router.post(

@@ -22,7 +22,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -59,7 +58,7 @@ HEADER_ALIASES = {
     "回访满意度": "satisfaction",
 }
 FIELDS = ("order_id", "received_at", "channel", "request_type", "dispatched_to", "returned_by", "final_department", "valid", "duplicate_of", "unfounded", "satisfaction")
-STORED = (*FIELDS, "row_digest")
+STORED = FIELDS  # the columns of work_orders, in COPY order
 REQUIRED = ("order_id", "received_at", "request_type", "final_department")
 ENGLISH_TYPES = {v: v for v in REQUEST_TYPES.values()}
 KINDS = {**REQUEST_TYPES, **ENGLISH_TYPES}
@@ -67,7 +66,7 @@ FLAGS = {**dict.fromkeys(("1", "true", "yes", "是", "y", "t"), True), **dict.fr
 ORDER_ID_MAX = 64
 
 # A record: (order_id, received_at UTC text, channel, request_type, dispatched_to,
-# returned_by, final_department, valid, duplicate_of, unfounded, satisfaction, row_digest)
+# returned_by, final_department, valid, duplicate_of, unfounded, satisfaction)
 Record = tuple
 
 
@@ -177,13 +176,10 @@ class _UtcText:
         return utc
 
 
-def _digest(order_id, received_at, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction) -> str:
-    """The stored row digest: md5 of the fields as str() writes them, joined by
-    \\x1f. A NUL character anywhere refuses the row."""
-    source = f"{order_id}\x1f{received_at}\x1f{channel}\x1f{kind}\x1f{dispatched}\x1f{returned}\x1f{final}\x1f{valid}\x1f{duplicate_of}\x1f{unfounded}\x1f{satisfaction}"
-    if "\x00" in source:
-        raise ValueError("contains a NUL character")  # no database text can hold it
-    return hashlib.md5(source.encode(), usedforsecurity=False).hexdigest()
+def _refuse_nul(*texts: str | None) -> None:
+    """A NUL character anywhere refuses the row: no database text can hold it."""
+    if any(t is not None and "\x00" in t for t in texts):
+        raise ValueError("contains a NUL character")
 
 
 def _check_duplicate_of(value: str | None) -> None:
@@ -219,7 +215,8 @@ def to_record(raw: dict, utc_text: _UtcText | None = None) -> Record:
         (str(raw.get("satisfaction") or "").strip()[:20] or None),
     )
     _check_duplicate_of(values[8])
-    return (*values, _digest(*values))
+    _refuse_nul(*values[:7], values[8], values[10])
+    return values
 
 
 class CsvRowConverter:
@@ -263,10 +260,8 @@ class CsvRowConverter:
         satisfaction = satisfaction.strip()[:20] or None
         if duplicate_of is not None and len(duplicate_of) > ORDER_ID_MAX:
             _check_duplicate_of(duplicate_of)
-        return (
-            order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction,
-            _digest(order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction),
-        )
+        _refuse_nul(order_id, received, channel, dispatched, returned, final, duplicate_of, satisfaction)
+        return order_id, received, channel, kind, dispatched, returned, final, valid, duplicate_of, unfounded, satisfaction
 
 
 def record_values(record: Record) -> dict:
@@ -394,11 +389,11 @@ def _worker_main() -> None:
     out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print goes to stderr, not into the answers
     file_format, encoding, chunk_rows, list_at_most = json.loads(sys.argv[1])
-    from services.scoring.hotline.columnar import column_chunks
+    from services.scoring.hotline.columnar import column_chunks, for_importer
 
     try:
         for chunk in column_chunks(sys.stdin.buffer, file_format, encoding, chunk_rows, list_at_most):
-            out.send(("chunk", chunk))
+            out.send(("chunk", for_importer(chunk)))
         out.send(("end",))
     except FileRefused as exc:
         out.send(("refused", (exc.status, exc.slug, exc.title, exc.detail), exc.extensions))
@@ -436,7 +431,9 @@ def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, c
     return _ParserChunks(proc, stream)
 
 
-PARSED_AHEAD = 1  # chunks held by the receiving thread (4 held: peak 486 MB in one run, no gain seen)
+# Chunks held by the receiving thread. Enough that the parser keeps working while the
+# CLI loads the database code (about a second); each holds about 12 MB of COPY data and columns.
+PARSED_AHEAD = 6
 
 
 class _ParserChunks:

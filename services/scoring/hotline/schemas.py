@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.web.text import DepartmentName, RequestModel
+
+if TYPE_CHECKING:
+    from services.scoring.hotline.service import ImportSummary
 
 
 class RejectedRowOut(BaseModel):
@@ -21,6 +25,17 @@ class ImportSummaryOut(BaseModel):
     rejected: int = Field(description="rows refused (nothing stored for them)")
     rejections: list[RejectedRowOut] = Field(description="line and reason; the first 1000")
     unmatched_departments: list[str] = Field(description="names no alias or plan maps; map them with /v1/hotline/department-aliases")
+
+
+def summary_out(summary: ImportSummary) -> ImportSummaryOut:
+    return ImportSummaryOut(
+        accepted=summary.accepted,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        rejected=summary.rejected,
+        rejections=[RejectedRowOut(line=r.line, order_id=r.order_id, reason=r.reason) for r in summary.rejections],
+        unmatched_departments=summary.unmatched_departments,
+    )
 
 
 class AliasCreate(RequestModel):

@@ -132,24 +132,21 @@ def returned_key(returned_by: str) -> str:
     return hashlib.md5(returned_by.encode(), usedforsecurity=False).hexdigest() if returned_by else ""
 
 
+_STORED_COLUMNS = [getattr(WorkOrder, c) for c in STORED]
+
+
 def _store(session: Session, batch: dict[str, Record], summary: ImportSummary, moved: Counter) -> None:
-    w = WorkOrder
-    stored = {
-        row[0]: row[1:]
-        for row in session.execute(
-            select(w.order_id, w.row_digest, w.received_at, w.final_department, w.request_type, w.valid, w.duplicate_of, w.unfounded, w.returned_by)
-            .where(w.order_id.in_(list(batch)))
-        )
-    }
+    stored = {row.order_id: row for row in session.execute(select(*_STORED_COLUMNS).where(WorkOrder.order_id.in_(list(batch))))}
     new, changed = [], []
     for order_id, record in batch.items():
         old = stored.get(order_id)
+        values = record_values(record)
         if old is None:
-            new.append(record_values(record))
-        elif old[0] != record[-1]:
-            changed.append(record_values(record))
-            digest, received_at, final, kind, valid, duplicate_of, unfounded, returned = old
-            moved[(received_at.astimezone(dt.UTC).date(), final, kind, valid, duplicate_of is not None, unfounded, returned)] -= 1
+            new.append(values)
+        elif tuple(old) != tuple(values.values()):
+            changed.append(values)
+            moved[(old.received_at.astimezone(dt.UTC).date(), old.final_department, old.request_type, old.valid,
+                   old.duplicate_of is not None, old.unfounded, old.returned_by)] -= 1
         else:
             continue
         moved[_day_key(record)] += 1
@@ -317,14 +314,16 @@ def _import_by_copy(session: Session, stream: BinaryIO, file_format: FileFormat,
         chunks.close()
 
 
-_STORED_ROWS = """SELECT s.order_id, s.row_digest = w.row_digest FROM work_order_staging AS s JOIN work_orders AS w USING (order_id)"""
+# A stored order is unchanged when all its columns are (NULLs alike).
+_CHANGED = f"({', '.join('w.' + c for c in STORED[1:])}) IS DISTINCT FROM ({', '.join('s.' + c for c in STORED[1:])})"
+_STORED_ROWS = f"""SELECT s.order_id, NOT {_CHANGED} FROM work_order_staging AS s JOIN work_orders AS w USING (order_id)"""
 _INSERT_NEW = f"""INSERT INTO work_orders ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM work_order_staging AS s
 WHERE NOT EXISTS (SELECT FROM work_orders AS w WHERE w.order_id = s.order_id)"""
-_OLD_FACTS = """SELECT (w.received_at AT TIME ZONE 'UTC')::date, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL, w.unfounded,
+_OLD_FACTS = f"""SELECT (w.received_at AT TIME ZONE 'UTC')::date, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL, w.unfounded,
     w.returned_by, count(*)
-FROM work_orders AS w JOIN work_order_staging AS s USING (order_id) WHERE w.row_digest <> s.row_digest GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+FROM work_orders AS w JOIN work_order_staging AS s USING (order_id) WHERE {_CHANGED} GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 _UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STORED[1:])}
-FROM work_order_staging AS s WHERE w.order_id = s.order_id AND w.row_digest <> s.row_digest"""
+FROM work_order_staging AS s WHERE w.order_id = s.order_id AND {_CHANGED}"""
 
 
 def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts, day_groups) -> bool:
