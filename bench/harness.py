@@ -1,8 +1,10 @@
 """Shared by the HTTP benchmarks: start a uvicorn server on 127.0.0.1 in a
-child process, wait for it, run wrk against it, parse the figures."""
+child process, wait for it, run wrk against it, parse the figures; a minimal
+kept-alive HTTP/1.1 client for load generators written in Python."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -105,3 +107,73 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+class RawHTTP:
+    """One kept-alive HTTP/1.1 connection to the server under test, written by hand:
+    a bench's load generator must cost far less CPU than the server it measures, and
+    httpx.AsyncClient costs several ms per request on these two cores (it, not the
+    server, capped the figures). Requests go out as bytes; a response is read as its
+    status line and headers up to the blank line, then exactly Content-Length bytes
+    (uvicorn sends it). After `Connection: close` the next request opens a new
+    connection; a connection closed with no answer raises ConnectionError (a POST is
+    not retried: it may have been applied). No chunked bodies, no redirects, no TLS."""
+
+    def __init__(self, url: str) -> None:
+        host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+        self.host, self.port = host, int(port)
+        self.host_header = f"Host: {host}:{port}\r\n".encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_json(self, path: str, body: bytes, extra_headers: bytes = b"") -> tuple[int, bytes]:
+        """POST `body` (JSON bytes) to `path`; `extra_headers`: whole "Name: value\\r\\n" lines."""
+        head = (b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.host_header + extra_headers
+                + b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        return await self.send(head + body)
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            # The server closed the connection without answering: not retried (a POST may have been applied).
+            self.close()
+            raise ConnectionError("the server closed the connection before answering") from None
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length, close = None, False
+        for line in lines[1:-2]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+            elif name == b"transfer-encoding":
+                raise ValueError(f"RawHTTP reads Content-Length bodies only, not Transfer-Encoding {value.strip()!r}")
+        if length is None and (status < 200 or status in (204, 304)):
+            body = b""
+        elif length is None:  # no length: the body runs to the end of the connection
+            body, close = await self.reader.read(), True
+        else:
+            body = await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def aclose(self) -> None:
+        writer = self.writer
+        self.close()
+        if writer is not None:
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass

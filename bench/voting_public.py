@@ -14,8 +14,16 @@ the same way in the same run as the baseline:
    file SMS gateway, as a person trying the system would) → vote, each flow a
    fresh phone, `--flow-clients` flows at once; rows counted the same way.
 
-Load generators: wrk with a Lua script (phase 1), and an asyncio client on
-httpx (phase 2). Both play the reverse proxy: the server trusts 127.0.0.1 as a
+Load generators: wrk with a Lua script (phase 1), and for phase 2 a minimal
+asyncio HTTP/1.1 client (bench.harness.RawHTTP: one kept-alive connection per
+flow worker, requests written as bytes, responses read by Content-Length, the
+JSON parsed only for the pass). It is hand-written because the load generator
+must cost far less CPU than the server it measures: on these two cores
+httpx.AsyncClient spends several ms per request and itself capped the figure
+(5 s runs, one uvicorn worker, Postgres: httpx 24.5 ms of the bench's CPU per
+flow and 33 flows/s, this client 0.4 ms and 67 flows/s). `--flow-client httpx`
+drives phase 2 with httpx.AsyncClient instead, for comparison; phase 2 prints
+the bench process's own CPU per flow beside the server's. Both play the reverse proxy: the server trusts 127.0.0.1 as a
 proxy (VOTING_TRUSTED_PROXIES) and each request's X-Forwarded-For names a client
 address shared by a few requests only, so the production limits stay on and are
 counted as in production, in the database (no Redis) unless --rate-limit-storage
@@ -25,6 +33,7 @@ address limits raised out of the way.
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200              # Postgres
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --workers 2
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --sqlite
+    .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --flow-client httpx   # phase 2 on httpx
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,7 +59,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import cpu_seconds, server_processes, uvicorn_server, wrk  # noqa: E402
+from bench.harness import RawHTTP, cpu_seconds, server_processes, uvicorn_server, wrk  # noqa: E402
 from bench.voting_common import operator_key, postgres_database, voting_server  # noqa: E402
 
 OPTIONS = ["市住房和城乡建设局", "市生态环境局", "市教育局", "市卫生健康委员会", "市交通运输局", "市公安局", "市民政局", "市人力资源和社会保障局"]
@@ -243,43 +252,74 @@ class CodeReader:
         return self.codes.pop(to, None)
 
 
-async def one_flow(client: httpx.AsyncClient, poll_id: str, phone: str, address: str | None, reader: CodeReader) -> str:
+# POST (path, JSON payload, X-Forwarded-For or None) → (status, body bytes)
+Post = Callable[[str, dict, str | None], Awaitable[tuple[int, bytes]]]
+
+
+def httpx_post(client: httpx.AsyncClient) -> Post:
+    async def post(path: str, payload: dict, address: str | None) -> tuple[int, bytes]:
+        response = await client.post(path, json=payload, headers={"X-Forwarded-For": address} if address else None)
+        return response.status_code, response.content
+    return post
+
+
+def raw_post(connection: RawHTTP) -> Post:
+    async def post(path: str, payload: dict, address: str | None) -> tuple[int, bytes]:
+        forwarded = f"X-Forwarded-For: {address}\r\n".encode() if address else b""
+        return await connection.post_json(path, json.dumps(payload).encode(), forwarded)
+    return post
+
+
+async def one_flow(post: Post, poll_id: str, phone: str, address: str | None, reader: CodeReader) -> str:
     """code request → verification → vote; the outcome's name."""
-    headers = {"X-Forwarded-For": address} if address else {}
     base = f"/v1/public-polls/{poll_id}"
-    sent = await client.post(f"{base}/verification-codes", json={"phone": phone}, headers=headers)
-    if sent.status_code != 202:
-        return f"code {sent.status_code}"
+    status, _ = await post(f"{base}/verification-codes", {"phone": phone}, address)
+    if status != 202:
+        return f"code {status}"
     code = reader.code_for(phone)
     if code is None:
         return "no sms"
-    issued = await client.post(f"{base}/verifications", json={"phone": phone, "code": code}, headers=headers)
-    if issued.status_code != 201:
-        return f"verification {issued.status_code}"
-    cast = await client.post(f"{base}/votes", json={"pass": issued.json()["pass"], "choices": [OPTIONS[1]]}, headers=headers)
-    return "voted" if cast.status_code == 201 else f"vote {cast.status_code}"
+    status, body = await post(f"{base}/verifications", {"phone": phone, "code": code}, address)
+    if status != 201:
+        return f"verification {status}"
+    status, _ = await post(f"{base}/votes", {"pass": json.loads(body)["pass"], "choices": [OPTIONS[1]]}, address)
+    return "voted" if status == 201 else f"vote {status}"
 
 
 async def drive_flows(url: str, poll_id: str, *, seconds: float, clients: int, prefix: int, reader: CodeReader,
-                      spread: bool) -> dict:
+                      spread: bool, client_kind: str = "raw") -> dict:
+    """`clients` workers, each running flows one after another until `seconds` are up; with
+    client_kind "raw" each worker has its own kept-alive RawHTTP connection, with "httpx"
+    they share one httpx.AsyncClient (a pool of `clients` connections)."""
     numbers = iter(phones(prefix, 10_000_000))
     outcomes: dict[str, int] = {}
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        async def worker(w: int) -> None:
-            n = 0
-            while time.monotonic() < deadline:
-                n += 1
-                # a new client address every 4 flows: 12 code requests an address at most, far below 100 an hour
-                address = f"10.{w % 256}.{n // 4 // 256 % 256}.{n // 4 % 256}" if spread else None
-                started = time.perf_counter()
-                outcome = await one_flow(client, poll_id, next(numbers), address, reader)
-                latencies.append(time.perf_counter() - started)
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
-        await asyncio.gather(*(worker(w) for w in range(clients)))
+    async def worker(w: int, post: Post) -> None:
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            # a new client address every 4 flows: 12 code requests an address at most, far below 100 an hour
+            address = f"10.{w % 256}.{n // 4 // 256 % 256}.{n // 4 % 256}" if spread else None
+            started = time.perf_counter()
+            try:
+                outcome = await one_flow(post, poll_id, next(numbers), address, reader)
+            except (OSError, httpx.HTTPError) as error:  # counted, not fatal: the raw connection reopens
+                outcome = f"error {type(error).__name__}"
+            latencies.append(time.perf_counter() - started)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    if client_kind == "raw":
+        connections = [RawHTTP(url) for _ in range(clients)]
+        try:
+            await asyncio.gather(*(worker(w, raw_post(c)) for w, c in enumerate(connections)))
+        finally:
+            await asyncio.gather(*(c.aclose() for c in connections))
+    else:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+            await asyncio.gather(*(worker(w, httpx_post(client)) for w in range(clients)))
     return {"outcomes": outcomes, "latencies": latencies}
 
 
@@ -287,21 +327,24 @@ def run_flows(url: str, database_url: str, args, *, run: str, outbox: Path) -> d
     poll = create_poll(url, database_url, run + "f")
     reader = CodeReader(outbox)
     spread = not args.one_address
-    asyncio.run(drive_flows(url, poll["id"], seconds=2, clients=args.flow_clients, prefix=3, reader=reader, spread=spread))
+    asyncio.run(drive_flows(url, poll["id"], seconds=2, clients=args.flow_clients, prefix=3, reader=reader, spread=spread,
+                            client_kind=args.flow_client))
     engine = create_engine(database_url)
     wait_until_stable(engine, poll["id"])
     before = count_rows(engine, poll["id"])
     pids = server_processes(url)
     cpu_before = cpu_seconds(pids)
+    bench_cpu_before = time.process_time()  # this process's own CPU (all its threads): the load generator's cost
     started = time.monotonic()
     result = asyncio.run(drive_flows(url, poll["id"], seconds=args.flow_seconds, clients=args.flow_clients, prefix=4,
-                                     reader=reader, spread=spread))
+                                     reader=reader, spread=spread, client_kind=args.flow_client))
     elapsed = time.monotonic() - started
+    bench_cpu = time.process_time() - bench_cpu_before
     cpu_used = cpu_seconds(pids) - cpu_before
     wait_until_stable(engine, poll["id"])
     after = count_rows(engine, poll["id"])
     engine.dispose()
-    return result | {"elapsed": elapsed, "cpu": cpu_used, "before": before, "after": after}
+    return result | {"elapsed": elapsed, "cpu": cpu_used, "bench_cpu": bench_cpu, "before": before, "after": after}
 
 
 def profile_flows(database_url: str, flows: int, top: int, concurrency: int, pool_size: int) -> None:
@@ -374,8 +417,8 @@ def profile_flows(database_url: str, flows: int, top: int, concurrency: int, poo
                     outcomes: dict[str, int] = {}
 
                     async def one(i: int) -> None:
-                        outcome = await one_flow(client, poll["id"], next(numbers), f"10.9.{i // 256 % 256}.{i % 256}",
-                                                 reader)
+                        outcome = await one_flow(httpx_post(client), poll["id"], next(numbers),
+                                                 f"10.9.{i // 256 % 256}.{i % 256}", reader)
                         outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
                     for start in range(0, n, concurrency):
@@ -440,6 +483,9 @@ def main() -> None:
                         help="VOTING_RATE_LIMIT_STORAGE_URI: memory:// (shared limits in the database) or redis://host:port/db")
     parser.add_argument("--flow-seconds", type=int, default=10, help="phase 2: complete flows for this long")
     parser.add_argument("--flow-clients", type=int, default=50, help="phase 2: flows at once")
+    parser.add_argument("--flow-client", choices=("raw", "httpx"), default="raw",
+                        help="phase 2's load generator: raw (bench.harness.RawHTTP, one connection per flow worker) "
+                             "or httpx (httpx.AsyncClient)")
     parser.add_argument("--skip-flows", action="store_true", help="phase 1 only")
     parser.add_argument("--profile-flows", type=int, default=0, metavar="FLOWS",
                         help="instead: this many complete flows in process, SQL and CPU per flow")
@@ -504,10 +550,11 @@ def main() -> None:
         f_before, f_after = flows["before"], flows["after"]
         f_votes = f_after["votes"] - f_before["votes"]
         print(f"phase 2, complete flows (code request -> verification with the code read from the file gateway -> vote), "
-              f"{args.flow_clients} at once, {flows['elapsed']:.1f} s:")
+              f"{args.flow_clients} at once, client {args.flow_client}, {flows['elapsed']:.1f} s:")
         print(f"  {done / flows['elapsed']:.0f} complete flows/s ({done} voted; outcomes {dict(sorted(flows['outcomes'].items()))}), "
               f"flow p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, server CPU "
-              f"{flows['cpu'] / done * 1000 if done else 0:.2f} ms per flow")
+              f"{flows['cpu'] / done * 1000 if done else 0:.2f} ms per flow, bench ({args.flow_client} client) CPU "
+              f"{flows['bench_cpu'] / done * 1000 if done else 0:.2f} ms per flow")
         f_ok = f_votes >= done and f_after["voters"] == f_after["votes"] == f_after["distinct"] and f_after["audited_match"]
         print(f"  rows written: votes {f_votes} for {done} completed flows; whole poll voters {f_after['voters']}, "
               f"votes {f_after['votes']}, audit matches {f_after['audited_match']}: {'nothing lost' if f_ok else 'MISMATCH'}")
