@@ -333,6 +333,8 @@ def run_flows(url: str, database_url: str, args, *, run: str, outbox: Path) -> d
     wait_until_stable(engine, poll["id"])
     before = count_rows(engine, poll["id"])
     pids = server_processes(url)
+    if args.probe:
+        httpx.post(url + "/bench/probe/reset", timeout=30).raise_for_status()
     cpu_before = cpu_seconds(pids)
     bench_cpu_before = time.process_time()  # this process's own CPU (all its threads): the load generator's cost
     started = time.monotonic()
@@ -341,10 +343,26 @@ def run_flows(url: str, database_url: str, args, *, run: str, outbox: Path) -> d
     elapsed = time.monotonic() - started
     bench_cpu = time.process_time() - bench_cpu_before
     cpu_used = cpu_seconds(pids) - cpu_before
+    figures = httpx.get(url + "/bench/probe", timeout=30).json() if args.probe else None
     wait_until_stable(engine, poll["id"])
     after = count_rows(engine, poll["id"])
     engine.dispose()
-    return result | {"elapsed": elapsed, "cpu": cpu_used, "bench_cpu": bench_cpu, "before": before, "after": after}
+    return result | {"elapsed": elapsed, "cpu": cpu_used, "bench_cpu": bench_cpu, "before": before, "after": after,
+                     "figures": figures}
+
+
+def print_server_figures(figures: dict, flows: int) -> None:
+    """The probed server's own figures for phase 2 (--probe): CPU per flow by thread, SQL, writers, pool."""
+    n = max(flows, 1)
+    cpu = figures["cpu_seconds_by_thread"]
+    print(f"  server (probed) CPU per flow: {sum(cpu.values()) / n * 1000:.2f} ms; by thread: "
+          + ", ".join(f"{name} {seconds / n * 1000:.2f} ms" for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])))
+    for name, w in figures["writers"].items():
+        print(f"  writer {name}: {w['batches']} batches, {w['items_per_batch']} items per batch, "
+              f"wait p50 {w['wait_ms'].get('p50', 0)} ms, commit p50 {w['commit_ms'].get('p50', 0)} ms")
+    pool = figures["pool"]
+    print(f"  connection pool: {pool['checkouts'] / n:.1f} checkouts per flow, {pool['connects']} connections opened, "
+          f"{pool['waited']} waited over 1 ms")
 
 
 def profile_flows(database_url: str, flows: int, top: int, concurrency: int, pool_size: int) -> None:
@@ -486,6 +504,8 @@ def main() -> None:
     parser.add_argument("--flow-client", choices=("raw", "httpx"), default="raw",
                         help="phase 2's load generator: raw (bench.harness.RawHTTP, one connection per flow worker) "
                              "or httpx (httpx.AsyncClient)")
+    parser.add_argument("--probe", action="store_true",
+                        help="serve bench.voting_probe:create_app and print phase 2's server CPU by thread, writers, pool")
     parser.add_argument("--skip-flows", action="store_true", help="phase 1 only")
     parser.add_argument("--profile-flows", type=int, default=0, metavar="FLOWS",
                         help="instead: this many complete flows in process, SQL and CPU per flow")
@@ -513,7 +533,8 @@ def main() -> None:
     database = sqlite_database("pingyi_bench_public") if args.sqlite else postgres_database("pingyi_bench_public")
     flows = None
     with database as database_url:
-        with voting_server(database_url, workers=args.workers, pool_size=args.pool_size, extra_env=env) as url:
+        with voting_server(database_url, workers=args.workers, pool_size=args.pool_size, extra_env=env,
+                           app="bench.voting_probe:create_app" if args.probe else "services.voting.app:create_app") as url:
             run = uuid.uuid4().hex[:6]
             result = run_votes(url, database_url, args, run=run)
             if not args.skip_flows:
@@ -558,6 +579,8 @@ def main() -> None:
         f_ok = f_votes >= done and f_after["voters"] == f_after["votes"] == f_after["distinct"] and f_after["audited_match"]
         print(f"  rows written: votes {f_votes} for {done} completed flows; whole poll voters {f_after['voters']}, "
               f"votes {f_after['votes']}, audit matches {f_after['audited_match']}: {'nothing lost' if f_ok else 'MISMATCH'}")
+        if flows["figures"] is not None:
+            print_server_figures(flows["figures"], done)
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.raw:
         print(result["raw"])

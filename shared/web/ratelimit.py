@@ -156,6 +156,13 @@ class DatabaseFixedWindow:
         self._since_sweep = 0
         self._postgres = db.engine.dialect.name == "postgresql"
         self._dialect = postgresql if self._postgres else sqlite
+        name = model.__table__.name
+        self._pg_upsert = text(
+            f"INSERT INTO {name} (name, key, window_start, expires_at, hits) "
+            "SELECT * FROM unnest(CAST(:names AS varchar[]), CAST(:keys AS varchar[]), CAST(:starts AS bigint[]), "
+            "CAST(:expires AS bigint[]), CAST(:hits AS integer[])) "
+            f"ON CONFLICT (name, key, window_start) DO UPDATE SET hits = {name}.hits + excluded.hits "
+            "RETURNING name, key, window_start, hits")
         self.writer: GroupCommitWriter[_CounterHit] = GroupCommitWriter(
             db.sessionmaker, self._write, _COUNTER_REFUSALS, name="rate-limit-counter", max_batch=2_000,
             max_queue=50_000)
@@ -166,13 +173,15 @@ class DatabaseFixedWindow:
         counters: dict[tuple[str, str, int], list[_CounterHit]] = {}
         for hit in hits:
             counters.setdefault((hit.name, hit.key, hit.window_start), []).append(hit)
-        table = self.model.__table__
-        stmt = self._dialect.insert(table).values([
-            {"name": name, "key": key, "window_start": start, "expires_at": group[0].expires_at, "hits": len(group)}
-            for (name, key, start), group in counters.items()])
-        stmt = stmt.on_conflict_do_update(index_elements=[table.c.name, table.c.key, table.c.window_start],
-                                          set_={"hits": table.c.hits + stmt.excluded.hits})
-        rows = session.execute(stmt.returning(table.c.name, table.c.key, table.c.window_start, table.c.hits))
+        if self._postgres:
+            # Fixed text over arrays: prepared once per connection, where a multi-row VALUES
+            # of a new length each batch was compiled again by SQLAlchemy every time.
+            rows = session.execute(self._pg_upsert, {
+                "names": [c[0] for c in counters], "keys": [c[1] for c in counters],
+                "starts": [c[2] for c in counters], "expires": [g[0].expires_at for g in counters.values()],
+                "hits": [len(g) for g in counters.values()]})
+        else:
+            rows = session.execute(self._sqlite_upsert(counters))
         for name, key, start, total in rows:
             group = counters[(name, key, start)]
             for position, hit in enumerate(group):  # in arrival order: the last one brought the total
@@ -182,6 +191,15 @@ class DatabaseFixedWindow:
             self._since_sweep = 0
             session.execute(delete(self.model).where(self.model.expires_at < int(time.time())))
         return [None] * len(hits)
+
+    def _sqlite_upsert(self, counters: dict[tuple[str, str, int], list[_CounterHit]]):
+        table = self.model.__table__
+        stmt = self._dialect.insert(table).values([
+            {"name": name, "key": key, "window_start": start, "expires_at": group[0].expires_at, "hits": len(group)}
+            for (name, key, start), group in counters.items()])
+        stmt = stmt.on_conflict_do_update(index_elements=[table.c.name, table.c.key, table.c.window_start],
+                                          set_={"hits": table.c.hits + stmt.excluded.hits})
+        return stmt.returning(table.c.name, table.c.key, table.c.window_start, table.c.hits)
 
     def _hit(self, item: RateLimitItem, name: str, key: str) -> tuple[_CounterHit, int, float]:
         window = item.get_expiry()

@@ -44,21 +44,38 @@ class SmsGateway(Protocol):
 class FileGateway:
     """Appends {"to", "text", "sent_at"} lines; a file lock keeps lines whole across processes."""
 
+    # A local append: the verification writer sends a batch's codes as one append right
+    # after the batch commits (`send_many`), rather than each request opening the file.
+    local = True
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
 
     def send(self, to: str, text: str) -> None:
-        line = json.dumps({"to": to, "text": text, "sent_at": dt.datetime.now(dt.UTC).isoformat()}, ensure_ascii=False)
+        self.send_many([(to, text)])
+
+    def send_many(self, messages: list[tuple[str, str]]) -> None:
+        """Append every message, all or none (one write of whole lines)."""
+        sent_at = dt.datetime.now(dt.UTC).isoformat()
+        lines = "".join(json.dumps({"to": to, "text": text, "sent_at": sent_at}, ensure_ascii=False) + "\n"
+                        for to, text in messages)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                handle.write(line + "\n")
+            try:
+                self._append(lines)
+            except FileNotFoundError:  # the folder is made on first use (and again if it was removed)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._append(lines)
         except OSError as exc:
-            log.warning("sms_file_unwritable", to=mask_phone(to), error=type(exc).__name__)
+            log.warning("sms_file_unwritable", messages=len(messages), error=type(exc).__name__)
             raise SmsUnavailable(f"cannot write {self.path}") from exc
-        log.info("sms_written", to=mask_phone(to))
+        for to, _ in messages:
+            log.info("sms_written", to=mask_phone(to))
+
+    def _append(self, lines: str) -> None:
+        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.write(lines)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
