@@ -15,6 +15,7 @@ from services.voting.ballots.fastpath import CastFastPath
 from services.voting.meetings.endpoints import router as meetings_router
 from services.voting.nomination.endpoints import router as nomination_router
 from services.voting.public.endpoints import router as public_router
+from services.voting.public.fastpath import PublicVoteFastPath
 from services.voting.publication.endpoints import BOARD_CACHE_TTL
 from services.voting.publication.endpoints import router as publication_router
 from services.voting.records.endpoints import router as records_router
@@ -63,4 +64,6 @@ def create_app(settings: VotingSettings | None = None, db: Database | None = Non
     # inside the request-context middleware, so ids, metrics and logs stay as for any request,
     # and inside the request limits, so its body has the same cap as the route's.
     app.user_middleware.insert(2, Middleware(CastFastPath, writer=cast_writer, wait_seconds=CAST_WAIT_SECONDS))
+    # The public vote's three steps likewise (public/fastpath.py): the same route functions, without routing.
+    app.user_middleware.insert(3, Middleware(PublicVoteFastPath))
     return app

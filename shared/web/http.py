@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import time
@@ -19,6 +20,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 
 log = structlog.get_logger("pingyi.http")
+_access_logger = logging.getLogger("pingyi.http")
 
 
 class RequestMetrics(Protocol):
@@ -77,7 +79,9 @@ class RequestContextMiddleware:
                 template = getattr(route, "path", None) or scope.get("pingyi.route") or "unmatched"
                 status = status_holder["status"]
                 self.metrics.observe_request(scope["method"], template, status, started)
-                if self.access_log and not template.startswith(("/healthz", "/metrics")):
+                # Asked first: below INFO (the benchmarks, quiet deployments) the line is not even built.
+                if (self.access_log and _access_logger.isEnabledFor(logging.INFO)
+                        and not template.startswith(("/healthz", "/metrics"))):
                     log.info(
                         "http_request",
                         method=scope["method"],

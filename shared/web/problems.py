@@ -60,6 +60,12 @@ def not_found(what: str, identifier: object) -> Problem:
     return Problem(404, "not-found", "Not found 未找到", f"{what} {identifier} does not exist", resource=what)
 
 
+def database_unavailable() -> Problem:
+    """The database is down, restarting or out of connections: nothing was committed, a retry is safe."""
+    return Problem(503, "service-unavailable", "Service unavailable 服务暂不可用", "the database is unavailable; retry shortly",
+                   headers={"Retry-After": "5"})
+
+
 def problem_response(problem: Problem, request: Request | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else None
     return JSONResponse(problem.body(instance), status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -109,8 +115,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         import structlog
 
         structlog.get_logger(__name__).warning("database_unavailable", path=request.url.path, error=exc.__class__.__name__)
-        return problem_response(Problem(503, "service-unavailable", "Service unavailable 服务暂不可用",
-                                        "the database is unavailable; retry shortly"), request, headers={"Retry-After": "5"})
+        problem = database_unavailable()
+        return problem_response(problem, request, headers=problem.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

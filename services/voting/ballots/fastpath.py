@@ -87,27 +87,11 @@ class CastFastPath:
                 break
         else:
             if token is not None:
-                body, complete = await self._read_body(receive)
+                body, complete = await read_body(receive)
                 if complete and await self._cast(scope, send, match["ballot_id"], token, body):
                     return
-                receive = _replay(body, complete, receive)
+                receive = replay(body, complete, receive)
         await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-        """The body, and whether it is all there (not when too large, or the client left)."""
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(chunks), False
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), True
-            if size > MAX_BODY:  # not an ordinary cast: replayed to the route (shared.web.http.RequestLimits caps it)
-                return b"".join(chunks), False
 
     async def _cast(self, scope: Scope, send: Send, ballot_id: str, token: str, body: bytes) -> bool:
         """Answer the cast here, or return False to leave it to the route."""
@@ -137,14 +121,30 @@ class CastFastPath:
                                   f"the vote was not confirmed within {self.wait_seconds:g} s; it may still be recorded: "
                                   "a retry answers already-voted if it was", headers={"Retry-After": "1"}) from None
             except Problem as problem:
-                await _respond(send, problem.status, problem.body(scope["path"]), PROBLEM_MEDIA_TYPE, problem.headers)
+                await respond(send, problem.status, problem.body(scope["path"]), PROBLEM_MEDIA_TYPE, problem.headers)
                 return True
-        await _respond(send, 201, {"ballot_id": ballot_id, "receipt_code": recorded.receipt_code}, "application/json",
+        await respond(send, 201, {"ballot_id": ballot_id, "receipt_code": recorded.receipt_code}, "application/json",
                        verdict.headers())
         return True
 
 
-async def _respond(send: Send, status: int, content: dict, media_type: str, headers: dict[str, str] | None) -> None:
+async def read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The body, and whether it is all there (not when too large, or the client left)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > MAX_BODY:  # not an ordinary request: replayed to the route (shared.web.http.RequestLimits caps it)
+            return b"".join(chunks), False
+
+
+async def respond(send: Send, status: int, content: dict, media_type: str, headers: dict[str, str] | None) -> None:
     body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
     await send({"type": "http.response.start", "status": status, "headers": _json_headers(media_type, body, headers)})
     await send({"type": "http.response.body", "body": body})
@@ -156,7 +156,7 @@ def _expiry(token: str) -> float:
     return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
 
 
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+def replay(body: bytes, complete: bool, receive: Receive) -> Receive:
     """The body already read, then whatever the client sends next."""
     sent = False
 
