@@ -65,6 +65,22 @@ def _settle_all(settled: list) -> None:
         _settle(future, result, outcome)
 
 
+_app_parts_lock = threading.Lock()
+
+
+def app_part(app, attribute: str, make: Callable[[], T]) -> T:
+    """What `app.state.<attribute>` holds, made by `make()` on first use; once per app
+    even when requests ask together (a writer, the verification parts)."""
+    found = getattr(app.state, attribute, None)
+    if found is None:
+        with _app_parts_lock:
+            found = getattr(app.state, attribute, None)
+            if found is None:
+                found = make()
+                setattr(app.state, attribute, found)
+    return found
+
+
 async def close_app_writer(app, attribute: str) -> None:
     """At an app's shutdown: write what its writer (kept on `app.state.<attribute>`)
     still has queued; a later start of the same app makes a new one."""

@@ -4,7 +4,6 @@ import asyncio
 import functools
 import gc
 import json
-import threading
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -30,7 +29,7 @@ from services.voting.models import Ballot
 from shared.security.credentials import Principal
 from shared.web.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.security.idempotency import Idempotency, IdempotencyDep
-from shared.web.group_commit import close_app_writer
+from shared.web.group_commit import app_part, close_app_writer
 from shared.web.problems import Problem, problem_responses
 from shared.security.access import request_audit_context, require_meeting, set_audit_context
 from shared.ops.runtime import SessionDep
@@ -63,30 +62,25 @@ BALLOT_MAX_AGE = 2
 
 # How long a request waits for its batch to commit before answering 503.
 CAST_WAIT_SECONDS = 30
-_writer_lock = threading.Lock()
 
 
 def cast_writer(app: FastAPI) -> CastWriter:
     """The process's cast writer for this app, made on first use."""
-    writer = getattr(app.state, "cast_writer", None)
-    if writer is None:
-        with _writer_lock:
-            writer = getattr(app.state, "cast_writer", None)
-            if writer is None:
-                cache, counter, board = app.state.ballot_cache, app.state.votes_cast, app.state.board_cache
 
-                def committed(casts) -> None:
-                    for cast in casts:
-                        counter.labels(cast.kind).inc()
-                        cache.invalidate(cast.ballot_id)
-                        board.invalidate(cast.token_meeting_id)  # the hall's screen shows the vote next poll
+    def make() -> CastWriter:
+        cache, counter, board = app.state.ballot_cache, app.state.votes_cast, app.state.board_cache
 
-                writer = app.state.cast_writer = CastWriter(
-                    app.state.runtime.db,
-                    functools.partial(record_casts, seal_secret=app.state.settings.ballot_seal_secret),
-                    on_committed=committed,
-                )
-    return writer
+        def committed(casts) -> None:
+            for cast in casts:
+                counter.labels(cast.kind).inc()
+                cache.invalidate(cast.ballot_id)
+                board.invalidate(cast.token_meeting_id)  # the hall's screen shows the vote next poll
+
+        return CastWriter(app.state.runtime.db,
+                          functools.partial(record_casts, seal_secret=app.state.settings.ballot_seal_secret),
+                          on_committed=committed)
+
+    return app_part(app, "cast_writer", make)
 
 
 def _seal_secret(request: Request) -> str:

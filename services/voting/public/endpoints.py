@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -44,7 +43,7 @@ from shared.security.credentials import Principal
 from shared.web.caching import NOT_MODIFIED_RESPONSE, ResponseCache, cached_conditional_json
 from shared.messaging.events import utcnow
 from shared.security.idempotency import IdempotencyDep
-from shared.web.group_commit import close_app_writer
+from shared.web.group_commit import app_part, close_app_writer
 from shared.web.problems import Problem, not_found, problem_responses
 from shared.web.ratelimit import Verdict, client_address, enforce_async, rate_limit
 from shared.security.access import require
@@ -62,31 +61,27 @@ router = APIRouter(prefix="/v1/public-polls", tags=["public online vote"], lifes
 Admin = Annotated[Principal, Depends(require("voting:admin"))]
 PUBLIC_READ = [Depends(rate_limit("public_read"))]
 
-_writer_lock = threading.Lock()
 _SHAPES_MAX = 10_000
 
 
 def vote_writer(app: FastAPI) -> VoteWriter:
     """The process's vote writer for this app, started on first use."""
-    writer = getattr(app.state, "public_vote_writer", None)
-    if writer is None:
-        with _writer_lock:
-            writer = getattr(app.state, "public_vote_writer", None)
-            if writer is None:
-                settings = app.state.settings
-                counter = getattr(app.state, "votes_cast", None)
-                cache = turnout_cache(app)
 
-                def recorded(by_poll: dict[str, int]) -> None:
-                    for poll_id in by_poll:
-                        cache.invalidate(poll_id)
-                    if counter is not None:
-                        counter.labels("public_vote").inc(sum(by_poll.values()))
+    def make() -> VoteWriter:
+        settings = app.state.settings
+        counter = getattr(app.state, "votes_cast", None)
+        cache = turnout_cache(app)
 
-                writer = VoteWriter(app.state.runtime.db, max_batch=settings.public_vote_batch_max,
-                                    max_queue=settings.public_vote_queue_max, on_recorded=recorded)
-                app.state.public_vote_writer = writer
-    return writer
+        def recorded(by_poll: dict[str, int]) -> None:
+            for poll_id in by_poll:
+                cache.invalidate(poll_id)
+            if counter is not None:
+                counter.labels("public_vote").inc(sum(by_poll.values()))
+
+        return VoteWriter(app.state.runtime.db, max_batch=settings.public_vote_batch_max,
+                          max_queue=settings.public_vote_queue_max, on_recorded=recorded)
+
+    return app_part(app, "public_vote_writer", make)
 
 
 def turnout_cache(app: FastAPI) -> ResponseCache:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
@@ -26,7 +25,7 @@ from services.voting.verification.schemas import CodeRequest, CodeRequested, Ver
 from services.voting.verification.sms import SmsUnavailable
 from services.voting.verification.writer import VerificationWriter
 from shared.messaging.events import utcnow
-from shared.web.group_commit import close_app_writer
+from shared.web.group_commit import app_part, close_app_writer
 from shared.web.problems import Problem, problem_responses
 from shared.web.ratelimit import client_address, enforce_async
 
@@ -42,21 +41,11 @@ async def _lifespan(app: FastAPI):
 
 router = APIRouter(prefix="/v1/public-polls", tags=["public online vote"], lifespan=_lifespan)
 
-_writer_lock = threading.Lock()
-
-
 def verification_writer(app: FastAPI) -> VerificationWriter:
     """The process's verification writer for this app, started on first use (sized like the vote writer)."""
-    writer = getattr(app.state, "verification_writer", None)
-    if writer is None:
-        with _writer_lock:
-            writer = getattr(app.state, "verification_writer", None)
-            if writer is None:
-                settings = app.state.settings
-                writer = app.state.verification_writer = VerificationWriter(
-                    app.state.runtime.db, max_batch=settings.public_vote_batch_max,
-                    max_queue=settings.public_vote_queue_max)
-    return writer
+    settings = app.state.settings
+    return app_part(app, "verification_writer", lambda: VerificationWriter(
+        app.state.runtime.db, max_batch=settings.public_vote_batch_max, max_queue=settings.public_vote_queue_max))
 
 
 async def _written(request: Request, item):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -37,6 +36,7 @@ from services.voting.verification.passes import PassSealer
 from services.voting.verification.sms import SmsGateway, SmsUnavailable, code_message, gateway_from
 from shared.db import Database, new_id
 from shared.security import audit
+from shared.web.group_commit import app_part
 from shared.web.problems import Problem, not_found
 
 log = structlog.get_logger(__name__)
@@ -81,17 +81,8 @@ class Verification:
             close()
 
 
-_lock = threading.Lock()
-
-
 def verification(app: FastAPI) -> Verification:
-    found = getattr(app.state, "verification", None)
-    if found is None:
-        with _lock:
-            found = getattr(app.state, "verification", None)
-            if found is None:
-                found = app.state.verification = Verification.of(app.state.settings)
-    return found
+    return app_part(app, "verification", lambda: Verification.of(app.state.settings))
 
 
 def method_off(method: str) -> Problem:
