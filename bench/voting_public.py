@@ -23,8 +23,12 @@ httpx.AsyncClient spends several ms per request and itself capped the figure
 (5 s runs, one uvicorn worker, Postgres: httpx 24.5 ms of the bench's CPU per
 flow and 33 flows/s, this client 0.4 ms and 67 flows/s). `--flow-client httpx`
 drives phase 2 with httpx.AsyncClient instead, for comparison; phase 2 prints
-the bench process's own CPU per flow beside the server's. Both play the reverse proxy: the server trusts 127.0.0.1 as a
-proxy (VOTING_TRUSTED_PROXIES) and each request's X-Forwarded-For names a client
+the bench process's own CPU per flow beside the server's. `--probe` serves
+`bench.voting_probe:create_app` and prints phase 2's server CPU per flow by
+thread, each group-commit writer's batches, waits and commits, and the pool.
+
+Both play the reverse proxy: the server trusts 127.0.0.1 as a proxy
+(VOTING_TRUSTED_PROXIES) and each request's X-Forwarded-For names a client
 address shared by a few requests only, so the production limits stay on and are
 counted as in production, in the database (no Redis) unless --rate-limit-storage
 says otherwise. `--one-address` sends everything as 127.0.0.1 instead, with the
@@ -34,6 +38,7 @@ address limits raised out of the way.
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --workers 2
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --sqlite
     .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --flow-client httpx   # phase 2 on httpx
+    .venv/bin/python bench/voting_public.py --seconds 10 --connections 200 --probe               # where phase 2 goes in the server
 """
 
 from __future__ import annotations
