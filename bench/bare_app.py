@@ -2,7 +2,9 @@
 
 from fastapi import FastAPI
 
-app = FastAPI()
+# FastAPI's OpenTelemetry bridge off, as in the services (shared/ops/service.py): the
+# baseline must not pay for work the measured app skips.
+app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
 
 
 @app.get("/bare")
