@@ -147,9 +147,6 @@ class CodeCheckIn:
     identity: str | None = None
 
 
-_RESERVED = ("code_hash", "code_expires_at", "sent_at", "sent_on", "sent_that_day", "wrong_codes")
-
-
 def _open_polls(session: Session, items: Sequence[CodeRequestIn | CodeCheckIn]) -> list[Problem | None]:
     """Per item, the refusal when its poll is missing or not open at its time."""
     table = PublicPoll.__table__
@@ -166,6 +163,8 @@ def _open_polls(session: Session, items: Sequence[CodeRequestIn | CodeCheckIn]) 
 
 _CODES = PublicVerificationCode.__table__
 _CHANGEABLE = ("code_hash", "code_expires_at", "sent_at", "sent_on", "sent_that_day", "wrong_codes", "locked_until")
+# What a reservation changes, put back if the gateway fails; never the lock (one taken meanwhile stays).
+_RESERVED = tuple(c for c in _CHANGEABLE if c != "locked_until")
 # A batch's changed rows in one statement of fixed text over arrays (prepared once per
 # connection); the ORM's unit of work was a third of the writer's time.
 _PG_UPDATE_CODES = text(
