@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from sqlalchemy import text
+
 from bench.scoring_workorders import COLUMNS, work_orders
 
 EDU, CIV = "淄博市教育局", "淄博市民政局"
@@ -163,14 +165,27 @@ def test_cli_imports_a_generated_file(tmp_path, backend, fresh_database_url):
     url = fresh_database_url(backend, "hotline")
     upgrade("scoring", url)
     path = tmp_path / "orders.csv"
-    write(path, 3000, encoding="gb18030")
+    write(path, 12_000, encoding="gb18030")  # over a MB: parsed in a thread beside the COPYs on Postgres
     cmd = [sys.executable, "-m", "services.scoring.hotline.cli", "import", str(path), "--database-url", url]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert (summary["accepted"], summary["rejected"]) == (3000, 0)
+    assert (summary["accepted"], summary["rejected"]) == (12_000, 0)
     again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout)
-    assert (again["accepted"], again["updated"], again["unchanged"]) == (0, 0, 3000)
+    assert (again["accepted"], again["updated"], again["unchanged"]) == (0, 0, 12_000)
+    # A file refused as a whole: the problem on stderr, exit code 1, nothing written.
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(path.read_bytes().replace(b"received_at", b"received", 1) + b"GD-new,2021-03-01 09:00:00\n")
+    refused = subprocess.run([*cmd[:4], str(bad), *cmd[5:]], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and json.loads(refused.stderr)["type"] == "urn:pingyi:problem:missing-columns"
+    from shared.db import Database
+
+    db = Database(url)
+    try:
+        with db.session() as session:
+            assert session.scalar(text("SELECT count(*) FROM work_orders")) == 12_000
+    finally:
+        db.dispose()
 
 
 def test_net_complaints_feed_the_composite(scoring):

@@ -25,7 +25,7 @@ from services.scoring.hotline.parsing import (
     Rejection,
     _UtcText,
     STORED,
-    chunks_in_worker,
+    ParsedAhead,
     read_rows,
     to_record,
 )
@@ -114,7 +114,7 @@ def small_blocks(monkeypatch):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixture only sets a constant
-@given(st.lists(st.fixed_dictionaries(field_values), min_size=1, max_size=40), st.permutations(list(FIELDS)), st.sampled_from(["\n", "\r\n"]))
+@given(st.lists(st.fixed_dictionaries(field_values), min_size=1, max_size=40), st.permutations(list(FIELDS)), st.sampled_from(["\n", "\r\n", "\r"]))
 def test_the_columnar_reader_gives_what_the_row_reader_gives(small_blocks, raws, order, line_end):
     """Any mix of plain and odd rows (spaces to strip, names to split, old
     times, flags written otherwise, rows to reject, quoted line breaks): the
@@ -127,6 +127,18 @@ def test_the_columnar_reader_gives_what_the_row_reader_gives(small_blocks, raws,
     assert by_columns(body) == by_rows(body)
     plain = body.replace(b'"', b"")  # no quotes: every block goes through pyarrow
     assert by_columns(plain) == by_rows(plain)
+
+
+def test_lines_ended_by_lf_crlf_or_a_lone_cr_keep_their_numbers(small_blocks):
+    rows = list(work_orders(60, seed=43))
+    for i in (9, 30, 51):
+        rows[i]["request_type"] = "闲聊"
+    lines = csv_bytes(rows).split(b"\n")
+    ends = [b"\n", b"\r\n", b"\r"]
+    body = b"".join(line + ends[i % 3 if 20 <= i < 40 else 1] for i, line in enumerate(lines[:-1]))
+    records, rejections = by_columns(body)
+    assert (records, rejections) == by_rows(body)
+    assert len(records) == 57 and [r.line for r in rejections] == [11, 32, 53]
 
 
 def test_the_columnar_reader_takes_the_plain_rows_in_columns(small_blocks, monkeypatch):
@@ -190,7 +202,7 @@ def test_jsonl_and_gb18030_give_the_same_records_as_csv():
 
 
 
-# -- chunks for COPY, here or in the parser process -----------------------------
+# -- chunks for COPY, here or in the parsing thread ------------------------------
 
 
 def chunks_here(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows=50, list_at_most=1000):
@@ -198,12 +210,7 @@ def chunks_here(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows
 
 
 def chunks_there(body: bytes, file_format="csv", encoding="utf-8-sig", chunk_rows=50, list_at_most=1000):
-    return list(chunks_in_worker(io.BytesIO(body), file_format, encoding, chunk_rows, list_at_most))
-
-
-def sent(chunks):
-    """What the parser process sends of chunks made here: the same COPY data, the table cut to what the importer reads."""
-    return [columnar.for_importer(c) for c in chunks]
+    return list(ParsedAhead(io.BytesIO(body), file_format, encoding, chunk_rows, list_at_most))
 
 
 def test_chunks_hold_each_order_once_and_list_the_first_rejections_only():
@@ -223,7 +230,7 @@ def test_chunks_hold_each_order_once_and_list_the_first_rejections_only():
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
-def test_the_parser_process_gives_the_same_chunks_and_line_numbers(encoding):
+def test_the_parsing_thread_gives_the_same_chunks_and_line_numbers(encoding):
     rows = list(work_orders(2000, seed=32))
     rows[5]["received_at"] = "昨天"
     rows[6]["final_department"] = "两行\n的单位"  # quoted over two lines: later line numbers move by one
@@ -232,14 +239,14 @@ def test_the_parser_process_gives_the_same_chunks_and_line_numbers(encoding):
     body = csv_bytes(rows, encoding)
     codec = "utf-8-sig" if encoding == "utf-8" else encoding
     here, there = chunks_here(body, encoding=codec, chunk_rows=300), chunks_there(body, encoding=codec, chunk_rows=300)
-    assert there == sent(here)
-    assert there[0].table.column_names == ["order_id", "day", "final_department", "request_type", "valid", "duplicate", "unfounded", "returned_by"]
+    assert there == here and len(here) > 1
+    assert there[0].table.schema == columnar.SCHEMA
     assert [(r.line, r.reason.split(":")[0]) for c in there for r in c.rejections] == [(7, "received_at"), (903, "valid")]
     jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(encoding)
-    assert chunks_there(jsonl, "jsonl", codec, 300) == sent(chunks_here(jsonl, "jsonl", codec, 300))
+    assert chunks_there(jsonl, "jsonl", codec, 300) == chunks_here(jsonl, "jsonl", codec, 300)
 
 
-def test_the_parser_process_refuses_a_file_like_this_process():
+def test_the_parsing_thread_refuses_a_file_like_this_thread():
     good = csv_bytes(list(work_orders(3000, seed=33)))
     bad = good + "GD9,2021-03-01 09:00:00,电话,投诉,x,,x,是,,否,\n".encode("gb18030")
     refusals = []
@@ -254,10 +261,32 @@ def test_the_parser_process_refuses_a_file_like_this_process():
     assert refused.value.problem().body()["type"] == "urn:pingyi:problem:missing-columns"
 
 
-def test_a_parser_process_failure_reaches_the_importer():
-    with pytest.raises(RuntimeError, match="LookupError"):
+def test_a_parsing_thread_failure_reaches_the_importer():
+    with pytest.raises(LookupError, match="no-such-codec"):
         chunks_there(csv_bytes(list(work_orders(10))), encoding="no-such-codec")
+
+
+def test_closing_the_chunks_early_stops_the_parsing_thread():
+    parsed = ParsedAhead(io.BytesIO(csv_bytes(list(work_orders(3000, seed=34)))), "csv", "utf-8-sig", 50, 1000)
+    first = next(parsed)
+    parsed.close()
+    assert first.rows == 50 and not parsed.thread.is_alive()
+    unread = ParsedAhead(io.BytesIO(csv_bytes(list(work_orders(3000, seed=35)))), "csv", "utf-8-sig", 50, 1000)
+    unread.close()  # never iterated: the thread, blocked with its queue full, still ends
+    assert not unread.thread.is_alive()
 
 
 def test_the_columnar_reader_strips_what_str_strip_strips():
     assert set(columnar.WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
+
+
+def test_chunks_in_time_order_hold_the_same_rows_sorted_by_time():
+    rows = list(work_orders(400, seed=36))
+    random.Random(7).shuffle(rows)
+    body = csv_bytes(rows)
+    as_written = columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 150, 1000)
+    by_time = list(columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 150, 1000, time_order=True))
+    for written, sorted_ in zip(as_written, by_time, strict=True):
+        times = sorted_.table.column("received_at").to_pylist()
+        assert times == sorted(times) and times != written.table.column("received_at").to_pylist()
+        assert sorted(sorted_.table.to_pylist(), key=str) == sorted(written.table.to_pylist(), key=str)

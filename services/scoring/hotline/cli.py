@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from services.scoring.hotline.parsing import COPY_CHUNK, ENCODINGS, MAX_REJECTIONS_LISTED, chunks_in_worker, detect_encoding, worker_wanted
+from services.scoring.hotline.parsing import COPY_CHUNK, ENCODINGS, MAX_REJECTIONS_LISTED, FileRefused, ParsedAhead, detect_encoding, parse_ahead_wanted
 
 app = typer.Typer(add_completion=False, help="12345 hotline work orders 12345热线工单")
 
@@ -43,22 +44,13 @@ def import_file(
         TextColumn("导入工单"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         TextColumn("{task.fields[rows]:,} 行"), TimeElapsedColumn(), TimeRemainingColumn(),
     )
+    postgres = re.match(r"postgresql(\+\w+)?://", database_url)
     with open(file, "rb") as stream, Progress(*columns, transient=True) as bar:
         codec = ENCODINGS[encoding] or detect_encoding(stream)
         parsed = None
-        if database_url.startswith("postgresql") and worker_wanted(stream):
-            # The parser process starts before this process loads the service
-            # and its database code (about a second): parsing goes on meanwhile.
-            try:
-                parsed = chunks_in_worker(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED)
-            except OSError:
-                pass  # the service parses in this process
-        # Not the endpoints module: the CLI has no use for the web stack it loads (a third of a second).
-        from services.scoring.hotline.schemas import summary_out
-        from services.scoring.hotline.service import import_work_orders
-        from shared.db import Database
-        from shared.web.problems import Problem
-
+        if postgres and parse_ahead_wanted(stream):
+            # The parsing thread starts before this process connects: parsing goes on meanwhile.
+            parsed = ParsedAhead(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True)
         task = bar.add_task("import", total=size, rows=0)
         rows = 0
 
@@ -67,18 +59,45 @@ def import_file(
             rows += chunk_rows
             bar.update(task, completed=stream.tell(), rows=rows)
 
-        db = Database(database_url)
         try:
-            with db.session() as session:
-                summary = import_work_orders(session, stream, file_format, codec, progress=advance, parsed=parsed)
-        except Problem as problem:
-            typer.echo(json.dumps(problem.body(), ensure_ascii=False), err=True)
+            if postgres:
+                # Straight on psycopg: the service and its models (SQLAlchemy,
+                # the web stack) take more than a second to import, while
+                # Postgres would wait. One transaction: committed at the end
+                # of the block, rolled back on any error.
+                import psycopg
+
+                from services.scoring.hotline.bulk import import_by_copy
+
+                with psycopg.connect("postgresql://" + database_url[postgres.end():]) as connection:
+                    summary = import_by_copy(connection, stream, file_format, codec, progress=advance, parsed=parsed)
+            else:
+                summary = _import_with_service(database_url, stream, file_format, codec, advance)
+        except FileRefused as refused:
+            typer.echo(json.dumps(refused.problem().body(), ensure_ascii=False), err=True)
             raise typer.Exit(1) from None
         finally:
             if parsed is not None:
                 parsed.close()
-            db.dispose()
+    from services.scoring.hotline.schemas import summary_out
+
     typer.echo(json.dumps(summary_out(summary).model_dump(mode="json"), ensure_ascii=False, indent=1))
+
+
+def _import_with_service(database_url: str, stream, file_format, codec: str, advance):
+    from services.scoring.hotline.service import import_work_orders
+    from shared.db import Database
+    from shared.web.problems import Problem
+
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            return import_work_orders(session, stream, file_format, codec, progress=advance)
+    except Problem as problem:
+        typer.echo(json.dumps(problem.body(), ensure_ascii=False), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
 
 
 if __name__ == "__main__":

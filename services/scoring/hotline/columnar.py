@@ -92,18 +92,6 @@ class Chunk:
         return csv_for_copy(self.table) if self.rows else b""
 
 
-# What the importer reads of a chunk's table beside its COPY data: the order
-# ids (to find stored orders) and the facts of the day counts.
-IMPORTER_COLUMNS = ("order_id", *DAY_KEY)
-
-
-def for_importer(chunk: Chunk) -> Chunk:
-    """The chunk as the parser process sends it: its table cut to IMPORTER_COLUMNS
-    (half the bytes to pickle, move and hold; the stored columns travel as COPY data)."""
-    chunk.table = chunk.table.select(list(IMPORTER_COLUMNS))
-    return chunk
-
-
 def records_table(records: list[Record]) -> pa.Table:
     columns = list(zip(*records, strict=True)) if records else [()] * len(STORED)
     arrays = {name: list(values) for name, values in zip(STORED, columns, strict=True)}
@@ -178,12 +166,11 @@ class _CsvBlocks:
             (rejections if row.__class__ is Rejection else records).append(row)
         return records_table(records), rejections
 
-    def block(self, data: bytes, decode, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection]]:
-        """`decode()` gives the block's text (FileRefused when it is not in the encoding)."""
-        carriage = b"\r" in data  # rare: the counts below are slow
-        if (b'"' in data or b"\n\n" in data or data.startswith((b"\n", b"\r\n"))
-                or carriage and (data.count(b"\r") != data.count(b"\r\n") or b"\n\r\n" in data)):
-            return self.rows(decode(), first_line)
+    def block(self, data: bytes, decode, first_line: int, utf8: bool) -> tuple[pa.Table, list[Rejection], int]:
+        """(records, rejections, physical lines) of a block of whole records;
+        `decode()` gives its text (FileRefused when it is not in the encoding)."""
+        if b'"' in data or b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+            return (*self.rows(decode(), first_line), _lines(data))
         utf8 = data if utf8 else decode().encode()
         try:
             read = pacsv.read_csv(
@@ -193,14 +180,19 @@ class _CsvBlocks:
                 convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(self.names, pa.string()), strings_can_be_null=False),
             )
         except pa.ArrowInvalid:
-            return self.rows(decode(), first_line)  # another width, or not UTF-8: the csv module says which
-        if any((pc.max(pc.utf8_length(c)).as_py() or 0) >= FAST_FIELD_CHARS for c in read.columns):
-            return self.rows(decode(), first_line)
+            # another width, or not UTF-8: the csv module says which
+            return (*self.rows(decode(), first_line), _lines(data))
+        # pyarrow ends a row at LF, CRLF or a lone CR: as many rows as LFs means
+        # no lone CR (left to the csv module), and one line per row. One count
+        # instead of three for a CRLF file.
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))  # the file's last line may have no line break
+        if read.num_rows != lines or any((pc.max(pc.utf8_length(c)).as_py() or 0) >= FAST_FIELD_CHARS for c in read.columns):
+            return (*self.rows(decode(), first_line), _lines(data))
         empty = pa.array([""] * read.num_rows, pa.string())
         pick = {f: (empty if at is None else read.column(at).combine_chunks()) for f, at in self.positions.items()}
         ok, plain = plain_rows(pick)
         if pc.all(ok).as_py():
-            return plain, []
+            return plain, [], lines
         # The rest row by row, in file order: one line each.
         records, positions, rejections = [], [], []
         convert, order_id_at = self.convert, self.order_id_at
@@ -213,10 +205,10 @@ class _CsvBlocks:
                 if any(v.strip() for v in values):
                     rejections.append(Rejection(first_line + index, values[order_id_at] or None, str(exc)))
         if not records:
-            return plain, rejections
+            return plain, rejections, lines
         order = pa.concat_arrays([pc.indices_nonzero(ok), pa.array(positions, pa.uint64())])
         table = pa.concat_tables([plain, records_table(records)])
-        return table.take(pc.sort_indices(order)), rejections
+        return table.take(pc.sort_indices(order)), rejections, lines
 
 
 def _safe_cut(data: bytes) -> int:
@@ -253,6 +245,12 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
     """(records, rejections) block by block; FileRefused for a file that cannot be read."""
     codec = "utf-8" if encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig") else encoding
     buffer = stream.read(BLOCK_BYTES)
+    cr, lf = buffer.find(b"\r"), buffer.find(b"\n")
+    if 0 <= cr and (lf < 0 or cr < lf) and buffer[cr + 1: cr + 2] != b"\n":
+        # The header ends with a lone CR (old Mac files): the cuts here look
+        # for LF, so the csv module reads the file, as read_rows() does.
+        yield from row_parts(io.BufferedReader(_Prefixed(buffer, stream)), "csv", encoding, 50_000)
+        return
     if encoding != codec and buffer.startswith(b"\xef\xbb\xbf"):
         buffer = buffer[3:]
     end = buffer.find(b"\n")
@@ -278,7 +276,7 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
             buffer += more
         if eof:
             if buffer:
-                yield blocks.block(buffer, lambda: _decode(buffer, codec, line), line, utf8)
+                yield blocks.block(buffer, lambda: _decode(buffer, codec, line), line, utf8)[:2]
             return
         cut = _safe_cut(buffer)
         if cut < 0:
@@ -291,13 +289,31 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
                 buffer, want, line = (buffer[end + 1:] if end >= 0 else b""), BLOCK_BYTES, line + 1
             continue
         data, buffer, want = buffer[:cut], buffer[cut:], BLOCK_BYTES
-        yield blocks.block(data, lambda: _decode(data, codec, line), line, utf8)  # noqa: B023 (called at once)
-        line += _lines(data)
+        table, rejections, lines = blocks.block(data, lambda: _decode(data, codec, line), line, utf8)  # noqa: B023 (called at once)
+        yield table, rejections
+        line += lines
 
 
-def jsonl_parts(stream: BinaryIO, encoding: str, rows: int) -> Iterator[tuple[pa.Table, list[Rejection]]]:
+class _Prefixed(io.RawIOBase):
+    """The bytes already read from a stream, then the rest of it."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.head[: len(buffer)] if self.head else self.rest.read(len(buffer))
+        self.head = self.head[len(data):] if self.head else b""
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def row_parts(stream: BinaryIO, file_format: FileFormat, encoding: str, rows: int) -> Iterator[tuple[pa.Table, list[Rejection]]]:
+    """(records, rejections) of up to `rows` records at a time, row by row as read_rows() reads."""
     records, rejections = [], []
-    for _, row in read_rows(stream, "jsonl", encoding):
+    for _, row in read_rows(stream, file_format, encoding):
         (rejections if row.__class__ is Rejection else records).append(row)
         if len(records) >= rows:
             yield records_table(records), rejections
@@ -392,11 +408,12 @@ def copy_data(table: pa.Table) -> tuple[bytes, str]:
         return csv_for_copy(table), "csv"
 
 
-def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int) -> Iterator[Chunk]:
+def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int, time_order: bool = False) -> Iterator[Chunk]:
     """Chunks of at most `chunk_rows` rows. A chunk ends early before an order it
     already holds: the earlier row is stored first and the later one stands.
-    A chunk may hold no rows (only rejections)."""
-    parts = csv_parts(stream, encoding) if file_format == "csv" else jsonl_parts(stream, encoding, chunk_rows)
+    A chunk may hold no rows (only rejections). `time_order`: each chunk's
+    rows by received_at (`in_time_order`), else in file order."""
+    parts = csv_parts(stream, encoding) if file_format == "csv" else row_parts(stream, "jsonl", encoding, chunk_rows)
     names_seen: set[str] = set()
     listed = 0
     for table, rejections in parts:
@@ -411,7 +428,19 @@ def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chun
         pieces = list(_pieces(table, chunk_rows)) or [table]
         for i, piece in enumerate(pieces):
             first = i == 0
+            piece = in_time_order(piece) if time_order else piece
             yield Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [])
+
+
+def in_time_order(table: pa.Table) -> pa.Table:
+    """The rows by received_at (no order is twice in a chunk, so their order
+    changes nothing stored): a file sorted otherwise still fills the BRIN
+    index's block ranges with narrow spans of time. One comparison pass when,
+    as usual, they already are (the UTC text sorts as the time does)."""
+    times = table.column("received_at")
+    if table.num_rows < 2 or pc.all(pc.less_equal(times.slice(0, table.num_rows - 1), times.slice(1))).as_py():
+        return table
+    return table.take(pc.sort_indices(times))
 
 
 def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
@@ -447,17 +476,30 @@ def day_groups(rows: list[tuple], sign: int) -> pa.Table:
     return table.set_column(7, "orders", pc.multiply(table.column("orders"), sign))
 
 
+def summed_days(parts: list[pa.Table]) -> pa.Table:
+    """The groups of `parts` (tables of DAY_SCHEMA) summed, as one table of DAY_SCHEMA."""
+    table = pa.concat_tables(parts).group_by(list(DAY_KEY), use_threads=False).aggregate([("orders", "sum")])
+    return pa.table([table.column(name) for name in DAY_KEY] + [table.column("orders_sum")], schema=DAY_SCHEMA)
+
+
+# The primary key of work_order_day_counts: rows COPY'd in its order go into
+# the index one after another at its right edge instead of all over it.
+DAY_PRIMARY_KEY = ("day", "final_department", "request_type", "valid", "duplicate", "unfounded", "returned_key")
+
+
 def summed_day_copy(parts: list[pa.Table], returned_key) -> tuple[bytes, dt.date, dt.date, bool] | None:
     """The groups of `parts` summed, those that moved, as (COPY binary of
-    DAY_COPIED, first day, last day, whether every count is positive)
-    (`returned_key(returned_by)` gives the key column); None when none moved."""
-    table = pa.concat_tables(parts).group_by(list(DAY_KEY), use_threads=False).aggregate([("orders", "sum")])
-    table = table.filter(pc.not_equal(table.column("orders_sum"), 0))
+    DAY_COPIED in primary-key order, first day, last day, whether every count
+    is positive) (`returned_key(returned_by)` gives the key column); None when
+    none moved."""
+    table = summed_days(parts)
+    table = table.filter(pc.not_equal(table.column("orders"), 0))
     if not table.num_rows:
         return None
     returned = table.column("returned_by")
     distinct = pc.unique(returned)
     keys = pc.take(pa.array([returned_key(name) for name in distinct.to_pylist()], pa.string()), pc.index_in(returned, value_set=distinct))
-    table = table.append_column("returned_key", keys).append_column("orders", table.column("orders_sum"))
+    table = table.append_column("returned_key", keys)
+    table = table.take(pc.sort_indices(table, [(name, "ascending") for name in DAY_PRIMARY_KEY]))
     days = pc.min_max(table.column("day")).as_py()
     return copy_binary(table, DAY_COPIED), days["min"], days["max"], pc.min(table.column("orders")).as_py() > 0

@@ -13,8 +13,8 @@ the column positions, lookups and time conversions worked out once per file
 instead of once per row. The tests hold the two to the same output.
 
 For Postgres, `columnar.column_chunks()` reads the file into chunks of rows
-for COPY, in this process or, for a large file, in a parser process of its own
-(`chunks_in_worker()`) so that parsing runs on another core beside the
+for COPY; for a large file a thread does so ahead of the caller
+(`ParsedAhead`), so that parsing runs on the other core beside the
 database."""
 
 from __future__ import annotations
@@ -24,15 +24,10 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import queue
-import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from operator import itemgetter
 from typing import Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
@@ -359,19 +354,15 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
             pass  # the stream was closed under us
 
 
-# The parser process: reads the file's bytes on its stdin, answers with pickled
-# messages on its stdout: ("chunk", Chunk) …, then ("end",), ("refused", FileRefused
-# fields) or ("error", traceback).
-
 # CLI/endpoint spelling → codec (None: detected from the file).
 ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
 COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
 MAX_REJECTIONS_LISTED = 1000
-WORKER_MIN_BYTES = 8 << 20  # from this size on, parse in a parser process (it costs a Python start)
+PARSE_AHEAD_MIN_BYTES = 1 << 20  # from this size on, parse in a thread beside the caller
 
 
-def worker_wanted(stream: BinaryIO, min_bytes: int = WORKER_MIN_BYTES) -> bool:
-    """A parser process pays off for a large file."""
+def parse_ahead_wanted(stream: BinaryIO, min_bytes: int = PARSE_AHEAD_MIN_BYTES) -> bool:
+    """A parsing thread pays off for a file of more than a block or so."""
     try:
         position = stream.tell()
         size = stream.seek(0, io.SEEK_END)
@@ -381,78 +372,28 @@ def worker_wanted(stream: BinaryIO, min_bytes: int = WORKER_MIN_BYTES) -> bool:
     return size - position >= min_bytes
 
 
-_WORKER = "from services.scoring.hotline.parsing import _worker_main; _worker_main()"
-FEED_BYTES = 1 << 20
-
-
-def _worker_main() -> None:
-    out = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)  # a stray print goes to stderr, not into the answers
-    file_format, encoding, chunk_rows, list_at_most = json.loads(sys.argv[1])
-    from services.scoring.hotline.columnar import column_chunks, for_importer
-
-    try:
-        for chunk in column_chunks(sys.stdin.buffer, file_format, encoding, chunk_rows, list_at_most):
-            out.send(("chunk", for_importer(chunk)))
-        out.send(("end",))
-    except FileRefused as exc:
-        out.send(("refused", (exc.status, exc.slug, exc.title, exc.detail), exc.extensions))
-    except BrokenPipeError:
-        pass  # the importer is gone
-    except BaseException:
-        import traceback
-
-        out.send(("error", traceback.format_exc()))
-
-
-def _feed(stream: BinaryIO, pipe) -> None:
-    try:
-        shutil.copyfileobj(stream, pipe, FEED_BYTES)
-    except (BrokenPipeError, OSError, ValueError):
-        pass  # the parser ended first (a refused file, or the import stopped)
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
-
-
-def chunks_in_worker(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int) -> Iterator:
-    """`columnar.column_chunks(stream, …)` computed in a parser process: the same
-    chunks, rejections and line numbers. This process only moves bytes (a
-    thread feeds the file to the parser), so the caller's thread is free to talk
-    to the database. At most one chunk waits in the pipe: memory stays bounded.
-    The process starts here (OSError if it cannot); closing the returned
-    iterator early stops it."""
-    paths = [p for p in sys.path if p]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    args = json.dumps([file_format, encoding, chunk_rows, list_at_most])
-    proc = subprocess.Popen([sys.executable, "-c", _WORKER, args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    return _ParserChunks(proc, stream)
-
-
-# Chunks held by the receiving thread. Enough that the parser keeps working while the
-# CLI loads the database code (about a second); each holds about 12 MB of COPY data and columns.
+# Chunks parsed ahead of the caller. Enough that parsing goes on while the CLI
+# loads the database code (about a second); each holds about 12 MB.
 PARSED_AHEAD = 6
 
 
-class _ParserChunks:
-    """The parser process's chunks. The process, the thread feeding it the file
-    and the thread receiving its chunks start at once, so parsing begins while
-    the caller gets ready (the CLI: its imports and the database) and goes on
-    while the caller waits for COPY (up to PARSED_AHEAD chunks ahead).
-    Iterated once; close() stops the process whether it was iterated or not."""
+class ParsedAhead:
+    """`columnar.column_chunks(stream, …)` computed by a thread, up to
+    PARSED_AHEAD chunks ahead of the caller: the same chunks, rejections and
+    line numbers. pyarrow's reader and kernels and psycopg's waits release the
+    GIL, so parsing runs on the other core while the caller waits for COPY
+    (a parser process did the same, but moved every byte through two pipes
+    and paid a second interpreter: a third more CPU). Iterated once; close()
+    stops the thread whether it was iterated or not; an error in the thread
+    is raised by the iteration."""
 
-    def __init__(self, proc: subprocess.Popen, stream: BinaryIO) -> None:
-        self.proc, self.closed = proc, False
-        self.answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
-        proc.stdout.close()
-        self.received: queue.Queue = queue.Queue(PARSED_AHEAD)
+    def __init__(self, stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int, time_order: bool = False) -> None:
+        self.parsed: queue.Queue = queue.Queue(PARSED_AHEAD)
         self.stopping = threading.Event()
-        self.feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="work-order-feed", daemon=True)
-        self.receiver = threading.Thread(target=self._receive, name="work-order-receive", daemon=True)
-        self.feeder.start()
-        self.receiver.start()
+        self.thread = threading.Thread(
+            target=self._parse, args=(stream, file_format, encoding, chunk_rows, list_at_most, time_order), name="work-order-parse", daemon=True,
+        )
+        self.thread.start()
         self.messages = self._messages()
 
     def __iter__(self) -> Iterator:
@@ -461,35 +402,36 @@ class _ParserChunks:
     def __next__(self):
         return next(self.messages)
 
-    def _receive(self) -> None:
+    def _parse(self, stream: BinaryIO, *args) -> None:
+        from services.scoring.hotline.columnar import column_chunks  # pyarrow, and columnar imports this module
+
+        try:
+            for chunk in column_chunks(stream, *args):
+                if not self._put(("chunk", chunk)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 (raised again in the caller's thread)
+            self._put(("error", exc))
+
+    def _put(self, message: tuple) -> bool:
         while not self.stopping.is_set():
             try:
-                message = self.answers.recv()
-            except (EOFError, OSError):
-                message = ("gone",)
-            while not self.stopping.is_set():
-                try:
-                    self.received.put(message, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if message[0] != "chunk":
-                return
+                self.parsed.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _messages(self) -> Iterator:
         try:
             while True:
-                message = self.received.get()
-                if message[0] == "chunk":
-                    yield message[1]
-                elif message[0] == "end":
+                kind, value = self.parsed.get()
+                if kind == "chunk":
+                    yield value
+                elif kind == "end":
                     return
-                elif message[0] == "refused":
-                    raise FileRefused(*message[1], **message[2])
-                elif message[0] == "gone":
-                    raise RuntimeError(f"the work-order parser process ended without an answer (exit code {self.proc.wait()})")
                 else:
-                    raise RuntimeError(f"the work-order parser process failed:\n{message[1]}")
+                    raise value
         finally:
             self._stop()
 
@@ -498,13 +440,5 @@ class _ParserChunks:
         self._stop()
 
     def _stop(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
         self.stopping.set()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.receiver.join()  # the process is gone: recv() ends
-        self.answers.close()
-        self.feeder.join()
+        self.thread.join()

@@ -1,0 +1,241 @@
+"""The 12345 import into Postgres, on a psycopg connection of its own or of a
+SQLAlchemy session: new orders COPY'd straight into work_orders, a chunk
+holding stored orders through a staging table (changed ones updated, the rest
+left alone), the day counts summed here and added in a few large COPYs, all in
+the caller's transaction.
+
+It needs neither SQLAlchemy nor the service's models, so the CLI imports
+only psycopg and pyarrow before its first COPY: the service's imports cost
+more than a second, while Postgres waited (see `cli.py`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import psycopg
+
+from services.scoring.hotline.parsing import (
+    COPY_CHUNK,
+    MAX_REJECTIONS_LISTED,
+    PARSE_AHEAD_MIN_BYTES,
+    STORED,
+    FileFormat,
+    ParsedAhead,
+    Rejection,
+    parse_ahead_wanted,
+)
+
+ANALYZE_ORDERS_FROM = 10_000  # orders written by one import
+# pg_advisory_xact_lock key: one import at a time keeps the day counts exact.
+IMPORT_LOCK = 0x50_79_6E_67_79_31_32_33
+
+
+@dataclass
+class ImportSummary:
+    accepted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    unmatched_departments: list[str] = field(default_factory=list)
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS_LISTED:
+            self.rejections.append(rejection)
+
+
+def returned_key(returned_by: str) -> str:
+    return hashlib.md5(returned_by.encode(), usedforsecurity=False).hexdigest() if returned_by else ""
+
+
+def unmatched(written: set[str], aliases: dict[str, str], known: set[str]) -> list[str]:
+    """The names in the name fields as written (split at "|") that no alias or plan names."""
+    seen: set[str] = set()
+    for names in written:
+        if names:
+            seen.update(names.split("|"))
+    return sorted(n for n in seen if n not in aliases and n not in known)
+
+
+def import_by_copy(
+    connection: psycopg.Connection,
+    stream: BinaryIO,
+    file_format: FileFormat,
+    encoding: str,
+    progress: Callable[[int], None] | None = None,
+    parsed: ParsedAhead | None = None,
+) -> ImportSummary:
+    """Imports in the connection's transaction (the caller commits or rolls
+    back); FileRefused for a file refused as a whole. `parsed`: the stream's
+    chunks, started earlier with `encoding` and `time_order=True` (closed here
+    either way)."""
+    summary, written = ImportSummary(), set()
+    cursor = connection.cursor()
+    try:
+        aliases = dict(cursor.execute("SELECT alias, department FROM department_aliases").fetchall())
+        known = set(aliases.values())
+        for (departments,) in cursor.execute("SELECT departments FROM year_plans").fetchall():
+            known.update(departments)
+    except BaseException:
+        if parsed is not None:
+            parsed.close()
+        raise
+    _copy_chunks(connection, stream, file_format, encoding, summary, written, progress, parsed)
+    cursor.execute("DELETE FROM work_order_day_counts WHERE orders = 0")
+    if summary.accepted + summary.updated:
+        # The BRIN ranges filled by this import, summarised now: an unsummarised
+        # range is read whole by every part-day query until autovacuum comes by.
+        cursor.execute("SELECT brin_summarize_new_values('ix_work_orders_received_at')")
+        # Fresh statistics, so the metric's plan fits the counts it reads right
+        # after a large import (ANALYZE blocks neither readers nor writers).
+        cursor.execute("ANALYZE work_order_day_counts")
+        if summary.accepted + summary.updated >= ANALYZE_ORDERS_FROM:
+            # Only what the metric's part-day query filters and groups by: the long text columns cost the most to sample.
+            cursor.execute("ANALYZE work_orders (received_at, final_department, request_type, valid, duplicate_of, unfounded, returned_by)")
+    summary.unmatched_departments = unmatched(written, aliases, known)
+    return summary
+
+
+# Postgres: new orders COPY'd straight into work_orders; changed ones through a
+# staging table; the day counts summed here and added in a few statements.
+
+_STAGING = """CREATE TEMP TABLE IF NOT EXISTS work_order_staging (LIKE work_orders) ON COMMIT DROP"""
+_DAY_FACTS = ("day", "final_department", "request_type", "valid", "duplicate", "unfounded", "returned_by")
+_DAY_STAGING = """CREATE TEMP TABLE IF NOT EXISTS work_order_day_staging (LIKE work_order_day_counts) ON COMMIT DROP"""
+_DAY_MERGE = f"""
+INSERT INTO work_order_day_counts AS c ({", ".join(_DAY_FACTS)}, returned_key, orders)
+SELECT {", ".join(_DAY_FACTS)}, returned_key, orders FROM work_order_day_staging
+ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
+"""
+_DAYS_HELD = "SELECT EXISTS (SELECT FROM work_order_day_counts WHERE day BETWEEN %s AND %s)"
+_COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
+DAY_PARTS_HELD = 200_000  # day-count rows held before they are summed
+DAY_COUNTS_HELD = 400_000  # summed day-count groups held before they are written
+
+
+class _DayCounts:
+    """Orders per day-count group, moved by this import (Arrow tables, summed
+    as they come and written in a few large COPYs: a million orders of a year
+    make about 160,000 groups, written once)."""
+
+    def __init__(self, cursor) -> None:
+        self.cursor, self.parts, self.held, self.summed = cursor, [], 0, 0
+        cursor.execute(_DAY_STAGING)
+
+    def add(self, groups) -> None:
+        """`groups`: a table of `columnar.DAY_SCHEMA`."""
+        from services.scoring.hotline.columnar import summed_days
+
+        self.parts.append(groups)
+        self.held += groups.num_rows
+        if self.held - self.summed >= DAY_PARTS_HELD:
+            self.parts = [summed_days(self.parts)]
+            self.held = self.summed = self.parts[0].num_rows
+        if self.held >= DAY_COUNTS_HELD:
+            self.write()
+
+    def write(self) -> None:
+        from services.scoring.hotline.columnar import summed_day_copy
+
+        parts, self.parts, self.held, self.summed = self.parts, [], 0, 0
+        summed = summed_day_copy(parts, returned_key) if parts else None
+        if summed is None:
+            return
+        data, first, last, added = summed
+        # No group stored yet on these days (a new stretch of time, the usual
+        # case): straight in, without the staging table and its ON CONFLICT.
+        # Imports hold IMPORT_LOCK, so no other one adds groups meanwhile.
+        direct = added and not self.cursor.execute(_DAYS_HELD, (first, last)).fetchone()[0]
+        table = "work_order_day_counts" if direct else "work_order_day_staging"
+        with self.cursor.copy(f"COPY {table} ({', '.join(_DAY_FACTS)}, returned_key, orders) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(data)
+        if not direct:
+            self.cursor.execute(_DAY_MERGE)
+            self.cursor.execute("TRUNCATE work_order_day_staging")
+
+
+def _copy(cursor, table: str, chunk) -> None:
+    with cursor.copy(_COPY.format(table=table, format=chunk.copy_format)) as copy:
+        copy.write(chunk.copy_data)
+
+
+def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress, parsed) -> None:
+    """Chunks of rows from the columnar reader. While the orders of a file are
+    new, a chunk goes straight into work_orders by COPY (in a savepoint: an
+    order already stored fails it, and the chunk is taken again the careful
+    way). Otherwise the chunk's orders are looked up: new ones are COPY'd in,
+    changed ones updated from a staging table, the rest left alone. A large
+    file is parsed in a thread while this one feeds Postgres."""
+    from services.scoring.hotline.columnar import column_chunks, day_counts, day_groups  # pyarrow: Postgres only
+
+    chunks = parsed
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
+        cursor.execute(_STAGING)
+        counts = _DayCounts(cursor)
+        if chunks is None and parse_ahead_wanted(stream, PARSE_AHEAD_MIN_BYTES):
+            chunks = ParsedAhead(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True)
+        if chunks is None:
+            chunks = column_chunks(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True)
+        all_new = True  # so far every order of the file was new
+        for chunk in chunks:
+            summary.rejected += chunk.rejected
+            summary.rejections += chunk.rejections[: MAX_REJECTIONS_LISTED - len(summary.rejections)]
+            written.update(chunk.names)
+            if chunk.rows and all_new:
+                cursor.execute("SAVEPOINT work_order_chunk")
+                try:
+                    _copy(cursor, "work_orders", chunk)
+                except psycopg.errors.UniqueViolation:
+                    cursor.execute("ROLLBACK TO SAVEPOINT work_order_chunk")
+                    all_new = False
+                else:
+                    cursor.execute("RELEASE SAVEPOINT work_order_chunk")
+                    summary.accepted += chunk.rows
+                    counts.add(day_counts(chunk.table))
+            if chunk.rows and not all_new:
+                all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts, day_groups)
+            if progress:
+                progress(chunk.rows)
+        counts.write()
+    finally:
+        if chunks is not None:
+            chunks.close()
+
+
+# A stored order is unchanged when all its columns are (NULLs alike).
+_CHANGED = f"({', '.join('w.' + c for c in STORED[1:])}) IS DISTINCT FROM ({', '.join('s.' + c for c in STORED[1:])})"
+_STORED_ROWS = f"""SELECT s.order_id, NOT {_CHANGED} FROM work_order_staging AS s JOIN work_orders AS w USING (order_id)"""
+_INSERT_NEW = f"""INSERT INTO work_orders ({", ".join(STORED)}) SELECT {", ".join(STORED)} FROM work_order_staging AS s
+WHERE NOT EXISTS (SELECT FROM work_orders AS w WHERE w.order_id = s.order_id)"""
+_OLD_FACTS = f"""SELECT (w.received_at AT TIME ZONE 'UTC')::date, w.final_department, w.request_type, w.valid, w.duplicate_of IS NOT NULL, w.unfounded,
+    w.returned_by, count(*)
+FROM work_orders AS w JOIN work_order_staging AS s USING (order_id) WHERE {_CHANGED} GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+_UPDATE = f"""UPDATE work_orders AS w SET {", ".join(f"{c} = s.{c}" for c in STORED[1:])}
+FROM work_order_staging AS s WHERE w.order_id = s.order_id AND {_CHANGED}"""
+
+
+def _merge_chunk(cursor, chunk, summary: ImportSummary, counts: _DayCounts, day_counts, day_groups) -> bool:
+    """One chunk against the stored orders, through the staging table; True when none of them was stored."""
+    _copy(cursor, "work_order_staging", chunk)
+    stored = dict(cursor.execute(_STORED_ROWS).fetchall())
+    ids = chunk.table.column("order_id").to_pylist()
+    new = [i for i, order_id in enumerate(ids) if order_id not in stored]
+    changed = [i for i, order_id in enumerate(ids) if stored.get(order_id) is False]
+    if new:
+        cursor.execute(_INSERT_NEW)
+        counts.add(day_counts(chunk.table.take(new)))
+    if changed:
+        counts.add(day_groups(cursor.execute(_OLD_FACTS).fetchall(), -1))
+        cursor.execute(_UPDATE)
+        counts.add(day_counts(chunk.table.take(changed)))
+    cursor.execute("TRUNCATE work_order_staging")
+    summary.accepted += len(new)
+    summary.updated += len(changed)
+    summary.unchanged += len(ids) - len(new) - len(changed)
+    return not stored
