@@ -59,6 +59,10 @@ WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2
 _SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)
 # In the row's fields joined by \x01: a field that starts or ends with space, or a NUL.
 STRIP_OR_NUL = f"(^|\x01)[{_SPACE}]|[{_SPACE}](\x01|$)|\x00"
+# The same in a block's raw text (no quotes, no CR but in CRLF): a space next
+# to a comma or a line's ends, or a NUL. No match: every row passes, unjoined.
+_FIELD_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c not in "\r\n")
+RAW_STRIP_OR_NUL = f"(?m)(^|,)[{_FIELD_SPACE}]|[{_FIELD_SPACE}](,|\r?$)|\x00"
 ODD_NAMES = f"(^|\x01)[|;；]|[|;；](\x01|$)|[|;；][|;；]|[{_SPACE}][|;；]|[|;；][{_SPACE}]"
 PLAIN_TIME = r"^[0-9]{4}[-/][0-9]{2}[-/][0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
 KIND_TEXTS = pa.array(list(KINDS))
@@ -108,14 +112,19 @@ def _null_if_empty(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def plain_rows(pick: dict[str, pa.Array]) -> tuple[pa.Array, pa.Table]:
-    """(mask of the rows the vector rules take, those rows converted)."""
-    joined = pc.binary_join_element_wise(*(pick[f] for f in FIELDS), "\x01")
+def _as_text(data: bytes) -> pa.StringArray:
+    """The bytes as one string value, without a copy (valid UTF-8: pyarrow's reader checked)."""
+    return pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(array.array("i", [0, len(data)]).tobytes()), pa.py_buffer(data)])
+
+
+def plain_rows(pick: dict[str, pa.Array], unstripped: bool = False) -> tuple[pa.Array, pa.Table]:
+    """(mask of the rows the vector rules take, those rows converted).
+    `unstripped`: no field has space at its ends or a NUL (known from the block)."""
     order_length = pc.utf8_length(pick["order_id"])
     local_text = pc.replace_substring(pick["received_at"], "/", "-")
     local = pc.strptime(local_text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     checks = [
-        pc.invert(pc.match_substring_regex(joined, STRIP_OR_NUL)),
+        *([] if unstripped else [pc.invert(pc.match_substring_regex(pc.binary_join_element_wise(*(pick[f] for f in FIELDS), "\x01"), STRIP_OR_NUL))]),
         pc.greater(order_length, 0), pc.less_equal(order_length, ORDER_ID_MAX),
         pc.is_in(pick["request_type"], value_set=KIND_TEXTS),
         pc.match_substring_regex(pick["received_at"], PLAIN_TIME),
@@ -186,11 +195,16 @@ class _CsvBlocks:
         # no lone CR (left to the csv module), and one line per row. One count
         # instead of three for a CRLF file.
         lines = data.count(b"\n") + (not data.endswith(b"\n"))  # the file's last line may have no line break
-        if read.num_rows != lines or any((pc.max(pc.utf8_length(c)).as_py() or 0) >= FAST_FIELD_CHARS for c in read.columns):
+        # Bytes first (no scan): a field of FAST_FIELD_CHARS characters has at least as many bytes.
+        if read.num_rows != lines or any(
+            (pc.max(pc.binary_length(c)).as_py() or 0) >= FAST_FIELD_CHARS and (pc.max(pc.utf8_length(c)).as_py() or 0) >= FAST_FIELD_CHARS
+            for c in read.columns
+        ):
             return (*self.rows(decode(), first_line), _lines(data))
         empty = pa.array([""] * read.num_rows, pa.string())
         pick = {f: (empty if at is None else read.column(at).combine_chunks()) for f, at in self.positions.items()}
-        ok, plain = plain_rows(pick)
+        unstripped = not pc.match_substring_regex(_as_text(utf8), RAW_STRIP_OR_NUL)[0].as_py()
+        ok, plain = plain_rows(pick, unstripped)
         if pc.all(ok).as_py():
             return plain, [], lines
         # The rest row by row, in file order: one line each.
@@ -444,11 +458,11 @@ def in_time_order(table: pa.Table) -> pa.Table:
 
 
 def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
-    ids = table.column("order_id").to_pylist()
-    if len(set(ids)) == len(ids):
-        for start in range(0, len(ids), chunk_rows):
+    if pc.count_distinct(table.column("order_id")).as_py() == table.num_rows:  # the usual case, without a Python list
+        for start in range(0, table.num_rows, chunk_rows):
             yield table.slice(start, chunk_rows)
         return
+    ids = table.column("order_id").to_pylist()
     start, held = 0, set()
     for i, order_id in enumerate(ids):
         if order_id in held or i - start >= chunk_rows:
