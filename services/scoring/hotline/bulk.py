@@ -197,7 +197,7 @@ def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: 
                 else:
                     cursor.execute("RELEASE SAVEPOINT work_order_chunk")
                     summary.accepted += chunk.rows
-                    counts.add(day_counts(chunk.table))
+                    counts.add(chunk.groups)
             if chunk.rows and not all_new:
                 all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts, day_groups)
             if progress:

@@ -85,6 +85,9 @@ class Chunk:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)  # the first ones only, across all chunks
     names: list[str] = field(default_factory=list)  # name fields as written, each once across all chunks
+    # The rows' day-count groups (`day_counts`), made by the parsing thread so
+    # that the importer goes from one COPY straight to the next.
+    groups: pa.Table | None = None
 
     @property
     def rows(self) -> int:
@@ -443,7 +446,7 @@ def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chun
         for i, piece in enumerate(pieces):
             first = i == 0
             piece = in_time_order(piece) if time_order else piece
-            yield Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [])
+            yield Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [], day_counts(piece))
 
 
 def in_time_order(table: pa.Table) -> pa.Table:
