@@ -106,6 +106,12 @@ class ScoreComputation(Base):
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+def _bytewise(length: int) -> String:
+    """A string compared byte by byte on Postgres (COLLATE "C": memcmp, not
+    strcoll); SQLite's default collation already is."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class WorkOrder(Base):
     """One 12345 hotline work order (工单), as last imported. Department names are
     kept as the platform wrote them and matched through the alias table when
@@ -118,7 +124,7 @@ class WorkOrder(Base):
         Index("ix_work_orders_received_at", "received_at", postgresql_using="brin", postgresql_with={"pages_per_range": 32, "autosummarize": "on"}),
     )
 
-    order_id: Mapped[str] = mapped_column(String(64).with_variant(String(64, collation="C"), "postgresql"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(_bytewise(64), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(40), default="")
     request_type: Mapped[str] = mapped_column(String(20))
@@ -143,13 +149,14 @@ class WorkOrderDayCount(Base):
     __tablename__ = "work_order_day_counts"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    final_department: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # Key columns compared byte by byte on Postgres (migration 0011): equality is all the key needs.
+    final_department: Mapped[str] = mapped_column(_bytewise(200), primary_key=True)
+    request_type: Mapped[str] = mapped_column(_bytewise(20), primary_key=True)
     valid: Mapped[bool] = mapped_column(primary_key=True)
     duplicate: Mapped[bool] = mapped_column(primary_key=True)
     unfounded: Mapped[bool] = mapped_column(primary_key=True)
     # md5 of returned_by, "" when no unit returned the order: keeps the key short.
-    returned_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    returned_key: Mapped[str] = mapped_column(_bytewise(32), primary_key=True)
     returned_by: Mapped[str] = mapped_column(String(1000))
     orders: Mapped[int] = mapped_column(Integer)
 
