@@ -290,3 +290,17 @@ def test_chunks_in_time_order_hold_the_same_rows_sorted_by_time():
         times = sorted_.table.column("received_at").to_pylist()
         assert times == sorted(times) and times != written.table.column("received_at").to_pylist()
         assert sorted(sorted_.table.to_pylist(), key=str) == sorted(written.table.to_pylist(), key=str)
+
+
+def test_the_last_chunk_carries_the_sum_of_every_chunks_day_counts():
+    from services.scoring.hotline.parsing import returned_key
+
+    body = csv_bytes(list(work_orders(600, seed=37)))
+    chunks = list(columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 50, 1000, totals_up_to=10_000))
+    *rows, last = chunks
+    assert last.rows == 0 and last.totals is not None and all(c.totals is None for c in rows)
+    assert last.totals == columnar.summed_day_copy([c.groups for c in rows], returned_key)
+    assert sum(c.groups.num_rows for c in rows) > len(rows)  # groups to sum, in every chunk
+    # More groups than that: no sum is sent, the importer sums as it goes.
+    few = list(columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 50, 1000, totals_up_to=40))
+    assert all(c.totals is None and c.rows for c in few) and sum(c.rows for c in few) == 600

@@ -47,6 +47,7 @@ from services.scoring.hotline.parsing import (
     csv_records,
     header_columns,
     read_rows,
+    returned_key,
 )
 
 BLOCK_BYTES = 2 << 20  # ≈ 17,000 rows: the memory of a block in flight stays small
@@ -88,6 +89,9 @@ class Chunk:
     # The rows' day-count groups (`day_counts`), made by the parsing thread so
     # that the importer goes from one COPY straight to the next.
     groups: pa.Table | None = None
+    # Only in a last chunk of no rows (`column_chunks(totals_up_to=…)`): the
+    # groups of every chunk before it summed, as `summed_day_copy()` gives them.
+    totals: tuple | None = None
 
     @property
     def rows(self) -> int:
@@ -425,14 +429,19 @@ def copy_data(table: pa.Table) -> tuple[bytes, str]:
         return csv_for_copy(table), "csv"
 
 
-def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int, time_order: bool = False) -> Iterator[Chunk]:
+def column_chunks(
+    stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int, time_order: bool = False, totals_up_to: int = 0,
+) -> Iterator[Chunk]:
     """Chunks of at most `chunk_rows` rows. A chunk ends early before an order it
     already holds: the earlier row is stored first and the later one stands.
     A chunk may hold no rows (only rejections). `time_order`: each chunk's
-    rows by received_at (`in_time_order`), else in file order."""
+    rows by received_at (`in_time_order`), else in file order. `totals_up_to`:
+    a last chunk carries the sum of all chunks' groups, unless they make more
+    than that many groups (then none is sent)."""
     parts = csv_parts(stream, encoding) if file_format == "csv" else row_parts(stream, "jsonl", encoding, chunk_rows)
     names_seen: set[str] = set()
     listed = 0
+    totals, held, summed = [], 0, 0
     for table, rejections in parts:
         listing = rejections[: max(list_at_most - listed, 0)]
         listed += len(listing)
@@ -446,7 +455,18 @@ def column_chunks(stream: BinaryIO, file_format: FileFormat, encoding: str, chun
         for i, piece in enumerate(pieces):
             first = i == 0
             piece = in_time_order(piece) if time_order else piece
-            yield Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [], day_counts(piece))
+            chunk = Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [], day_counts(piece))
+            yield chunk
+            if totals_up_to:
+                totals.append(chunk.groups)
+                held += chunk.groups.num_rows
+                if held - summed >= totals_up_to // 2:
+                    totals = [summed_days(totals)]
+                    held = summed = totals[0].num_rows
+                    if held > totals_up_to:
+                        totals_up_to, totals = 0, []  # too many: the importer sums as it goes
+    if totals_up_to:
+        yield Chunk(records_table([]), b"", totals=summed_day_copy(totals, returned_key) if totals else None)
 
 
 def in_time_order(table: pa.Table) -> pa.Table:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import queue
@@ -354,6 +355,11 @@ def read_rows(stream: BinaryIO, file_format: FileFormat, encoding: str | None = 
             pass  # the stream was closed under us
 
 
+def returned_key(returned_by: str) -> str:
+    """The day counts' key for the units that returned an order ("" for none): short and fixed."""
+    return hashlib.md5(returned_by.encode(), usedforsecurity=False).hexdigest() if returned_by else ""
+
+
 # CLI/endpoint spelling → codec (None: detected from the file).
 ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
 COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
@@ -387,11 +393,11 @@ class ParsedAhead:
     stops the thread whether it was iterated or not; an error in the thread
     is raised by the iteration."""
 
-    def __init__(self, stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int, time_order: bool = False) -> None:
+    def __init__(self, stream: BinaryIO, file_format: FileFormat, encoding: str, chunk_rows: int, list_at_most: int, time_order: bool = False, totals_up_to: int = 0) -> None:
         self.parsed: queue.Queue = queue.Queue(PARSED_AHEAD)
         self.stopping = threading.Event()
         self.thread = threading.Thread(
-            target=self._parse, args=(stream, file_format, encoding, chunk_rows, list_at_most, time_order), name="work-order-parse", daemon=True,
+            target=self._parse, args=(stream, file_format, encoding, chunk_rows, list_at_most, time_order, totals_up_to), name="work-order-parse", daemon=True,
         )
         self.thread.start()
         self.messages = self._messages()
