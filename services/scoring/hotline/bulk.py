@@ -122,34 +122,34 @@ class _DayCounts:
     make about 160,000 groups, written once)."""
 
     def __init__(self, cursor) -> None:
-        self.cursor, self.parts, self.held, self.summed = cursor, [], 0, 0
+        self.cursor, self.sums = cursor, self._fresh()
         self.written = False
         self.totals = None  # the file's groups summed and ready for COPY by the parsing thread
         cursor.execute(_DAY_STAGING)
+
+    @staticmethod
+    def _fresh():
+        from services.scoring.hotline.columnar import DaySums
+
+        return DaySums(DAY_PARTS_HELD)
 
     def take_totals(self, totals) -> None:
         """Every chunk of the file was added whole and nothing is written yet:
         the parsing thread's sum of the same groups replaces this one (made
         while the last chunks were COPY'd, not after)."""
         if not self.written:
-            self.parts, self.held, self.summed, self.totals = [], 0, 0, totals
+            self.sums, self.totals = self._fresh(), totals
 
     def add(self, groups) -> None:
         """`groups`: a table of `columnar.DAY_SCHEMA`."""
-        from services.scoring.hotline.columnar import summed_days
-
-        self.parts.append(groups)
-        self.held += groups.num_rows
-        if self.held - self.summed >= DAY_PARTS_HELD:
-            self.parts = [summed_days(self.parts)]
-            self.held = self.summed = self.parts[0].num_rows
-        if self.held >= DAY_COUNTS_HELD:
+        self.sums.add(groups)
+        if self.sums.held >= DAY_COUNTS_HELD:
             self.write()
 
     def write(self) -> None:
         from services.scoring.hotline.columnar import summed_day_copy
 
-        parts, self.parts, self.held, self.summed = self.parts, [], 0, 0
+        parts, self.sums = self.sums.parts, self._fresh()
         summed, self.totals = (self.totals or (summed_day_copy(parts, returned_key) if parts else None)), None
         if summed is None:
             return

@@ -52,6 +52,7 @@ from services.scoring.hotline.parsing import (
 
 BLOCK_BYTES = 2 << 20  # ≈ 17,000 rows: the memory of a block in flight stays small
 RECORD_LIMIT = 64 << 20  # a record longer than this is rejected without being held whole
+ROW_PART_RECORDS = 50_000  # records a table when a whole file is read row by row
 FAST_FIELD_CHARS = 100_000  # a block with a longer field goes row by row (the csv module's field limit)
 PLAIN_SINCE = 1992  # Asia/Shanghai: UTC+8 without summer time from 1992 on
 UTC_OFFSET = pa.scalar(dt.timedelta(hours=8), pa.duration("s"))
@@ -270,7 +271,7 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
     if 0 <= cr and (lf < 0 or cr < lf) and buffer[cr + 1: cr + 2] != b"\n":
         # The header ends with a lone CR (old Mac files): the cuts here look
         # for LF, so the csv module reads the file, as read_rows() does.
-        yield from row_parts(io.BufferedReader(_Prefixed(buffer, stream)), "csv", encoding, 50_000)
+        yield from row_parts(io.BufferedReader(_Prefixed(buffer, stream)), "csv", encoding, ROW_PART_RECORDS)
         return
     if encoding != codec and buffer.startswith(b"\xef\xbb\xbf"):
         buffer = buffer[3:]
@@ -441,7 +442,7 @@ def column_chunks(
     parts = csv_parts(stream, encoding) if file_format == "csv" else row_parts(stream, "jsonl", encoding, chunk_rows)
     names_seen: set[str] = set()
     listed = 0
-    totals, held, summed = [], 0, 0
+    totals = DaySums(totals_up_to // 2)
     for table, rejections in parts:
         listing = rejections[: max(list_at_most - listed, 0)]
         listed += len(listing)
@@ -458,15 +459,11 @@ def column_chunks(
             chunk = Chunk(piece, *copy_data(piece), len(rejections) if first else 0, listing if first else [], names if first else [], day_counts(piece))
             yield chunk
             if totals_up_to:
-                totals.append(chunk.groups)
-                held += chunk.groups.num_rows
-                if held - summed >= totals_up_to // 2:
-                    totals = [summed_days(totals)]
-                    held = summed = totals[0].num_rows
-                    if held > totals_up_to:
-                        totals_up_to, totals = 0, []  # too many: the importer sums as it goes
+                totals.add(chunk.groups)
+                if totals.held > totals_up_to:
+                    totals_up_to = 0  # too many: the importer sums as it goes
     if totals_up_to:
-        yield Chunk(records_table([]), b"", totals=summed_day_copy(totals, returned_key) if totals else None)
+        yield Chunk(records_table([]), b"", totals=summed_day_copy(totals.parts, returned_key) if totals.parts else None)
 
 
 def in_time_order(table: pa.Table) -> pa.Table:
@@ -529,6 +526,22 @@ def summed_days(parts: list[pa.Table]) -> pa.Table:
     before = pa.concat_arrays([pa.array([0], pa.int64()), pc.take(running, pc.subtract(starts.slice(1), pa.scalar(1, pa.uint64()))).combine_chunks()])
     firsts = table.take(starts)
     return firsts.set_column(len(DAY_KEY), "orders", pc.subtract(pc.take(running, ends), before))
+
+
+class DaySums:
+    """Day-count groups (tables of DAY_SCHEMA) held as they come, summed into
+    one table whenever `every` rows have come since: memory stays near the
+    number of distinct groups."""
+
+    def __init__(self, every: int) -> None:
+        self.every, self.parts, self.held, self.summed = every, [], 0, 0
+
+    def add(self, groups: pa.Table) -> None:
+        self.parts.append(groups)
+        self.held += groups.num_rows
+        if self.held - self.summed >= self.every:
+            self.parts = [summed_days(self.parts)]
+            self.held = self.summed = self.parts[0].num_rows
 
 
 # The primary key of work_order_day_counts: rows COPY'd in its order go into
