@@ -271,3 +271,49 @@ def test_a_file_out_of_time_order_is_stored_in_time_order_for_the_brin_index(sco
         assert len(stored) == 300 and descents <= 3
         assert session.scalar(text("SELECT amname FROM pg_class JOIN pg_am ON relam = pg_am.oid WHERE relname = 'ix_work_orders_received_at'")) == "brin"
     assert_day_counts_match_the_orders(scoring)
+
+
+def test_two_imports_at_once_on_one_database_lose_and_double_nothing(fresh_database_url):
+    """Two replicas importing overlapping files together, each on its own
+    connection to one Postgres: the advisory lock takes them one after the
+    other; rows and day counts counted afterwards."""
+    import threading
+
+    from shared.db import Database
+    from shared.ops.migrations import upgrade
+
+    url = fresh_database_url("postgres", "two_imports")
+    upgrade("scoring", url)
+    replicas = [Database(url), Database(url)]
+    h = SimpleNamespace(db=replicas[0])
+    rows = generated(3000, seed=23)
+    first, second = csv_bytes(rows[:2000]), csv_bytes([dict(r, channel="again") if i < 500 else r for i, r in enumerate(rows[1000:])])
+    summaries, errors = {}, []
+
+    def run(name, db, body):
+        try:
+            summaries[name] = import_bytes(SimpleNamespace(db=db), body)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=run, args=a) for a in (("first", replicas[0], first), ("second", replicas[1], second))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors and set(summaries) == {"first", "second"}
+        with h.db.session() as session:
+            assert session.scalar(select(func.count()).select_from(WorkOrder)) == 3000
+            assert session.scalar(select(func.sum(WorkOrderDayCount.orders))) == 3000
+            again = session.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.channel == "again"))
+        one, two = summaries["first"], summaries["second"]
+        # The 1,000 orders in both files: whichever import came second updated
+        # the 500 that differ and left 500 alone; the last one's values stand.
+        assert one.accepted + two.accepted == 3000
+        assert (one.updated + two.updated, one.unchanged + two.unchanged) == (500, 500)
+        assert again == (500 if two.updated else 0)
+        assert_day_counts_match_the_orders(h)
+    finally:
+        for db in replicas:
+            db.dispose()
