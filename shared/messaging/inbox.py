@@ -188,6 +188,8 @@ class EventConsumer(BackgroundLoop):
         # a rejoin restores the broker's committed offset, which may be a stale one we committed.
         self._rewinds: dict = {}
         self._rebuild = False
+        self._reform_group = False  # after this rebuild, delete and re-form a group no join completes in
+        self.groups_reformed_total = 0
         self._first_stuck_after = max(10.0, 3 * kafka.session_timeout_ms / 1000)
         self._stuck_after = self._first_stuck_after
         # Messages behind the end of each assigned partition, refreshed after polls.
@@ -275,13 +277,48 @@ class EventConsumer(BackgroundLoop):
             if consumer is None:
                 break
             self._consume(consumer)
-            try:
-                consumer.close(autocommit=False)
-            except Exception as exc:
-                log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
+            self._close(consumer)
             self._consumer = None
+            if self._reform_group and not self._stop.is_set():
+                self._reform_group = False
+                self._reform_stuck_group()
         self._close_reader()
         log.info("consumer_stopped", consumer=self.name)
+
+    def _close(self, consumer: KafkaConsumer) -> None:
+        """Leave the group, but not while a join is in flight. Tansu (0.6)
+        answers a pending JoinGroup when its member leaves and keeps that
+        member, gone, as the group's leader: no join completes after that (seen
+        when a consumer was rebuilt just after a broker restart). Waiting the
+        join out takes about half a session timeout there; Kafka copes either way."""
+        from kafka.structs import MemberState
+
+        coordinator = getattr(consumer, "_coordinator", None)
+        deadline = time.monotonic() + self.kafka.session_timeout_ms / 1000
+        while getattr(coordinator, "state", None) is MemberState.REBALANCING and time.monotonic() < deadline:
+            try:
+                consumer.poll(timeout_ms=100, max_records=1)  # drives the join; a record fetched is not committed
+            except Exception:
+                break
+        try:
+            consumer.close(autocommit=False)
+        except Exception as exc:
+            log.warning("consumer_close_failed", consumer=self.name, error=repr(exc))
+
+    def _reform_stuck_group(self) -> None:
+        """A group no member can join (see `_close`) mends only when deleted;
+        its committed offsets are written back. Only an empty group can be
+        deleted, so a group with live members is left as it is."""
+        from shared.messaging.kafka import reform_group
+
+        try:
+            reformed = reform_group(self.kafka, self.group_id)
+        except Exception as exc:
+            log.warning("consumer_group_reform_failed", consumer=self.name, group=self.group_id, error=repr(exc))
+            return
+        if reformed is not None:
+            self.groups_reformed_total += 1
+            log.warning("consumer_group_reformed", consumer=self.name, group=self.group_id, offsets_kept=reformed)
 
     def _connect(self, listener) -> KafkaConsumer | None:
         from shared.messaging.kafka import ensure_topics, make_consumer
@@ -475,6 +512,7 @@ class EventConsumer(BackgroundLoop):
                         partitions={t: len(consumer.partitions_for_topic(t) or ()) for t in self.handlers})
             self._stuck_after = min(self._stuck_after * 2, 300.0)
             self._rebuild = True
+            self._reform_group = state != MemberState.STABLE
             return
         if now - self._unassigned_since < 1.0 or now - self._topics_checked < 2.0:
             return

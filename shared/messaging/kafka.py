@@ -105,9 +105,13 @@ def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[st
     )
 
 
+def _admin(settings: KafkaSettings) -> KafkaAdminClient:
+    return KafkaAdminClient(**_connection(settings, "admin"), request_timeout_ms=settings.request_timeout_ms)
+
+
 def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
     """Create the topics that do not exist yet; existing ones are left alone."""
-    admin = KafkaAdminClient(**_connection(settings, "admin"), request_timeout_ms=settings.request_timeout_ms)
+    admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]
@@ -122,6 +126,50 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
             pass
     finally:
         admin.close()
+
+
+async def _group_members(admin: KafkaAdminClient, group_id: str) -> list[str]:
+    # kafka-python's describe_groups cannot decode the authorized operations
+    # Tansu returns ("15 is not a valid ACLOperation"): the raw response is read.
+    coordinator = (await admin._find_coordinator_ids([group_id]))[group_id]
+    response = await admin._manager.send(admin._describe_groups_request([group_id]), node_id=coordinator)
+    return [member.member_id for group in response.groups for member in group.members]
+
+
+def reform_group(settings: KafkaSettings, group_id: str) -> int | None:
+    """Delete an empty consumer group and commit its offsets to it again: how
+    a group Tansu has wedged (a departed member kept as leader) is mended.
+    Returns how many offsets were kept, or None when the group was not deleted
+    (it has members, or the broker refused)."""
+    admin = _admin(settings)
+    try:
+        members = admin._manager.run(_group_members, admin, group_id)
+        if members:  # Tansu would delete it anyway, under its live members
+            log.info("consumer_group_not_deleted", group=group_id, members=len(members))
+            return None
+        offsets = admin.list_group_offsets({group_id: None}).get(group_id) or {}
+        outcome = admin.delete_groups([group_id]).get(group_id)
+        if outcome != "OK":
+            log.info("consumer_group_not_deleted", group=group_id, outcome=str(outcome))
+            return None
+    finally:
+        admin.close()
+    kept = {tp: mark for tp, mark in offsets.items() if mark.offset >= 0}
+    for attempt in range(3):
+        if not kept:
+            break
+        # Tansu drops the connection of the first commit to a group it just deleted; a new one goes through.
+        admin = _admin(settings)
+        try:
+            admin.alter_group_offsets(group_id, kept)
+            break
+        except KafkaError as exc:
+            if attempt == 2:
+                raise
+            log.info("consumer_group_offsets_retried", group=group_id, error=repr(exc))
+        finally:
+            admin.close()
+    return len(kept)
 
 
 def make_reader(settings: KafkaSettings, *, client_id: str) -> KafkaConsumer:
@@ -188,4 +236,5 @@ __all__ = [
     "make_producer",
     "make_reader",
     "read_event_ids",
+    "reform_group",
 ]

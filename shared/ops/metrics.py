@@ -83,9 +83,13 @@ class RuntimeCollector(Collector):
                 lag.add_metric([topic, str(partition)], behind)
         reconnects = CounterMetricFamily("pingyi_consumer_reconnects", "Times the consumer regained its partitions after losing them")
         reconnects.add_metric([], consumer.reconnects_total if consumer is not None else 0)
+        reformed = CounterMetricFamily("pingyi_consumer_groups_reformed",
+                                       "Times the consumer group was deleted and formed again because no join completed in it")
+        reformed.add_metric([], consumer.groups_reformed_total if consumer is not None else 0)
         yield handled
         yield lag
         yield reconnects
+        yield reformed
         for extra in self.extra:
             yield from extra(runtime)
 
