@@ -273,6 +273,21 @@ def test_a_file_out_of_time_order_is_stored_in_time_order_for_the_brin_index(sco
     assert_day_counts_match_the_orders(scoring)
 
 
+@pytest.mark.parametrize("scoring", ["postgres"], indirect=True)
+def test_an_import_leaves_every_brin_range_it_filled_summarised(scoring):
+    """The import summarises its ranges itself (autosummarize is off: it only
+    flooded the log with requests autovacuum's queue could not hold)."""
+    summary = import_bytes(scoring, csv_bytes(generated(3000, seed=31)))
+    assert summary.accepted == 3000
+    with scoring.db.session() as session:
+        options = session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'ix_work_orders_received_at'"))
+        assert "autosummarize=off" in options
+        # Nothing left for a later summary to do: every range already has one.
+        assert session.scalar(text("SELECT brin_summarize_new_values('ix_work_orders_received_at')")) == 0
+        pages = session.scalar(text("SELECT pg_relation_size('work_orders') / current_setting('block_size')::int"))
+        assert pages >= 32  # more than one range was filled
+
+
 def test_two_imports_at_once_on_one_database_lose_and_double_nothing(fresh_database_url):
     """Two replicas importing overlapping files together, each on its own
     connection to one Postgres: the advisory lock takes them one after the
