@@ -219,7 +219,8 @@ def test_chunks_hold_each_order_once_and_list_the_first_rejections_only():
         rows[i]["request_type"] = "闲聊"
     rows.insert(20, dict(rows[10], channel="again"))  # cuts the first chunk short
     chunks = chunks_here(csv_bytes(rows), list_at_most=3)
-    assert [c.rows for c in chunks] == [19, 50, 50, 50, 50, 50, 28]  # 301 rows, 4 refused
+    assert [c.rows for c in chunks] == [19, 50, 50, 50, 50, 50, 28, 0]  # 301 rows, 4 refused
+    assert [c.rows_done for c in chunks] == [False] * 7 + [True]  # then the importer may finish work_orders
     assert sum(c.rejected for c in chunks) == 4
     assert [r.line for c in chunks for r in c.rejections] == [5, 43, 44]
     for c in chunks:
@@ -287,6 +288,9 @@ def test_chunks_in_time_order_hold_the_same_rows_sorted_by_time():
     as_written = columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 150, 1000)
     by_time = list(columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 150, 1000, time_order=True))
     for written, sorted_ in zip(as_written, by_time, strict=True):
+        assert written.rows_done == sorted_.rows_done
+        if written.rows_done:
+            continue  # the chunk of no rows that ends both
         times = sorted_.table.column("received_at").to_pylist()
         assert times == sorted(times) and times != written.table.column("received_at").to_pylist()
         assert sorted(sorted_.table.to_pylist(), key=str) == sorted(written.table.to_pylist(), key=str)
@@ -297,10 +301,12 @@ def test_the_last_chunk_carries_the_sum_of_every_chunks_day_counts():
 
     body = csv_bytes(list(work_orders(600, seed=37)))
     chunks = list(columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 50, 1000, totals_up_to=10_000))
-    *rows, last = chunks
+    *rows, done, last = chunks
+    assert done.rows_done and done.rows == 0 and not any(c.rows_done for c in (*rows, last))
     assert last.rows == 0 and last.totals is not None and all(c.totals is None for c in rows)
     assert last.totals == columnar.summed_day_copy([c.groups for c in rows], returned_key)
     assert sum(c.groups.num_rows for c in rows) > len(rows)  # groups to sum, in every chunk
     # More groups than that: no sum is sent, the importer sums as it goes.
     few = list(columnar.column_chunks(io.BytesIO(body), "csv", "utf-8-sig", 50, 1000, totals_up_to=40))
-    assert all(c.totals is None and c.rows for c in few) and sum(c.rows for c in few) == 600
+    *rows, done = few
+    assert done.rows_done and all(c.totals is None and c.rows for c in rows) and sum(c.rows for c in rows) == 600

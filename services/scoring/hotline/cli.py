@@ -16,7 +16,7 @@ from typing import Literal
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from services.scoring.hotline.parsing import COPY_CHUNK, ENCODINGS, MAX_REJECTIONS_LISTED, FileRefused, ParsedAhead, detect_encoding, parse_ahead_wanted
+from services.scoring.hotline.parsing import COPY_CHUNK, DAY_COUNTS_HELD, ENCODINGS, MAX_REJECTIONS_LISTED, FileRefused, ParsedAhead, detect_encoding, parse_ahead_wanted
 
 app = typer.Typer(add_completion=False, help="12345 hotline work orders 12345热线工单")
 
@@ -56,7 +56,7 @@ def import_file(
         parsed = None
         if postgres and parse_ahead_wanted(stream):
             # The parsing thread starts before this process connects: parsing goes on meanwhile.
-            parsed = ParsedAhead(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True)
+            parsed = ParsedAhead(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True, totals_up_to=DAY_COUNTS_HELD)
         task = bar.add_task("import", total=size, rows=0)
         rows = 0
 

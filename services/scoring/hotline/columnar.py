@@ -93,6 +93,9 @@ class Chunk:
     # Only in a last chunk of no rows (`column_chunks(totals_up_to=…)`): the
     # groups of every chunk before it summed, as `summed_day_copy()` gives them.
     totals: tuple | None = None
+    # Only in a chunk of no rows that follows the file's last rows (before the
+    # totals): every order is out, and the importer may finish work_orders.
+    rows_done: bool = False
 
     @property
     def rows(self) -> int:
@@ -462,6 +465,7 @@ def column_chunks(
                 totals.add(chunk.groups)
                 if totals.held > totals_up_to:
                     totals_up_to = 0  # too many: the importer sums as it goes
+    yield Chunk(records_table([]), b"", rows_done=True)
     if totals_up_to:
         yield Chunk(records_table([]), b"", totals=summed_day_copy(totals.parts, returned_key) if totals.parts else None)
 

@@ -364,6 +364,7 @@ def returned_key(returned_by: str) -> str:
 ENCODINGS = {"auto": None, "utf-8": "utf-8-sig", "gb18030": "gb18030"}
 COPY_CHUNK = 50_000  # Postgres rows per COPY and merge
 MAX_REJECTIONS_LISTED = 1000
+DAY_COUNTS_HELD = 400_000  # summed day-count groups held before they are written (and the parsing thread's limit)
 PARSE_AHEAD_MIN_BYTES = 1 << 20  # from this size on, parse in a thread beside the caller
 
 
