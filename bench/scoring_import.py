@@ -221,7 +221,7 @@ def year_run(args) -> None:
             peak, total, imported = max(peak, rss), total + elapsed, imported + summary["accepted"]
             print(f"| file {i} ({path.stat().st_size / 1e6:.0f} MB) | {elapsed:.1f} s, peak RSS {rss:.0f} MB (largest process {largest:.0f} MB); "
                   f"accepted {summary['accepted']:,}, rejected {summary['rejected']}; load {os.getloadavg()[0]:.2f} |")
-        print(f"| all files | {total:.0f} s for {imported:,} orders; peak RSS {peak:.0f} MB summed over the CLI and its parser process |")
+        print(f"| all files | {total:.0f} s for {imported:,} orders; peak RSS {peak:.0f} MB summed over the CLI and any child |")
         db = Database(url.render_as_string(hide_password=False))
         with db.session() as session:
             for short in DEPARTMENTS:
