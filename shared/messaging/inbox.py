@@ -295,7 +295,12 @@ class EventConsumer(BackgroundLoop):
 
         coordinator = getattr(consumer, "_coordinator", None)
         deadline = time.monotonic() + self.kafka.session_timeout_ms / 1000
-        while getattr(coordinator, "state", None) is MemberState.REBALANCING and time.monotonic() < deadline:
+
+        def joining() -> bool:
+            # With no coordinator (the broker away) no LeaveGroup is sent: nothing to wait for.
+            return getattr(coordinator, "state", None) is MemberState.REBALANCING and not coordinator.coordinator_unknown()
+
+        while joining() and time.monotonic() < deadline:
             try:
                 consumer.poll(timeout_ms=100, max_records=1)  # drives the join; a record fetched is not committed
             except Exception:
