@@ -155,21 +155,24 @@ def reform_group(settings: KafkaSettings, group_id: str) -> int | None:
     finally:
         admin.close()
     kept = {tp: mark for tp, mark in offsets.items() if mark.offset >= 0}
-    for attempt in range(3):
-        if not kept:
-            break
-        # Tansu drops the connection of the first commit to a group it just deleted; a new one goes through.
+    if kept:
+        _commit_offsets_again(settings, group_id, kept)
+    return len(kept)
+
+
+def _commit_offsets_again(settings: KafkaSettings, group_id: str, offsets: dict, tries: int = 3) -> None:
+    # Tansu drops the connection of the first commit to a group it just deleted; a new one goes through.
+    for attempt in range(1, tries + 1):
         admin = _admin(settings)
         try:
-            admin.alter_group_offsets(group_id, kept)
-            break
+            admin.alter_group_offsets(group_id, offsets)
+            return
         except KafkaError as exc:
-            if attempt == 2:
+            if attempt == tries:
                 raise
             log.info("consumer_group_offsets_retried", group=group_id, error=repr(exc))
         finally:
             admin.close()
-    return len(kept)
 
 
 def make_reader(settings: KafkaSettings, *, client_id: str) -> KafkaConsumer:

@@ -86,11 +86,9 @@ def import_by_copy(
         if parsed is not None:
             parsed.close()
         raise
-    summarised = _copy_chunks(connection, stream, file_format, encoding, summary, written, progress, parsed)
+    _copy_chunks(connection, stream, file_format, encoding, summary, written, progress, parsed)
     cursor.execute("DELETE FROM work_order_day_counts WHERE orders = 0")
     if summary.accepted + summary.updated:
-        if not summarised:
-            _summarise_new_ranges(cursor)
         # Fresh statistics, so the metric's plan fits the counts it reads right
         # after a large import (ANALYZE blocks neither readers nor writers).
         cursor.execute(f"SET LOCAL default_statistics_target = {DAY_COUNTS_STATISTICS_TARGET}")
@@ -173,26 +171,18 @@ class _DayCounts:
             self.cursor.execute("TRUNCATE work_order_day_staging")
 
 
-def _summarise_new_ranges(cursor) -> None:
-    # The BRIN ranges filled by this import, summarised now: an unsummarised
-    # range is read whole by every part-day query until a vacuum comes by.
-    cursor.execute("SELECT brin_summarize_new_values('ix_work_orders_received_at')")
-
-
 def _copy(cursor, table: str, chunk) -> None:
     with cursor.copy(_COPY.format(table=table, format=chunk.copy_format)) as copy:
         copy.write(chunk.copy_data)
 
 
-def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress, parsed) -> bool:
+def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: FileFormat, encoding: str, summary: ImportSummary, written: set[str], progress, parsed) -> None:
     """Chunks of rows from the columnar reader. While the orders of a file are
     new, a chunk goes straight into work_orders by COPY (in a savepoint: an
     order already stored fails it, and the chunk is taken again the careful
     way). Otherwise the chunk's orders are looked up: new ones are COPY'd in,
     changed ones updated from a staging table, the rest left alone. A large
-    file is parsed in a thread while this one feeds Postgres. True when the
-    BRIN ranges were summarised (once every order was in, while the parsing
-    thread summed the file's day counts)."""
+    file is parsed in a thread while this one feeds Postgres."""
     from services.scoring.hotline.columnar import column_chunks, day_counts, day_groups  # pyarrow: Postgres only
 
     chunks = parsed
@@ -207,12 +197,12 @@ def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: 
             chunks = column_chunks(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True, totals_up_to=DAY_COUNTS_HELD)
         all_new = True  # so far every order of the file was new
         whole = True  # so far every chunk's groups went to the day counts as they are
-        summarised = False
         for chunk in chunks:
-            if chunk.rows_done:
+            if chunk.rows_done:  # every order is in; the parsing thread may still be summing the day counts
                 if summary.accepted + summary.updated:
-                    _summarise_new_ranges(cursor)
-                    summarised = True
+                    # The BRIN ranges filled by this import, summarised now: an unsummarised
+                    # range is read whole by every part-day query until a vacuum comes by.
+                    cursor.execute("SELECT brin_summarize_new_values('ix_work_orders_received_at')")
                 continue
             if chunk.totals is not None:  # the file's last word: all its groups summed
                 if whole:
@@ -238,7 +228,6 @@ def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: 
             if progress:
                 progress(chunk.rows)
         counts.write()
-        return summarised
     finally:
         if chunks is not None:
             chunks.close()
