@@ -66,7 +66,6 @@ STRIP_OR_NUL = f"(^|\x01)[{_SPACE}]|[{_SPACE}](\x01|$)|\x00"
 _FIELD_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c not in "\r\n")
 RAW_STRIP_OR_NUL = f"(?m)(^|,)[{_FIELD_SPACE}]|[{_FIELD_SPACE}](,|\r?$)|\x00"
 ODD_NAMES = f"(^|\x01)[|;；]|[|;；](\x01|$)|[|;；][|;；]|[{_SPACE}][|;；]|[|;；][{_SPACE}]"
-PLAIN_TIME = r"^[0-9]{4}[-/][0-9]{2}[-/][0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
 KIND_TEXTS = pa.array(list(KINDS))
 KIND_VALUES = pa.array(list(KINDS.values()))
 FLAG_TEXTS = pa.array([*FLAGS, ""])
@@ -123,45 +122,73 @@ def _null_if_empty(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
+def _bars(text: pa.Array, held) -> pa.Array:
+    """The name separators ; and ； written as |; `held(byte)`: whether the block may hold that byte."""
+    if held(b";"):
+        text = pc.replace_substring(text, ";", "|")
+    if held(b"\xef"):  # the first byte of ； (EF BC 9B), and of other fullwidth forms
+        text = pc.replace_substring(text, "；", "|")
+    return text
+
+
+def _capped(text: pa.Array, chars: int) -> pa.Array:
+    """At most `chars` characters; no slice when no value has more bytes than
+    that (a character is at least one byte)."""
+    if not len(text) or (pc.max(pc.binary_length(text)).as_py() or 0) <= chars:
+        return text
+    return pc.utf8_slice_codeunits(text, 0, chars)
+
+
 def _as_text(data: bytes) -> pa.StringArray:
     """The bytes as one string value, without a copy (valid UTF-8: pyarrow's reader checked)."""
     return pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(array.array("i", [0, len(data)]).tobytes()), pa.py_buffer(data)])
 
 
-def plain_rows(pick: dict[str, pa.Array], unstripped: bool = False) -> tuple[pa.Array, pa.Table]:
+def plain_rows(pick: dict[str, pa.Array], unstripped: bool = False, block: bytes | None = None) -> tuple[pa.Array, pa.Table]:
     """(mask of the rows the vector rules take, those rows converted).
-    `unstripped`: no field has space at its ends or a NUL (known from the block)."""
+    `unstripped`: no field has space at its ends or a NUL (known from the block).
+    `block`: the UTF-8 text the columns were read from, when at hand: a byte
+    it does not hold spares the kernels that look for it (memchr is a small
+    fraction of a kernel's pass)."""
+
+    def held(byte: bytes) -> bool:
+        return block is None or byte in block
+
     order_length = pc.utf8_length(pick["order_id"])
-    local_text = pc.replace_substring(pick["received_at"], "/", "-")
+    local_text = pc.replace_substring(pick["received_at"], "/", "-") if held(b"/") else pick["received_at"]
     local = pc.strptime(local_text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     checks = [
         *([] if unstripped else [pc.invert(pc.match_substring_regex(pc.binary_join_element_wise(*(pick[f] for f in FIELDS), "\x01"), STRIP_OR_NUL))]),
         pc.greater(order_length, 0), pc.less_equal(order_length, ORDER_ID_MAX),
         pc.is_in(pick["request_type"], value_set=KIND_TEXTS),
-        pc.match_substring_regex(pick["received_at"], PLAIN_TIME),
+        # Exactly "YYYY-MM-DD HH:MM:SS" ("/" taken as "-"), a real date and time:
+        # strptime takes 02-30 as 03-02, 1:5:0 as 01:05:00, which then read otherwise.
+        pc.equal(pc.cast(local, pa.string()), local_text),
         pc.greater_equal(pc.year(local), PLAIN_SINCE),
-        # strptime takes 02-30 as 03-02: the day of the month must come out as written.
-        pc.equal(pc.utf8_slice_codeunits(local_text, 8, 10), pc.utf8_lpad(pc.cast(pc.day(local), pa.string()), 2, "0")),
-        # Names split at | ; ；: plain when no part is empty or has space at its ends.
-        pc.invert(pc.match_substring_regex(pc.binary_join_element_wise(pick["dispatched_to"], pick["returned_by"], "\x01"), ODD_NAMES)),
         pc.is_in(pick["valid"], value_set=FLAG_TEXTS), pc.is_in(pick["unfounded"], value_set=FLAG_TEXTS),
         pc.less_equal(pc.utf8_length(pick["duplicate_of"]), ORDER_ID_MAX),
     ]
+    if held(b"|") or held(b";") or held(b"\xef"):
+        # Names split at | ; ；: plain when no part is empty or has space at its ends.
+        checks.append(pc.invert(pc.match_substring_regex(pc.binary_join_element_wise(pick["dispatched_to"], pick["returned_by"], "\x01"), ODD_NAMES)))
     ok = pc.fill_null(reduce(pc.and_kleene, checks), False)
-    p = {name: pc.filter(values, ok) for name, values in pick.items()}
-    utc = pc.subtract(pc.filter(local, ok), UTC_OFFSET)
+    if pc.all(ok).as_py():  # the usual case: nothing to filter out
+        p = pick
+    else:
+        p, local = {name: pc.filter(values, ok) for name, values in pick.items()}, pc.filter(local, ok)
+    utc = pc.subtract(local, UTC_OFFSET)
     out = {
         "order_id": p["order_id"],
         "received_at": pc.binary_join_element_wise(pc.cast(utc, pa.string()), "+00:00", ""),
-        "channel": pc.utf8_slice_codeunits(p["channel"], 0, 40),
+        "channel": _capped(p["channel"], 40),
         "request_type": pc.take(KIND_VALUES, pc.index_in(p["request_type"], value_set=KIND_TEXTS)),
-        "dispatched_to": pc.utf8_slice_codeunits(pc.replace_substring(pc.replace_substring(p["dispatched_to"], ";", "|"), "；", "|"), 0, 1000),
-        "returned_by": pc.utf8_slice_codeunits(pc.replace_substring(pc.replace_substring(p["returned_by"], ";", "|"), "；", "|"), 0, 1000),
-        "final_department": pc.utf8_slice_codeunits(p["final_department"], 0, 200),
+        "dispatched_to": _capped(_bars(p["dispatched_to"], held), 1000),
+        "returned_by": _capped(_bars(p["returned_by"], held), 1000),
+        "final_department": _capped(p["final_department"], 200),
         "valid": _flags(p["valid"], True),
         "duplicate_of": _null_if_empty(p["duplicate_of"]),
         "unfounded": _flags(p["unfounded"], False),
-        "satisfaction": _null_if_empty(pc.utf8_slice_codeunits(p["satisfaction"], 0, 20)),
+        "satisfaction": _null_if_empty(_capped(p["satisfaction"], 20)),
     }
     out["day"] = pc.cast(utc, pa.date32())
     out["duplicate"] = pc.is_valid(out["duplicate_of"])
@@ -212,10 +239,11 @@ class _CsvBlocks:
             for c in read.columns
         ):
             return (*self.rows(decode(), first_line), _lines(data))
-        empty = pa.array([""] * read.num_rows, pa.string())
-        pick = {f: (empty if at is None else read.column(at).combine_chunks()) for f, at in self.positions.items()}
+        empty = pa.array([""] * read.num_rows, pa.string()) if None in self.positions.values() else None
+        # One chunk each (block_size above): taken as it is, where combine_chunks() would copy it.
+        pick = {f: (empty if at is None else _one_array(read.column(at))) for f, at in self.positions.items()}
         unstripped = not pc.match_substring_regex(_as_text(utf8), RAW_STRIP_OR_NUL)[0].as_py()
-        ok, plain = plain_rows(pick, unstripped)
+        ok, plain = plain_rows(pick, unstripped, utf8)
         if pc.all(ok).as_py():
             return plain, [], lines
         # The rest row by row, in file order: one line each.
@@ -234,6 +262,10 @@ class _CsvBlocks:
         order = pa.concat_arrays([pc.indices_nonzero(ok), pa.array(positions, pa.uint64())])
         table = pa.concat_tables([plain, records_table(records)])
         return table.take(pc.sort_indices(order)), rejections, lines
+
+
+def _one_array(values: pa.ChunkedArray) -> pa.Array:
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
 def _safe_cut(data: bytes) -> int:
@@ -482,7 +514,11 @@ def in_time_order(table: pa.Table) -> pa.Table:
 
 
 def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
-    if pc.count_distinct(table.column("order_id")).as_py() == table.num_rows:  # the usual case, without a Python list
+    ids = table.column("order_id")
+    n = table.num_rows
+    # The usual case, without a Python list: ids that ascend (a comparison pass)
+    # or at least are all different (a hash pass).
+    if n < 2 or pc.all(pc.less(ids.slice(0, n - 1), ids.slice(1))).as_py() or pc.count_distinct(ids).as_py() == n:
         for start in range(0, table.num_rows, chunk_rows):
             yield table.slice(start, chunk_rows)
         return
