@@ -4,8 +4,12 @@ department aliases and the net-complaint metric over HTTP, on SQLite and Postgre
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import subprocess
 import sys
+import time
 
 from sqlalchemy import text
 
@@ -186,6 +190,44 @@ def test_cli_imports_a_generated_file(tmp_path, backend, fresh_database_url):
             assert session.scalar(text("SELECT count(*) FROM work_orders")) == 12_000
     finally:
         db.dispose()
+
+
+def run_on_a_terminal(cmd: list[str], timeout: float = 120) -> tuple[int, str]:
+    """The command's exit code and everything it wrote, run on a pseudo-terminal (as a person runs it)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec at once, nothing else
+        os.execv(cmd[0], cmd)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # the child is gone and the terminal closed
+                break
+            if not data:
+                break
+            out += data
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_the_cli_shows_its_progress_on_a_terminal(tmp_path, backend, fresh_database_url):
+    """The bar is drawn by a thread once the first rows are stored: it shows
+    the file's bytes and the rows stored, and the summary follows it."""
+    from bench.scoring_workorders import write
+    from shared.ops.migrations import upgrade
+
+    url = fresh_database_url(backend, "hotline")
+    upgrade("scoring", url)
+    path = tmp_path / "orders.csv"
+    write(path, 12_000)
+    code, shown = run_on_a_terminal([sys.executable, "-m", "services.scoring.hotline.cli", "import", str(path), "--database-url", url])
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # the terminal's colour and cursor codes
+    assert code == 0, plain
+    assert "导入工单" in plain and "12,000 行" in plain and f"{path.stat().st_size / 1e6:.1f}/{path.stat().st_size / 1e6:.1f} MB" in plain
+    assert json.loads(plain[plain.index("{"):])["accepted"] == 12_000
 
 
 def test_net_complaints_feed_the_composite(scoring):

@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Literal
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from services.scoring.hotline.parsing import COPY_CHUNK, DAY_COUNTS_HELD, ENCODINGS, MAX_REJECTIONS_LISTED, FileRefused, ParsedAhead, detect_encoding, parse_ahead_wanted
+from services.scoring.hotline.parsing import (
+    COPY_CHUNK,
+    DAY_COUNTS_HELD,
+    ENCODINGS,
+    MAX_REJECTIONS_LISTED,
+    FileRefused,
+    ParsedAhead,
+    detect_encoding,
+    parse_ahead_wanted,
+)
 
 app = typer.Typer(add_completion=False, help="12345 hotline work orders 12345热线工单")
 
@@ -24,6 +32,56 @@ app = typer.Typer(add_completion=False, help="12345 hotline work orders 12345热
 @app.callback()
 def main() -> None:
     pass
+
+
+class ImportProgress:
+    """The progress bar (bytes read, rows stored, elapsed and remaining time),
+    made by a thread of its own once the first rows are stored: rich takes a
+    twentieth of a second to import, and the first COPY does not wait for it.
+    The same thread then imports `then_import` (what the summary needs) while
+    the import goes on."""
+
+    def __init__(self, stream, size: int, then_import: tuple[str, ...] = ()) -> None:
+        self.stream, self.size, self.then_import, self.rows = stream, size, then_import, 0
+        self.bar = self.task = self.thread = None
+        self.lock = threading.Lock()
+
+    def _show(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        bar = Progress(
+            TextColumn("导入工单"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TextColumn("{task.fields[rows]:,} 行"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+        )
+        with self.lock:
+            self.task = bar.add_task("import", total=self.size, completed=self.stream.tell(), rows=self.rows)
+            bar.start()
+            self.bar = bar
+        for module in self.then_import:
+            importlib.import_module(module)
+
+    def advance(self, rows: int) -> None:
+        with self.lock:
+            self.rows += rows
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._show, name="import-progress", daemon=True)
+                self.thread.start()
+            elif self.bar is not None:
+                self.bar.update(self.task, completed=self.stream.tell(), rows=self.rows)
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+        if self.bar is not None:
+            self.bar.stop()
 
 
 @app.command("import")
@@ -41,51 +99,38 @@ def import_file(
 
         database_url = ScoringSettings().database_url
     database_url = database_url or os.environ["SCORING_DATABASE_URL"]
-    size = file.stat().st_size
-    columns = (
-        TextColumn("导入工单"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TextColumn("{task.fields[rows]:,} 行"), TimeElapsedColumn(), TimeRemainingColumn(),
-    )
     postgres = re.match(r"postgresql(\+\w+)?://", database_url)
-    # The summary's schema (pydantic, a sixth of a second to import) loads
-    # while the import runs, not after it.
-    schemas = threading.Thread(target=importlib.import_module, args=("services.scoring.hotline.schemas",), daemon=True)
-    schemas.start()
-    with open(file, "rb") as stream, Progress(*columns, transient=True) as bar:
+    with open(file, "rb") as stream:
         codec = ENCODINGS[encoding] or detect_encoding(stream)
+        # The summary's schema (pydantic, a sixth of a second to import) loads while the import runs.
+        progress = ImportProgress(stream, file.stat().st_size, then_import=("services.scoring.hotline.schemas",))
         parsed = None
-        if postgres and parse_ahead_wanted(stream):
-            # The parsing thread starts before this process connects: parsing goes on meanwhile.
-            parsed = ParsedAhead(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True, totals_up_to=DAY_COUNTS_HELD)
-        task = bar.add_task("import", total=size, rows=0)
-        rows = 0
-
-        def advance(chunk_rows: int) -> None:
-            nonlocal rows
-            rows += chunk_rows
-            bar.update(task, completed=stream.tell(), rows=rows)
-
         try:
             if postgres:
                 # Straight on psycopg: the service and its models (SQLAlchemy,
                 # the web stack) take more than a second to import, while
-                # Postgres would wait. One transaction: committed at the end
-                # of the block, rolled back on any error.
+                # Postgres would wait. psycopg loads before the parsing thread
+                # starts (both imports hold the interpreter, and Postgres waits
+                # for this one); the thread starts before this process
+                # connects. One transaction: committed at the end of the
+                # block, rolled back on any error.
                 import psycopg
 
                 from services.scoring.hotline.bulk import import_by_copy
 
+                if parse_ahead_wanted(stream):
+                    parsed = ParsedAhead(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True, totals_up_to=DAY_COUNTS_HELD)
                 with psycopg.connect("postgresql://" + database_url[postgres.end():]) as connection:
-                    summary = import_by_copy(connection, stream, file_format, codec, progress=advance, parsed=parsed)
+                    summary = import_by_copy(connection, stream, file_format, codec, progress=progress.advance, parsed=parsed)
             else:
-                summary = _import_with_service(database_url, stream, file_format, codec, advance)
+                summary = _import_with_service(database_url, stream, file_format, codec, progress.advance)
         except FileRefused as refused:
             typer.echo(json.dumps(refused.problem().body(), ensure_ascii=False), err=True)
             raise typer.Exit(1) from None
         finally:
             if parsed is not None:
                 parsed.close()
-    schemas.join()
+            progress.close()
     from services.scoring.hotline.schemas import summary_out
 
     typer.echo(json.dumps(summary_out(summary).model_dump(mode="json"), ensure_ascii=False, indent=1))

@@ -51,6 +51,9 @@ from services.scoring.hotline.parsing import (
 )
 
 BLOCK_BYTES = 2 << 20  # ≈ 17,000 rows: the memory of a block in flight stays small
+# The first block is smaller: the importer's first COPY waits for it, while
+# Postgres has nothing else to do.
+FIRST_BLOCK_BYTES = 256 << 10
 RECORD_LIMIT = 64 << 20  # a record longer than this is rejected without being held whole
 ROW_PART_RECORDS = 50_000  # records a table when a whole file is read row by row
 FAST_FIELD_CHARS = 100_000  # a block with a longer field goes row by row (the csv module's field limit)
@@ -301,7 +304,8 @@ def _lines(data: bytes) -> int:
 def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[Rejection]]]:
     """(records, rejections) block by block; FileRefused for a file that cannot be read."""
     codec = "utf-8" if encoding.replace("_", "-").lower() in ("utf-8-sig", "utf8-sig") else encoding
-    buffer = stream.read(BLOCK_BYTES)
+    first_block = min(FIRST_BLOCK_BYTES, BLOCK_BYTES)
+    buffer = stream.read(first_block)
     cr, lf = buffer.find(b"\r"), buffer.find(b"\n")
     if 0 <= cr and (lf < 0 or cr < lf) and buffer[cr + 1: cr + 2] != b"\n":
         # The header ends with a lone CR (old Mac files): the cuts here look
@@ -325,10 +329,10 @@ def csv_parts(stream: BinaryIO, encoding: str) -> Iterator[tuple[pa.Table, list[
     columns = header_columns(csv.reader(io.StringIO(header_text, newline="")))
     blocks = _CsvBlocks(columns)
     line = 1 + max(_lines(buffer[: end + 1]), 1)
-    buffer, want, eof, utf8 = buffer[end + 1:], BLOCK_BYTES, False, codec == "utf-8"
+    buffer, want, eof, utf8 = buffer[end + 1:], first_block, False, codec == "utf-8"
     while True:
         while not eof and len(buffer) < want:
-            more = stream.read(BLOCK_BYTES)
+            more = stream.read(want - len(buffer))
             eof = not more
             buffer += more
         if eof:
