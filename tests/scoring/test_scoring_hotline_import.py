@@ -274,12 +274,27 @@ def test_a_file_out_of_time_order_is_stored_in_time_order_for_the_brin_index(sco
 
 
 @pytest.mark.parametrize("scoring", ["postgres"], indirect=True)
-def test_an_import_leaves_every_brin_range_it_filled_summarised(scoring):
-    """The import summarises its ranges itself (autosummarize is off: it only
-    flooded the log with requests autovacuum's queue could not hold)."""
-    summary = import_bytes(scoring, csv_bytes(generated(3000, seed=31)))
+def test_an_import_leaves_every_brin_range_it_filled_summarised(scoring, monkeypatch):
+    """The import summarises its ranges itself, each once COPY has filled it
+    (autosummarize is off: it only flooded the log with requests autovacuum's
+    queue could not hold), and the summaries find every order."""
+    monkeypatch.setattr(bulk, "COPY_CHUNK", 250)  # ranges filled and summarised chunk after chunk
+    rows = generated(3000, seed=31)
+    summary = import_bytes(scoring, csv_bytes(rows))
     assert summary.accepted == 3000
     with scoring.db.session() as session:
+        # Every hour's orders found through the index alone (a range summarised
+        # before all its rows were in would miss the later ones).
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        hours = session.execute(text(
+            "SELECT date_trunc('hour', received_at), count(*) FROM work_orders GROUP BY 1"
+        )).all()
+        for hour, orders in hours[::50]:
+            plan = "\n".join(session.scalars(text("EXPLAIN SELECT count(*) FROM work_orders WHERE received_at >= :a AND received_at < :b"),
+                                             {"a": hour, "b": hour + dt.timedelta(hours=1)}))
+            assert "Bitmap Index Scan on ix_work_orders_received_at" in plan
+            assert session.scalar(text("SELECT count(*) FROM work_orders WHERE received_at >= :a AND received_at < :b"),
+                                  {"a": hour, "b": hour + dt.timedelta(hours=1)}) == orders
         options = session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'ix_work_orders_received_at'"))
         assert "autosummarize=off" in options
         # Nothing left for a later summary to do: every range already has one.

@@ -117,7 +117,33 @@ ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, r
 """
 _DAYS_HELD = "SELECT EXISTS (SELECT FROM work_order_day_counts WHERE day BETWEEN %s AND %s)"
 _COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
+# The BRIN index's block ranges: its pages_per_range, and the first range the
+# table's pages do not fill yet.
+_BRIN_RANGES = """SELECT r.pages, pg_relation_size('work_orders') / current_setting('block_size')::bigint / r.pages * r.pages
+FROM (SELECT coalesce((SELECT option_value::bigint FROM pg_class AS i, pg_options_to_table(i.reloptions)
+                       WHERE i.relname = 'ix_work_orders_received_at' AND option_name = 'pages_per_range'), 128) AS pages) AS r"""
+# Each range the table's pages fill, from %(first)s on, summarised; the first range not yet full.
+_SUMMARIZE_FILLED = """SELECT coalesce(max(b) + %(pages)s, %(first)s)
+FROM generate_series(%(first)s::bigint, pg_relation_size('work_orders') / current_setting('block_size')::bigint - %(pages)s, %(pages)s) AS b,
+    brin_summarize_range('ix_work_orders_received_at', b) AS summarized"""
 DAY_PARTS_HELD = 200_000  # day-count rows held before they are summed
+
+
+class _FilledRanges:
+    """Summarises the BRIN ranges of work_orders as COPY fills them, while their
+    pages are still in shared buffers. Once every order is in, the table no
+    longer fits them (140 MB for a million orders), and one summary at the end
+    read the pages back from the OS: 0.19-0.29 s of the backend for a million
+    orders, against 0.13 s in 54 steps behind the chunks. A range is
+    summarised once full: one still filling would have its summary widened
+    with every row after it (the last one is summarised with the rest at the end)."""
+
+    def __init__(self, cursor) -> None:
+        self.cursor = cursor
+        self.pages, self.first = cursor.execute(_BRIN_RANGES).fetchone()
+
+    def summarize(self) -> None:
+        self.first = self.cursor.execute(_SUMMARIZE_FILLED, {"pages": self.pages, "first": self.first}).fetchone()[0]
 
 
 class _DayCounts:
@@ -191,6 +217,7 @@ def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: 
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
         cursor.execute(_STAGING)
         counts = _DayCounts(cursor)
+        ranges = _FilledRanges(cursor)
         if chunks is None and parse_ahead_wanted(stream, PARSE_AHEAD_MIN_BYTES):
             chunks = ParsedAhead(stream, file_format, encoding, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True, totals_up_to=DAY_COUNTS_HELD)
         if chunks is None:
@@ -222,6 +249,7 @@ def _copy_chunks(connection: psycopg.Connection, stream: BinaryIO, file_format: 
                     cursor.execute("RELEASE SAVEPOINT work_order_chunk")
                     summary.accepted += chunk.rows
                     counts.add(chunk.groups)
+                    ranges.summarize()
             if chunk.rows and not all_new:
                 whole = False
                 all_new = _merge_chunk(cursor, chunk, summary, counts, day_counts, day_groups)
