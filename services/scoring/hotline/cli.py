@@ -37,12 +37,10 @@ def main() -> None:
 class ImportProgress:
     """The progress bar (bytes read, rows stored, elapsed and remaining time),
     made by a thread of its own once the first rows are stored: rich takes a
-    twentieth of a second to import, and the first COPY does not wait for it.
-    The same thread then imports `then_import` (what the summary needs) while
-    the import goes on."""
+    twentieth of a second to import, and the first COPY does not wait for it."""
 
-    def __init__(self, stream, size: int, then_import: tuple[str, ...] = ()) -> None:
-        self.stream, self.size, self.then_import, self.rows = stream, size, then_import, 0
+    def __init__(self, stream, size: int) -> None:
+        self.stream, self.size, self.rows = stream, size, 0
         self.bar = self.task = self.thread = None
         self.lock = threading.Lock()
 
@@ -65,8 +63,6 @@ class ImportProgress:
             self.task = bar.add_task("import", total=self.size, completed=self.stream.tell(), rows=self.rows)
             bar.start()
             self.bar = bar
-        for module in self.then_import:
-            importlib.import_module(module)
 
     def advance(self, rows: int) -> None:
         with self.lock:
@@ -102,8 +98,7 @@ def import_file(
     postgres = re.match(r"postgresql(\+\w+)?://", database_url)
     with open(file, "rb") as stream:
         codec = ENCODINGS[encoding] or detect_encoding(stream)
-        # The summary's schema (pydantic, a sixth of a second to import) loads while the import runs.
-        progress = ImportProgress(stream, file.stat().st_size, then_import=("services.scoring.hotline.schemas",))
+        progress = ImportProgress(stream, file.stat().st_size)
         parsed = None
         try:
             if postgres:
@@ -120,9 +115,11 @@ def import_file(
 
                 if parse_ahead_wanted(stream):
                     parsed = ParsedAhead(stream, file_format, codec, COPY_CHUNK, MAX_REJECTIONS_LISTED, time_order=True, totals_up_to=DAY_COUNTS_HELD)
+                schemas = _import_after(parsed, "services.scoring.hotline.schemas")
                 with psycopg.connect("postgresql://" + database_url[postgres.end():]) as connection:
                     summary = import_by_copy(connection, stream, file_format, codec, progress=progress.advance, parsed=parsed)
             else:
+                schemas = _import_after(None, "services.scoring.hotline.schemas")
                 summary = _import_with_service(database_url, stream, file_format, codec, progress.advance)
         except FileRefused as refused:
             typer.echo(json.dumps(refused.problem().body(), ensure_ascii=False), err=True)
@@ -131,9 +128,26 @@ def import_file(
             if parsed is not None:
                 parsed.close()
             progress.close()
+    schemas.join()
     from services.scoring.hotline.schemas import summary_out
 
     typer.echo(json.dumps(summary_out(summary).model_dump(mode="json"), ensure_ascii=False, indent=1))
+
+
+def _import_after(parsed: ParsedAhead | None, module: str) -> threading.Thread:
+    """A thread that imports the module once the parsing thread is done (at
+    once without one): the summary's schema (pydantic) takes a sixth of a
+    second to import, which then overlaps Postgres's last statements instead
+    of holding the interpreter while the parser still needs it."""
+
+    def run() -> None:
+        if parsed is not None:
+            parsed.thread.join()
+        importlib.import_module(module)
+
+    thread = threading.Thread(target=run, name="import-summary-schema", daemon=True)
+    thread.start()
+    return thread
 
 
 def _import_with_service(database_url: str, stream, file_format, codec: str, advance):
