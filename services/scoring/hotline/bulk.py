@@ -87,7 +87,6 @@ def import_by_copy(
             parsed.close()
         raise
     _copy_chunks(connection, stream, file_format, encoding, summary, written, progress, parsed)
-    cursor.execute("DELETE FROM work_order_day_counts WHERE orders = 0")
     if summary.accepted + summary.updated:
         # Fresh statistics, so the metric's plan fits the counts it reads right
         # after a large import (ANALYZE blocks neither readers nor writers).
@@ -115,6 +114,7 @@ INSERT INTO work_order_day_counts AS c ({", ".join(_DAY_FACTS)}, returned_key, o
 SELECT {", ".join(_DAY_FACTS)}, returned_key, orders FROM work_order_day_staging
 ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, returned_key) DO UPDATE SET orders = c.orders + EXCLUDED.orders
 """
+_EMPTIED_GROUPS = "DELETE FROM work_order_day_counts WHERE day BETWEEN %s AND %s AND orders = 0"
 _DAYS_HELD = "SELECT EXISTS (SELECT FROM work_order_day_counts WHERE day BETWEEN %s AND %s)"
 _COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
 # The BRIN index's block ranges: its pages_per_range, and the first range the
@@ -195,6 +195,9 @@ class _DayCounts:
         if not direct:
             self.cursor.execute(_DAY_MERGE)
             self.cursor.execute("TRUNCATE work_order_day_staging")
+            # Groups whose last orders moved away: only a merge makes them, on
+            # its own days (a scan of every day cost 20 ms per million orders).
+            self.cursor.execute(_EMPTIED_GROUPS, (first, last))
 
 
 def _copy(cursor, table: str, chunk) -> None:
