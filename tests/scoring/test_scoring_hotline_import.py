@@ -303,6 +303,24 @@ def test_an_import_leaves_every_brin_range_it_filled_summarised(scoring, monkeyp
         assert pages >= 32  # more than one range was filled
 
 
+@pytest.mark.parametrize("scoring", ["postgres"], indirect=True)
+def test_a_large_import_leaves_fresh_statistics_from_a_small_sample(scoring, monkeypatch):
+    """The metric reads right after an import, before autovacuum has come by:
+    the import analyses what it changed itself, from 3,000 rows (the default
+    30,000 read every page of work_orders), and leaves the setting as it was."""
+    monkeypatch.setattr(bulk, "ANALYZE_ORDERS_FROM", 1000)
+    summary = import_bytes(scoring, csv_bytes(generated(3000, seed=33)))
+    assert summary.accepted == 3000
+    with scoring.db.session() as session:
+        histograms = dict(session.execute(text(
+            "SELECT tablename || '.' || attname, cardinality(histogram_bounds::text::text[]) FROM pg_stats"
+            " WHERE tablename IN ('work_orders', 'work_order_day_counts') AND attname IN ('received_at', 'day')"
+        )).all())
+        assert set(histograms) == {"work_orders.received_at", "work_order_day_counts.day"}
+        assert all(2 <= bounds <= bulk.IMPORT_STATISTICS_TARGET + 1 for bounds in histograms.values()), histograms
+        assert session.scalar(text("SHOW default_statistics_target")) == "100"
+
+
 def test_two_imports_at_once_on_one_database_lose_and_double_nothing(fresh_database_url):
     """Two replicas importing overlapping files together, each on its own
     connection to one Postgres: the advisory lock takes them one after the
