@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Literal
@@ -166,5 +167,23 @@ def _import_with_service(database_url: str, stream, file_format, codec: str, adv
         db.dispose()
 
 
+def run_and_exit() -> None:
+    """Runs the CLI, then ends the process without the interpreter's teardown:
+    unloading pyarrow, psycopg and pydantic took 0.08-0.09 s after the import
+    was committed and its summary written. Everything is closed by then (the
+    connection and the file by their blocks, the threads joined); the output
+    is flushed here."""
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    run_and_exit()
