@@ -190,6 +190,15 @@ def test_cli_imports_a_generated_file(tmp_path, backend, fresh_database_url):
             assert session.scalar(text("SELECT count(*) FROM work_orders")) == 12_000
     finally:
         db.dispose()
+    # The CLI's summary has the endpoint's shape (ImportSummaryOut), a rejected row included.
+    from services.scoring.hotline.schemas import ImportSummaryOut, RejectedRowOut
+
+    odd = tmp_path / "odd.csv"
+    odd.write_text(csv_text([order("GD-ok"), order("GD-odd", kind="闲聊")]), encoding="utf-8")
+    shaped = json.loads(subprocess.run([*cmd[:4], str(odd), *cmd[5:]], capture_output=True, text=True, timeout=120).stdout)
+    assert list(shaped) == list(ImportSummaryOut.model_fields) and list(shaped["rejections"][0]) == list(RejectedRowOut.model_fields)
+    assert ImportSummaryOut.model_validate(shaped).model_dump(mode="json") == shaped
+    assert (shaped["accepted"], shaped["rejected"], shaped["rejections"][0]["line"], shaped["rejections"][0]["order_id"]) == (1, 1, 3, "GD-odd")
 
 
 def run_on_a_terminal(cmd: list[str], timeout: float = 120) -> tuple[int, str]:
