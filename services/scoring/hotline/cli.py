@@ -129,7 +129,8 @@ def import_file(
             progress.close()
     # The summary as the endpoint answers it (`schemas.ImportSummaryOut`, the
     # same fields in the same order; a test holds them alike), without
-    # pydantic: a sixth of a second of CPU to import for one line of output.
+    # pydantic: with shared.web it cost the CLI half a second of CPU to import,
+    # for one line of output.
     typer.echo(json.dumps(dataclasses.asdict(summary), ensure_ascii=False, indent=1))
 
 
@@ -151,7 +152,7 @@ def _import_with_service(database_url: str, stream, file_format, codec: str, adv
 
 def run_and_exit() -> None:
     """Runs the CLI, then ends the process without the interpreter's teardown:
-    unloading pyarrow, psycopg and pydantic took 0.08-0.09 s after the import
+    unloading pyarrow and psycopg took 0.08-0.09 s after the import
     was committed and its summary written. Everything is closed by then (the
     connection and the file by their blocks, the threads joined); the output
     is flushed here."""
