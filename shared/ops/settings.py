@@ -27,7 +27,7 @@ class ServiceSettings(BaseSettings):
     kafka_max_block_ms: int = Field(5000, ge=100)
     kafka_bootstrap_timeout_ms: int = Field(5000, ge=100)
     kafka_delivery_timeout_ms: int = Field(30000, ge=1000)
-    kafka_fetch_max_wait_ms: int = Field(100, ge=1, description="a consumer's fetch wait while events flow (bounds each hop on Tansu)")
+    kafka_fetch_max_wait_ms: int = Field(25, ge=1, description="a consumer's fetch wait while events flow (bounds each hop on Tansu)")
     kafka_fetch_max_wait_idle_ms: int = Field(1000, ge=1, le=10000,
                                               description="its fetch wait once idle for CONSUMER_IDLE_AFTER seconds")
     kafka_topic_partitions: int = Field(3, ge=1)
