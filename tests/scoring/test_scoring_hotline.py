@@ -204,8 +204,11 @@ def test_cli_imports_a_generated_file(tmp_path, backend, fresh_database_url):
 def run_on_a_terminal(cmd: list[str], timeout: float = 120) -> tuple[int, str]:
     """The command's exit code and everything it wrote, run on a pseudo-terminal (as a person runs it)."""
     pid, fd = pty.fork()
-    if pid == 0:  # the child: exec at once, nothing else
-        os.execv(cmd[0], cmd)
+    if pid == 0:  # the child: exec at once, nothing else (never back into pytest)
+        try:
+            os.execv(cmd[0], cmd)
+        finally:
+            os._exit(127)
     out, deadline = b"", time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

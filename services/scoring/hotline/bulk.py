@@ -118,14 +118,15 @@ ON CONFLICT (day, final_department, request_type, valid, duplicate, unfounded, r
 _EMPTIED_GROUPS = "DELETE FROM work_order_day_counts WHERE day BETWEEN %s AND %s AND orders = 0"
 _DAYS_HELD = "SELECT EXISTS (SELECT FROM work_order_day_counts WHERE day BETWEEN %s AND %s)"
 _COPY = f"COPY {{table}} ({', '.join(STORED)}) FROM STDIN (FORMAT {{format}}, ENCODING 'UTF8')"
+_HEAP_PAGES = "pg_relation_size('work_orders') / current_setting('block_size')::bigint"
 # The BRIN index's block ranges: its pages_per_range, and the first range the
 # table's pages do not fill yet.
-_BRIN_RANGES = """SELECT r.pages, pg_relation_size('work_orders') / current_setting('block_size')::bigint / r.pages * r.pages
+_BRIN_RANGES = f"""SELECT r.pages, {_HEAP_PAGES} / r.pages * r.pages
 FROM (SELECT coalesce((SELECT option_value::bigint FROM pg_class AS i, pg_options_to_table(i.reloptions)
                        WHERE i.relname = 'ix_work_orders_received_at' AND option_name = 'pages_per_range'), 128) AS pages) AS r"""
 # Each range the table's pages fill, from %(first)s on, summarised; the first range not yet full.
-_SUMMARIZE_FILLED = """SELECT coalesce(max(b) + %(pages)s, %(first)s)
-FROM generate_series(%(first)s::bigint, pg_relation_size('work_orders') / current_setting('block_size')::bigint - %(pages)s, %(pages)s) AS b,
+_SUMMARIZE_FILLED = f"""SELECT coalesce(max(b) + %(pages)s, %(first)s)
+FROM generate_series(%(first)s::bigint, {_HEAP_PAGES} - %(pages)s, %(pages)s) AS b,
     brin_summarize_range('ix_work_orders_received_at', b) AS summarized"""
 DAY_PARTS_HELD = 200_000  # day-count rows held before they are summed
 

@@ -171,7 +171,7 @@ def plain_rows(pick: dict[str, pa.Array], unstripped: bool = False, block: bytes
         pc.is_in(pick["valid"], value_set=FLAG_TEXTS), pc.is_in(pick["unfounded"], value_set=FLAG_TEXTS),
         pc.less_equal(pc.utf8_length(pick["duplicate_of"]), ORDER_ID_MAX),
     ]
-    if held(b"|") or held(b";") or held(b"\xef"):
+    if held(b"|") or held(b";") or held(b"\xef"):  # \xef: the first byte of ；
         # Names split at | ; ；: plain when no part is empty or has space at its ends.
         checks.append(pc.invert(pc.match_substring_regex(pc.binary_join_element_wise(pick["dispatched_to"], pick["returned_by"], "\x01"), ODD_NAMES)))
     ok = pc.fill_null(reduce(pc.and_kleene, checks), False)
@@ -523,7 +523,7 @@ def _pieces(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
     # The usual case, without a Python list: ids that ascend (a comparison pass)
     # or at least are all different (a hash pass).
     if n < 2 or pc.all(pc.less(ids.slice(0, n - 1), ids.slice(1))).as_py() or pc.count_distinct(ids).as_py() == n:
-        for start in range(0, table.num_rows, chunk_rows):
+        for start in range(0, n, chunk_rows):
             yield table.slice(start, chunk_rows)
         return
     ids = table.column("order_id").to_pylist()
