@@ -7,6 +7,7 @@ the session timeout, so local runs keep those small.
 
 from __future__ import annotations
 
+import inspect
 import socket
 import time
 from collections.abc import Iterable
@@ -91,7 +92,7 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
 
 
 def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[str], client_id: str) -> KafkaConsumer:
-    return KafkaConsumer(
+    consumer = KafkaConsumer(
         *topics,
         **_connection(settings, client_id),
         allow_auto_create_topics=False,
@@ -104,6 +105,23 @@ def make_consumer(settings: KafkaSettings, *, group_id: str, topics: Iterable[st
         request_timeout_ms=max(settings.request_timeout_ms, settings.session_timeout_ms + 1000),
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
+    _poll_without_heartbeat_deadline(consumer)
+    return consumer
+
+
+def _poll_without_heartbeat_deadline(consumer: KafkaConsumer) -> None:
+    """kafka-python 3 sends heartbeats from its network thread, yet
+    `KafkaConsumer.poll` still cuts each wait at the next heartbeat's time, as
+    in clients whose poll sent them. Idle, a consumer then woke at every
+    heartbeat for nothing (600 ms embedded), a tenth of an idle service's CPU. Without auto-commit
+    (ours) that deadline is all the cap holds; the poll's own timeout, at most
+    a second here, keeps it well inside max_poll_interval."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or not hasattr(coordinator, "time_to_next_poll") or consumer.config["enable_auto_commit"]:
+        return  # another kafka-python, or one whose deadline carries auto-commits
+    if not inspect.iscoroutinefunction(getattr(coordinator, "_heartbeat_loop", None)):
+        return  # heartbeats may depend on poll here: keep the deadline
+    coordinator.time_to_next_poll = lambda: consumer.config["max_poll_interval_ms"] / 2000
 
 
 def _admin(settings: KafkaSettings) -> KafkaAdminClient:
