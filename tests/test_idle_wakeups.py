@@ -2,26 +2,40 @@
 (on Postgres a commit on another replica too), the consumer on the next
 event after its fetch wait grew. Each fallback timer is set to an hour, so
 only the wake-up can explain the work being done within the bounded wait.
+And the loops that wake on a clock wake no more than they must: an idle
+consumer's poll once per fetch, uvicorn's tick once a second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import email.utils
+import signal
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 
+import httpx
 import pytest
-from kafka import KafkaConsumer
+import uvicorn
+from kafka import KafkaConsumer, KafkaProducer
+from starlette.applications import Starlette
 
 from services.tracking.cases.service import vote_marked_unsatisfied_handler
 from services.tracking.models import InboxMessage as TrackingInbox
 from services.tracking.models import Investigation
 from services.voting.models import OutboxMessage as VotingOutbox
-from shared.security.audit import AuditLinker, append
 from shared.db import Database
+from shared.lease import LeaderLease
+from shared.messaging.broker import free_port
 from shared.messaging.events import Topic, VoteMarkedUnsatisfied
 from shared.messaging.inbox import EventConsumer
-from shared.lease import LeaderLease
+from shared.messaging.kafka import ensure_topics, make_consumer
 from shared.messaging.outbox import OutboxRelay, enqueue
+from shared.security.audit import AuditLinker, append
+from shared.web.server import SecondTickServer
 from tests.test_audit import AuditEntry, audit_db  # noqa: F401 (fixture)
 from tests.test_delivery import ballot_closed, count, kafka_settings, migrated, started  # noqa: F401
 from tests.waiting import wait_for as wait_until
@@ -116,8 +130,6 @@ def test_a_consumer_whose_fetch_wait_grew_while_idle_still_takes_the_next_event(
     wait_until(consumer.assigned.is_set)
     wait_until(lambda: consumer.fetch_wait_ms == 3000)  # idle: asks the broker to wait long
 
-    from kafka import KafkaProducer
-
     envelope = VoteMarkedUnsatisfied(
         department="淄博市教育局", evaluation_year=2021, unsatisfied_round=1, vote_round=1,
         ballot_id=str(uuid.uuid4()), meeting_id=str(uuid.uuid4()), meeting_date=dt.date(2021, 8, 26),
@@ -130,3 +142,88 @@ def test_a_consumer_whose_fetch_wait_grew_while_idle_still_takes_the_next_event(
     wait_until(lambda: consumer.handled_total == 1, timeout=30)
     assert count(tracking_db, Investigation.id) == 1
     assert consumer.fetch_wait_ms == settings.fetch_max_wait_ms  # events flow: short waits again
+
+
+def test_an_idle_consumer_polls_once_per_fetch_while_its_heartbeats_go_on(broker):
+    """kafka-python's poll used to end each wait at the next heartbeat's time,
+    though its network thread sends the heartbeats: with heartbeats ten times a
+    second, an idle poll woke ten times a second."""
+    topic = f"idle-{uuid.uuid4().hex[:8]}"
+    settings = kafka_settings(broker.bootstrap).model_copy(
+        update={"heartbeat_interval_ms": 100, "fetch_max_wait_ms": 1000})
+    ensure_topics(settings, [topic])
+    consumer = make_consumer(settings, group_id=f"g-{uuid.uuid4().hex[:6]}", topics=[topic], client_id="idle-test")
+    try:
+        wait_until(lambda: consumer.poll(timeout_ms=200) == {} and consumer.assignment(), "an assignment")
+        for tp in consumer.assignment():
+            consumer.position(tp)  # the offsets are reset; from here on only fetches wait
+        consumer.poll(timeout_ms=1000)
+        coordinator = consumer._coordinator
+        generation = coordinator._generation
+        rounds = heartbeats = 0
+        poll_round, sent_heartbeat = coordinator.poll, coordinator.heartbeat.sent_heartbeat
+
+        def counted_round(*args, **kwargs):
+            nonlocal rounds
+            rounds += 1
+            return poll_round(*args, **kwargs)
+
+        def counted_heartbeat():
+            nonlocal heartbeats
+            heartbeats += 1
+            sent_heartbeat()
+
+        coordinator.poll, coordinator.heartbeat.sent_heartbeat = counted_round, counted_heartbeat
+        for _ in range(3):
+            assert consumer.poll(timeout_ms=1000) == {}
+        # Three polls of a second: a round or two each (one fetch waits out its second), not one per heartbeat.
+        assert rounds <= 6, (rounds, heartbeats)
+        assert heartbeats >= 10, (rounds, heartbeats)  # about thirty: the member stays alive
+        assert coordinator._generation == generation  # and in the same generation of the group
+
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        producer.send(topic, b"next").get(10)
+        producer.close()
+        got = wait_until(lambda: consumer.poll(timeout_ms=1000), "the next record", timeout=30)
+        assert [record.value for records in got.values() for record in records] == [b"next"]
+    finally:
+        consumer.close(autocommit=False)
+
+
+@contextlib.contextmanager
+def serving(server_class) -> Iterator[tuple[uvicorn.Server, str, threading.Thread]]:
+    """An empty app on `server_class`, in a thread (so no signal handlers of its own)."""
+    port = free_port()
+    server = server_class(uvicorn.Config(Starlette(), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "the server to start")
+        yield server, f"http://127.0.0.1:{port}/", thread
+    finally:
+        if thread.is_alive():
+            server.handle_exit(signal.SIGTERM, None)
+            thread.join(30)
+
+
+def test_the_server_tick_stops_at_once_on_a_stop_signal():
+    """uvicorn's loop looks for a stop at each tick; the signal wakes it, so
+    even a tick of an hour stops at once."""
+
+    class HourTickServer(SecondTickServer):
+        tick_seconds = AN_HOUR
+
+    with serving(HourTickServer) as (server, url, thread):
+        assert httpx.get(url).status_code == 404
+        server.handle_exit(signal.SIGTERM, None)
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def test_the_date_header_is_renewed_every_second():
+    with serving(SecondTickServer) as (_, url, _):
+        first = httpx.get(url).headers["date"]
+        assert abs(email.utils.parsedate_to_datetime(first).timestamp() - time.time()) < 5
+        later = wait_until(lambda: (d := httpx.get(url).headers["date"]) != first and d, "a later Date header",
+                           timeout=10)
+        assert email.utils.parsedate_to_datetime(later) > email.utils.parsedate_to_datetime(first)

@@ -98,6 +98,18 @@ def test_bad_configuration_stops_the_process_naming_the_variable(variable, value
     assert variable in stderr.decode()
 
 
+def test_a_port_already_taken_stops_the_process_with_the_startup_failure_code():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process = serve("portal", taken.getsockname()[1], {}, subprocess.PIPE)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 3  # uvicorn's STARTUP_FAILURE: a supervisor sees it did not start
+    assert "address already in use" in stderr.decode().lower()
+
+
 def _reader_key(url: str) -> str:
     from services.voting.models import SECURITY_MODELS
     from shared.security.credentials import create_api_key

@@ -46,7 +46,7 @@ def serve(
     graceful_timeout: int = typer.Option(15, help="seconds to finish requests on stop"),
 ) -> None:
     """Run one service (HTTP, outbox relay and event consumer) under uvicorn; or the portal."""
-    import uvicorn
+    from shared.web.server import serve as serve_app
 
     if service == PORTAL:
         from services.portal.app import create_app as portal_app
@@ -58,7 +58,7 @@ def serve(
         _check_service(service)
         settings = _settings_for(service)
         factory = __import__(f"services.{service}.app", fromlist=["create_app"]).create_app
-    uvicorn.run(
+    serve_app(
         factory(settings),
         host=host,
         port=port,
