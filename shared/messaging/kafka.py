@@ -113,9 +113,9 @@ def _poll_without_heartbeat_deadline(consumer: KafkaConsumer) -> None:
     """kafka-python 3 sends heartbeats from its network thread, yet
     `KafkaConsumer.poll` still cuts each wait at the next heartbeat's time, as
     in clients whose poll sent them. Idle, a consumer then woke at every
-    heartbeat for nothing (600 ms embedded), a tenth of an idle service's CPU. Without auto-commit
-    (ours) that deadline is all the cap holds; the poll's own timeout, at most
-    a second here, keeps it well inside max_poll_interval."""
+    heartbeat for nothing (600 ms embedded), a tenth of an idle service's CPU.
+    Without auto-commit (ours) that deadline is all the cap holds; the poll's
+    own timeout, at most a second here, keeps it well inside max_poll_interval."""
     coordinator = getattr(consumer, "_coordinator", None)
     if coordinator is None or not hasattr(coordinator, "time_to_next_poll") or consumer.config["enable_auto_commit"]:
         return  # another kafka-python, or one whose deadline carries auto-commits
